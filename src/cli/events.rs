@@ -1,0 +1,107 @@
+//! `ngayle events --from --to [--format table|tsv]`: the occurrences in a date range.
+
+use std::io::Write;
+use std::path::Path;
+
+use chrono::NaiveDate;
+
+use super::{Failure, Format, load_or_report, pad, parse_date};
+use crate::lunar;
+use crate::occurrence::occurrences;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// First day (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub from: NaiveDate,
+    /// Last day, included (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub to: NaiveDate,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failure> {
+    super::lunar::check_range(args.from, args.to)?;
+    let report = load_or_report(config)?;
+    let Some(schedule) = &report.schedule else {
+        return Err(Failure::Invalid);
+    };
+    let list = occurrences(schedule, args.from, args.to);
+    match args.format {
+        Format::Tsv => {
+            for o in &list {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}",
+                    o.date.format("%Y-%m-%d"),
+                    o.event.id,
+                    o.anniversary.map(|n| n.to_string()).unwrap_or_default(),
+                    o.class.map(|c| c.id()).unwrap_or_default(),
+                    o.title
+                )?;
+            }
+        }
+        Format::Table => {
+            let rows: Vec<[String; 6]> = list
+                .iter()
+                .map(|o| {
+                    let date = if o.event.days > 1 {
+                        format!(
+                            "{}–{}",
+                            o.date.format("%d/%m"),
+                            o.last_day().format("%d/%m/%Y")
+                        )
+                    } else {
+                        o.date.format("%d/%m/%Y").to_string()
+                    };
+                    [
+                        date,
+                        lunar::weekday_vi(o.date).to_string(),
+                        o.lunar().map(|l| l.to_string()).unwrap_or_default(),
+                        o.anniversary.map(|n| n.to_string()).unwrap_or_default(),
+                        o.class.map(|c| c.name_vi().to_string()).unwrap_or_default(),
+                        o.title.clone(),
+                    ]
+                })
+                .collect();
+            let header = ["Ngày", "Thứ", "Âm lịch", "Lần", "Loại", "Sự kiện"];
+            let mut widths = header.map(|h| h.chars().count());
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            let line = |cells: [&str; 6]| {
+                let mut s = String::new();
+                for (i, cell) in cells.iter().enumerate() {
+                    if i + 1 == cells.len() {
+                        s.push_str(cell);
+                    } else {
+                        s.push_str(&pad(cell, widths[i] + 2));
+                    }
+                }
+                s.trim_end().to_string()
+            };
+            writeln!(out, "{}", line(header))?;
+            for row in &rows {
+                writeln!(
+                    out,
+                    "{}",
+                    line(
+                        [&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]].map(String::as_str)
+                    )
+                )?;
+            }
+            writeln!(
+                out,
+                "\n{} lần kỷ niệm từ {} đến {} ({}).",
+                rows.len(),
+                args.from.format("%d/%m/%Y"),
+                args.to.format("%d/%m/%Y"),
+                schedule.unit.name
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The command line: flags, subcommands, and how their results become output and exit codes.
+//!
+//! Each subcommand is one variant of the closed [`Command`] enum and one file here. The
+//! commands are the thin shell around the pure core: they read the clock and the files, call
+//! the core, and print. Exit codes (contract, PRODUCT.md §4): 0 success, 1 invalid input (with
+//! diagnostics on stderr), 2 usage errors.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{NaiveDate, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::schedule::{LoadReport, load};
+
+mod check;
+mod events;
+mod lunar;
+
+/// ngayle — ngày lễ: lịch các ngày lễ, kỷ niệm và việc cần làm cho trường học, cơ quan.
+#[derive(Debug, Parser)]
+#[command(name = "ngayle", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The configuration file [default: $NGAYLE_CONFIG, else config/ngayle.yaml].
+    #[arg(long, global = true, env = "NGAYLE_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every file; print a summary, or every mistake as FILE:LINE:COL.
+    Check,
+    /// List the occurrences of the events in a date range.
+    Events(events::Args),
+    /// Convert solar dates to the Vietnamese lunar calendar.
+    Lunar(lunar::Args),
+}
+
+/// Output formats of the listing commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Aligned columns for people, in Vietnamese.
+    #[default]
+    Table,
+    /// Tab-separated values for scripts (contract: PRODUCT.md §4).
+    Tsv,
+}
+
+/// Why a command failed, mapped to an exit code in one place.
+#[derive(Debug)]
+pub enum Failure {
+    /// The input files are invalid; the diagnostics were printed. Exit 1.
+    Invalid,
+    /// The command line is wrong. Exit 2.
+    Usage(String),
+    /// Output could not be written (other than a closed pipe). Exit 1.
+    Io(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let config = cli
+        .config
+        .unwrap_or_else(|| PathBuf::from("config/ngayle.yaml"));
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = match cli.command {
+        Command::Check => check::run(&config, &mut out),
+        Command::Events(args) => events::run(&config, &args, &mut out),
+        Command::Lunar(args) => lunar::run(&args, &mut out),
+    }
+    .and_then(|()| out.flush().map_err(Failure::from));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // `ngayle lunar … | head` closes the pipe early: that is not an error.
+        Err(Failure::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Failure::Io(e)) => {
+            eprintln!("ngayle: lỗi ghi kết quả: {e}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Invalid) => ExitCode::from(1),
+        Err(Failure::Usage(msg)) => {
+            eprintln!("ngayle: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Today's date in Vietnam (UTC+7, no daylight saving time).
+pub fn today() -> NaiveDate {
+    (Utc::now() + chrono::Duration::hours(7)).date_naive()
+}
+
+/// Loads the schedule and prints its diagnostics to stderr; `Invalid` when there are errors.
+fn load_or_report(config: &Path) -> Result<LoadReport, Failure> {
+    let report = load(config, today());
+    print_diagnostics(&report);
+    if report.schedule.is_some() {
+        Ok(report)
+    } else {
+        eprintln!(
+            "ngayle: {} lỗi trong tệp cấu hình và lịch; sửa rồi chạy lại `ngayle check`",
+            report.errors()
+        );
+        Err(Failure::Invalid)
+    }
+}
+
+fn print_diagnostics(report: &LoadReport) {
+    let stderr = io::stderr();
+    let mut err = stderr.lock();
+    for d in &report.diagnostics {
+        // Nothing sensible can be done if stderr itself is closed.
+        let _ = writeln!(err, "{}", d.render(report.source_of(&d.path)));
+    }
+}
+
+/// Parses a date given on the command line: `2024-05-07` (also `7/5/2024`).
+pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(s, "%d/%m/%Y"))
+        .map_err(|_| format!("`{s}` không phải ngày dạng NĂM-THÁNG-NGÀY (ví dụ 2024-05-07)"))
+}
+
+/// Pads `s` to `width` characters (not bytes: Vietnamese letters are several bytes).
+pub fn pad(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    format!("{s}{}", " ".repeat(width.saturating_sub(n)))
+}

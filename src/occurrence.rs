@@ -1,0 +1,307 @@
+//! Occurrences: the dated instances of the schedule's events in a range of days.
+//!
+//! Pure: a function of the schedule and the range. It applies the date rules (solar, lunar,
+//! one-off, spans), the anniversary number N = year − since with its class under
+//! Nghị định 145/2013/NĐ-CP, Điều 3, the official title form, `only: round` and the extra tasks
+//! of round years. The feeds and the reminder plan are built from these.
+//!
+//! Policies (also in `calendars/README.md`):
+//! - a lunar day 30 in a 29-day month falls on day 29, the last day of that month;
+//! - a lunar event in a month that has a leap twin falls in the regular (first) month;
+//! - a lunar event "in year Y" is the one of lunar year Y (20/12 of lunar 2024 is in January
+//!   2025) and its anniversary counts lunar years; for months 1–10 the two years agree;
+//! - a solar 29/2 falls on 28/2 in common years;
+//! - an event does not occur before its `since` year and, in that year, appears under its plain
+//!   name with no number.
+
+use std::fmt;
+
+use chrono::{Datelike, Days, NaiveDate};
+
+use crate::lunar::{self, LunarDate};
+use crate::schedule::{DateRule, Event, Schedule, Task};
+
+/// The class of an anniversary (Nghị định 145/2013/NĐ-CP, Điều 3 khoản 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RoundClass {
+    /// N ends in 0: năm tròn.
+    Tron,
+    /// N ends in 5: năm lẻ 5.
+    Le5,
+    /// Any other N: năm khác.
+    Khac,
+}
+
+impl RoundClass {
+    pub fn of(n: u32) -> RoundClass {
+        match n % 10 {
+            0 => RoundClass::Tron,
+            5 => RoundClass::Le5,
+            _ => RoundClass::Khac,
+        }
+    }
+
+    /// The id used in tsv output: `tron`, `le5`, `khac`.
+    pub fn id(self) -> &'static str {
+        match self {
+            RoundClass::Tron => "tron",
+            RoundClass::Le5 => "le5",
+            RoundClass::Khac => "khac",
+        }
+    }
+
+    /// The Vietnamese name: `năm tròn`, `năm lẻ 5`, `năm khác`.
+    pub fn name_vi(self) -> &'static str {
+        match self {
+            RoundClass::Tron => "năm tròn",
+            RoundClass::Le5 => "năm lẻ 5",
+            RoundClass::Khac => "năm khác",
+        }
+    }
+
+    /// Năm tròn and năm lẻ 5 get the bigger ceremonies, the `round_tasks` and `only: round`.
+    pub fn is_round(self) -> bool {
+        self != RoundClass::Khac
+    }
+}
+
+impl fmt::Display for RoundClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name_vi())
+    }
+}
+
+/// One event on one date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occurrence<'s> {
+    pub event: &'s Event,
+    /// The first day.
+    pub date: NaiveDate,
+    /// The rule's year: the solar year, or the lunar year for lunar events.
+    pub year: i32,
+    /// N, when the event has a `since` and this is not its origin year.
+    pub anniversary: Option<u32>,
+    pub class: Option<RoundClass>,
+    /// The official title: `Kỷ niệm 70 năm Ngày Chiến thắng Điện Biên Phủ (7/5/1954 - 7/5/2024)`.
+    pub title: String,
+    /// The event's tasks, plus its `round_tasks` in năm tròn and năm lẻ 5.
+    pub tasks: Vec<&'s Task>,
+}
+
+impl Occurrence<'_> {
+    /// The day after the last day (the exclusive end, as iCalendar's DTEND wants it).
+    pub fn end(&self) -> NaiveDate {
+        self.date
+            .checked_add_days(Days::new(self.event.days.into()))
+            .unwrap_or(NaiveDate::MAX)
+    }
+
+    /// The last day of the occurrence.
+    pub fn last_day(&self) -> NaiveDate {
+        self.end().pred_opt().unwrap_or(self.date)
+    }
+
+    /// The lunar date of the first day, when it is within the lunar calendar's range.
+    pub fn lunar(&self) -> Option<LunarDate> {
+        lunar::solar_to_lunar(self.date).ok()
+    }
+}
+
+/// The occurrences that overlap `from..=to`, sorted by date (then by the order of the files).
+pub fn occurrences(schedule: &Schedule, from: NaiveDate, to: NaiveDate) -> Vec<Occurrence<'_>> {
+    let mut out = Vec::new();
+    if from > to {
+        return out;
+    }
+    // A year earlier too: spans that started before `from`, and lunar months 11–12 of the
+    // previous lunar year that fall in January or February.
+    for year in from.year().saturating_sub(1)..=to.year() {
+        for event in &schedule.events {
+            if let Some(o) = occurrence_in(schedule, event, year)
+                && o.date <= to
+                && o.last_day() >= from
+            {
+                out.push(o);
+            }
+        }
+    }
+    out.sort_by_key(|o| o.date);
+    out
+}
+
+/// The occurrence of `event` for rule year `year`, if it has one.
+pub fn occurrence_in<'s>(
+    schedule: &'s Schedule,
+    event: &'s Event,
+    year: i32,
+) -> Option<Occurrence<'s>> {
+    let date = date_in(event.rule, year)?;
+    let year = match event.rule {
+        DateRule::Once(d) => d.year(),
+        _ => year,
+    };
+    let anniversary = match event.since {
+        Some(since) if year < since => return None,
+        Some(since) => u32::try_from(year - since).ok().filter(|&n| n > 0),
+        None => None,
+    };
+    let class = anniversary.map(RoundClass::of);
+    let round = class.is_some_and(RoundClass::is_round);
+    if event.only_round && !round {
+        return None;
+    }
+    let title = match (anniversary, event.since) {
+        (Some(n), Some(since)) => official_title(n, &event.name, event.rule, since, year, date),
+        _ => event.name.clone(),
+    };
+    let ids = event
+        .tasks
+        .iter()
+        .chain(event.round_tasks.iter().filter(|_| round));
+    let mut tasks: Vec<&Task> = Vec::new();
+    for t in ids.filter_map(|id| schedule.task(id)) {
+        if !tasks.iter().any(|have| have.id == t.id) {
+            tasks.push(t);
+        }
+    }
+    Some(Occurrence {
+        event,
+        date,
+        year,
+        anniversary,
+        class,
+        title,
+        tasks,
+    })
+}
+
+/// The date a rule gives in `year`, or `None` (a one-off in another year, a lunar year outside
+/// the calendar's range).
+pub fn date_in(rule: DateRule, year: i32) -> Option<NaiveDate> {
+    match rule {
+        DateRule::Once(d) => (d.year() == year).then_some(d),
+        DateRule::Solar { day, month } => NaiveDate::from_ymd_opt(year, month.into(), day.into())
+            .or_else(|| NaiveDate::from_ymd_opt(year, month.into(), u32::from(day) - 1)),
+        DateRule::Lunar { day, month } => {
+            let len = lunar::month_len(year, month, false).ok()?;
+            let day = day.min(len);
+            lunar::lunar_to_solar(LunarDate {
+                year,
+                month,
+                day,
+                leap: false,
+            })
+            .ok()
+        }
+    }
+}
+
+/// `Kỷ niệm N năm NAME (D/M/SINCE - D/M/YEAR)`; lunar dates say so.
+fn official_title(
+    n: u32,
+    name: &str,
+    rule: DateRule,
+    since: i32,
+    year: i32,
+    date: NaiveDate,
+) -> String {
+    let span = match rule {
+        DateRule::Lunar { day, month } => {
+            format!("{day}/{month}/{since} - {day}/{month}/{year} âm lịch")
+        }
+        _ => {
+            let (d, m) = (date.day(), date.month());
+            format!("{d}/{m}/{since} - {d}/{m}/{year}")
+        }
+    };
+    format!("Kỷ niệm {n} năm {name} ({span})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        let table = [
+            (70, RoundClass::Tron),
+            (80, RoundClass::Tron),
+            (35, RoundClass::Le5),
+            (65, RoundClass::Le5),
+            (94, RoundClass::Khac),
+            (49, RoundClass::Khac),
+            (134, RoundClass::Khac),
+            (1, RoundClass::Khac),
+            (100, RoundClass::Tron),
+        ];
+        for (n, class) in table {
+            assert_eq!(RoundClass::of(n), class, "{n}");
+        }
+    }
+
+    #[test]
+    fn titles() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default();
+        assert_eq!(
+            official_title(
+                70,
+                "Ngày Chiến thắng Điện Biên Phủ",
+                DateRule::Solar { day: 7, month: 5 },
+                1954,
+                2024,
+                d(2024, 5, 7)
+            ),
+            "Kỷ niệm 70 năm Ngày Chiến thắng Điện Biên Phủ (7/5/1954 - 7/5/2024)"
+        );
+        assert_eq!(
+            official_title(
+                5,
+                "Lễ hội X",
+                DateRule::Lunar { day: 10, month: 3 },
+                2019,
+                2024,
+                d(2024, 4, 18)
+            ),
+            "Kỷ niệm 5 năm Lễ hội X (10/3/2019 - 10/3/2024 âm lịch)"
+        );
+    }
+
+    #[test]
+    fn rule_dates() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day);
+        assert_eq!(
+            date_in(DateRule::Solar { day: 29, month: 2 }, 2023),
+            d(2023, 2, 28)
+        );
+        assert_eq!(
+            date_in(DateRule::Solar { day: 29, month: 2 }, 2024),
+            d(2024, 2, 29)
+        );
+        assert_eq!(
+            date_in(DateRule::Lunar { day: 1, month: 1 }, 2024),
+            d(2024, 2, 10)
+        );
+        assert_eq!(
+            date_in(DateRule::Lunar { day: 10, month: 3 }, 2024),
+            d(2024, 4, 18)
+        );
+        assert_eq!(
+            date_in(DateRule::Lunar { day: 15, month: 8 }, 2024),
+            d(2024, 9, 17)
+        );
+        // 2023 has a leap month 2: the event is in the regular month 2 (starts 2023-02-20).
+        assert_eq!(
+            date_in(DateRule::Lunar { day: 1, month: 2 }, 2023),
+            d(2023, 2, 20)
+        );
+        // Lunar month 12 of 2024 falls in January 2025.
+        assert_eq!(
+            date_in(DateRule::Lunar { day: 23, month: 12 }, 2024),
+            d(2025, 1, 22)
+        );
+        assert_eq!(
+            date_in(DateRule::Once(d(2024, 11, 1).unwrap_or_default()), 2025),
+            None
+        );
+    }
+}

@@ -1,0 +1,284 @@
+//! Load: read the admin's files from disk and hand them to the pure [`resolve`].
+//!
+//! This is the only place in the schedule module that touches the file system. A file that
+//! cannot be read (missing, a folder, too large, not UTF-8) becomes a located diagnostic like
+//! any other mistake, pointing at the line of `config/ngayle.yaml` that names it.
+
+use std::path::{Component, Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use super::Schedule;
+use super::raw;
+use super::resolve::{SourceFile, Sources, resolve};
+use crate::diag::{Diagnostic, Pos};
+use crate::yaml::{self, MAX_FILE_BYTES, Seg};
+
+/// What loading found: the schedule when there is no error, every diagnostic, and the texts
+/// (to show the offending lines).
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    pub schedule: Option<Schedule>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub sources: Sources,
+}
+
+impl LoadReport {
+    /// The text of a file that was read, to render a diagnostic with its source line.
+    pub fn source_of(&self, path: &Path) -> Option<&str> {
+        std::iter::once(&self.sources.config)
+            .chain(&self.sources.staff)
+            .chain(&self.sources.tasks)
+            .chain(&self.sources.layers)
+            .find(|f| f.path == path)
+            .map(|f| f.text.as_str())
+    }
+
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+}
+
+/// Reads and resolves everything reachable from `config_path`. `today` is the local date
+/// (for "a `since` in the future").
+pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
+    let config_path = normalize(config_path);
+    let mut diags = Vec::new();
+    let config_text = match read_source(&config_path) {
+        Ok(t) => t,
+        Err(d) => {
+            return LoadReport {
+                schedule: None,
+                diagnostics: vec![d.with_help(
+                    "chỉ đường dẫn tệp cấu hình bằng `--config ĐƯỜNG_DẪN` hoặc biến môi trường NGAYLE_CONFIG",
+                )],
+                sources: Sources {
+                    config: SourceFile {
+                        path: config_path,
+                        text: String::new(),
+                    },
+                    ..Sources::default()
+                },
+            };
+        }
+    };
+    // Where the other files are. If the config does not parse, resolve reports why; the
+    // default places are still read so that their mistakes are reported in the same run.
+    let raw_config: raw::Config = yaml::parse(&config_text).unwrap_or_default();
+    let dir = config_path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let named = |v: &Option<yaml::Scalar>, default: &str| {
+        let text = v
+            .as_ref()
+            .and_then(|s| s.text())
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        normalize(&dir.join(text.unwrap_or(default)))
+    };
+    let staff_path = named(&raw_config.staff, "staff.yaml");
+    let calendars_dir = named(&raw_config.calendars, "../calendars");
+    let config = SourceFile {
+        path: config_path.clone(),
+        text: config_text,
+    };
+    let key_pos = |key: &str| yaml::locate(&config.text, &[Seg::Key(key)]);
+
+    let staff = match read_source(&staff_path) {
+        Ok(text) => Some(SourceFile {
+            path: staff_path.clone(),
+            text,
+        }),
+        Err(d) => {
+            diags.push(
+                Diagnostic::error(&config_path, key_pos("staff"), d.message)
+                    .with_help("`staff:` chỉ tới tệp danh sách người và nhóm, tính từ thư mục của tệp cấu hình"),
+            );
+            None
+        }
+    };
+
+    let mut tasks = None;
+    let mut layers = Vec::new();
+    match std::fs::read_dir(&calendars_dir) {
+        Err(e) => diags.push(
+            Diagnostic::error(
+                &config_path,
+                key_pos("calendars"),
+                format!("không mở được thư mục lịch {}: {}", calendars_dir.display(), io_reason(&e)),
+            )
+            .with_help("`calendars:` chỉ tới thư mục chứa tasks.yaml và các tệp sự kiện, tính từ thư mục của tệp cấu hình"),
+        ),
+        Ok(entries) => {
+            let mut paths: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "yaml" || x == "yml")
+                        && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect();
+            paths.sort();
+            for path in paths {
+                let path = normalize(&path);
+                let is_tasks = path.file_stem().is_some_and(|s| s == "tasks");
+                match read_source(&path) {
+                    Ok(text) => {
+                        let file = SourceFile { path, text };
+                        if is_tasks {
+                            tasks = Some(file);
+                        } else {
+                            layers.push(file);
+                        }
+                    }
+                    Err(d) => diags.push(d),
+                }
+            }
+            if tasks.is_none() && !diags.iter().any(|d| d.path.file_stem().is_some_and(|s| s == "tasks")) {
+                diags.push(
+                    Diagnostic::error(
+                        &config_path,
+                        key_pos("calendars"),
+                        format!("thư mục lịch {} không có tasks.yaml", calendars_dir.display()),
+                    )
+                    .with_help("tạo calendars/tasks.yaml với danh sách `tasks:` (xem calendars/README.md)"),
+                );
+            }
+        }
+    }
+
+    let sources = Sources {
+        config,
+        staff,
+        tasks,
+        layers,
+    };
+    let (schedule, more) = resolve(&sources, today);
+    diags.extend(more);
+    let schedule = if diags.iter().any(Diagnostic::is_error) {
+        None
+    } else {
+        schedule
+    };
+    LoadReport {
+        schedule,
+        diagnostics: diags,
+        sources,
+    }
+}
+
+/// Reads a text file, refusing folders, huge files and text that is not UTF-8 (with the
+/// position of the first bad byte). A UTF-8 byte-order mark is dropped.
+pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
+    let fail = |pos: Pos, msg: String| Err(Diagnostic::error(path, pos, msg));
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            return fail(
+                Pos::START,
+                format!("không đọc được {}: {}", path.display(), io_reason(&e)),
+            );
+        }
+    };
+    if meta.is_dir() {
+        return fail(
+            Pos::START,
+            format!("{} là thư mục, không phải tệp", path.display()),
+        );
+    }
+    if meta.len() > MAX_FILE_BYTES as u64 {
+        return fail(
+            Pos::START,
+            format!(
+                "tệp quá lớn ({} byte; tối đa {} byte)",
+                meta.len(),
+                MAX_FILE_BYTES
+            ),
+        );
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            return fail(
+                Pos::START,
+                format!("không đọc được {}: {}", path.display(), io_reason(&e)),
+            );
+        }
+    };
+    match String::from_utf8(bytes) {
+        Ok(mut text) => {
+            if text.starts_with('\u{feff}') {
+                text.drain(..3);
+            }
+            Ok(text)
+        }
+        Err(e) => {
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let good = String::from_utf8_lossy(good);
+            let line = good.matches('\n').count() + 1;
+            let column = good.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            fail(
+                Pos { line, column },
+                "tệp không phải văn bản UTF-8".to_string(),
+            )
+            .map_err(|d| {
+                d.with_help(
+                    "lưu lại tệp với bảng mã UTF-8 (trong Notepad: Save As → Encoding: UTF-8)",
+                )
+            })
+        }
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "không tồn tại".to_string(),
+        std::io::ErrorKind::PermissionDenied => "không có quyền đọc".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Removes `.` and `name/..` from a path without touching the file system, so that messages
+/// say `calendars/national.yaml` rather than `config/../calendars/national.yaml`.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        PathBuf::from(".")
+    } else {
+        out.iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+    use std::path::Path;
+
+    #[test]
+    fn normalizes_lexically() {
+        assert_eq!(
+            normalize(Path::new("config/../calendars/a.yaml")),
+            Path::new("calendars/a.yaml")
+        );
+        assert_eq!(
+            normalize(Path::new("./config/ngayle.yaml")),
+            Path::new("config/ngayle.yaml")
+        );
+        assert_eq!(normalize(Path::new("../x/../y")), Path::new("../y"));
+        assert_eq!(
+            normalize(Path::new("/etc/ngayle/../ngayle.yaml")),
+            Path::new("/etc/ngayle.yaml")
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! The schedule: the unit, its people, the kinds of work and the events, checked and resolved.
+//!
+//! A [`Schedule`] is immutable and complete: every id it holds refers to something that exists,
+//! every date rule is valid. It is built by [`load`] (which reads the files) from the raw types
+//! in [`raw`] by [`resolve`] (which is pure), and it is what every other part of ngayle (the
+//! occurrences, the feeds, the reminder plan) is a view of. On reload the service swaps a whole
+//! new `Schedule` in or keeps the old one.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chrono::{NaiveDate, NaiveTime, Weekday};
+
+mod load;
+pub mod raw;
+mod resolve;
+
+pub use load::{LoadReport, load, read_source};
+pub use resolve::{Sources, resolve};
+
+/// The only time zone ngayle computes in (the Vietnamese civil and lunar calendars).
+pub const TIMEZONE: &str = "Asia/Ho_Chi_Minh";
+
+/// Everything ngayle knows, checked.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub unit: Unit,
+    pub settings: Settings,
+    pub layers: Vec<Layer>,
+    /// Events in file order (layers sorted by file name, events in the order written).
+    pub events: Vec<Event>,
+    pub tasks: Vec<Task>,
+    pub groups: Vec<Group>,
+    pub people: Vec<Person>,
+    task_index: BTreeMap<String, usize>,
+}
+
+impl Schedule {
+    pub fn task(&self, id: &str) -> Option<&Task> {
+        self.task_index.get(id).and_then(|&i| self.tasks.get(i))
+    }
+
+    pub fn person(&self, id: &str) -> Option<&Person> {
+        self.people.iter().find(|p| p.id == id)
+    }
+
+    pub fn group(&self, id: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
+    /// The people a task is assigned to, each once, in the order of `staff.yaml`.
+    pub fn assignees(&self, task: &Task) -> Vec<&Person> {
+        self.people
+            .iter()
+            .filter(|p| {
+                task.who.iter().any(|w| match w {
+                    Assignee::All => true,
+                    Assignee::Group(g) => p.groups.contains(g),
+                    Assignee::Person(id) => &p.id == id,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The school or office that runs ngayle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub name: String,
+    pub place: String,
+}
+
+/// Service settings from `config/ngayle.yaml`, with paths made absolute or relative to the
+/// working directory (they are written relative to the config file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub config_path: PathBuf,
+    pub calendars_dir: PathBuf,
+    pub staff_path: PathBuf,
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub feed_token: Option<Secret>,
+    pub mail_from: String,
+    pub reply_to: Option<String>,
+    pub smtp: Option<Secret>,
+    pub outbox: PathBuf,
+    pub state: PathBuf,
+    pub send_at: NaiveTime,
+    pub workdays: Vec<Weekday>,
+    /// How late a reminder may still go out after downtime.
+    pub catch_up: chrono::Duration,
+}
+
+/// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// One calendar file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// The file name without `.yaml`.
+    pub id: String,
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// A commemoration day or holiday.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub id: String,
+    pub name: String,
+    /// Index into [`Schedule::layers`].
+    pub layer: usize,
+    pub rule: DateRule,
+    /// The origin year: the anniversary number in year Y is Y − since.
+    pub since: Option<i32>,
+    /// Listed only in năm tròn and năm lẻ 5 years.
+    pub only_round: bool,
+    /// Length in days (1 for a single day).
+    pub days: u32,
+    pub category: Category,
+    pub day_off: bool,
+    pub tasks: Vec<String>,
+    pub round_tasks: Vec<String>,
+    pub note: Option<String>,
+    /// Where it is defined, for messages.
+    pub origin: Origin,
+}
+
+/// A file and line, for messages that point back at the definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub path: PathBuf,
+    pub line: usize,
+}
+
+/// When an event happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateRule {
+    /// A solar day and month, every year (29/2 falls on 28/2 in common years).
+    Solar { day: u8, month: u8 },
+    /// A Vietnamese lunar day and month, every year.
+    Lunar { day: u8, month: u8 },
+    /// A single date.
+    Once(NaiveDate),
+}
+
+impl fmt::Display for DateRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DateRule::Solar { day, month } => write!(f, "{day}/{month}"),
+            DateRule::Lunar { day, month } => write!(f, "{day}/{month} âm lịch"),
+            DateRule::Once(d) => write!(f, "{}", d.format("%-d/%-m/%Y")),
+        }
+    }
+}
+
+/// What kind of day an event is (from the reference dataset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Category {
+    Holiday,
+    PartyState,
+    Historical,
+    LeaderBirthday,
+    SectorDay,
+    Children,
+    Other,
+}
+
+impl Category {
+    pub const ALL: &[(&str, Category)] = &[
+        ("holiday", Category::Holiday),
+        ("party-state", Category::PartyState),
+        ("historical", Category::Historical),
+        ("leader-birthday", Category::LeaderBirthday),
+        ("sector-day", Category::SectorDay),
+        ("children", Category::Children),
+        ("other", Category::Other),
+    ];
+
+    pub fn id(self) -> &'static str {
+        Category::ALL
+            .iter()
+            .find(|(_, c)| *c == self)
+            .map_or("other", |(id, _)| id)
+    }
+
+    /// The Vietnamese name, for feeds and emails.
+    pub fn name_vi(self) -> &'static str {
+        match self {
+            Category::Holiday => "Ngày lễ",
+            Category::PartyState => "Ngày của Đảng, Nhà nước",
+            Category::Historical => "Sự kiện lịch sử",
+            Category::LeaderBirthday => "Ngày sinh lãnh tụ",
+            Category::SectorDay => "Ngày truyền thống ngành",
+            Category::Children => "Thiếu nhi",
+            Category::Other => "Khác",
+        }
+    }
+}
+
+/// A kind of work an event calls for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub id: String,
+    pub title: String,
+    /// What to do.
+    pub what: String,
+    /// How many days before the event the reminder is due.
+    pub before_days: u32,
+    /// The time of day it is due, if not the unit's default `send_at`.
+    pub at: Option<NaiveTime>,
+    pub who: Vec<Assignee>,
+}
+
+/// Who a task is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignee {
+    All,
+    Group(String),
+    Person(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+    pub title: Option<String>,
+    pub email: String,
+    pub groups: Vec<String>,
+}

@@ -1,0 +1,1420 @@
+//! Resolve: raw files → a checked [`Schedule`], or every diagnostic at once.
+//!
+//! Pure: it takes the texts of the files (read by [`super::load`]) and today's date, and does no
+//! I/O. Each check that fails adds a located [`Diagnostic`] and the resolution goes on, so that
+//! `ngayle check` shows all the mistakes of all the files in one run.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::{Datelike, NaiveDate, NaiveTime, Weekday};
+
+use super::raw;
+use super::{
+    Assignee, Category, DateRule, Event, Group, Layer, Origin, Person, Schedule, Secret, Settings,
+    TIMEZONE, Task, Unit,
+};
+use crate::diag::{Diagnostic, Pos, allowed_help, did_you_mean};
+use crate::yaml::{self, List, Scalar, Seg, Unknown};
+
+/// The text of every input file. Paths are as they will be printed in diagnostics.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub config: SourceFile,
+    pub staff: Option<SourceFile>,
+    pub tasks: Option<SourceFile>,
+    /// Layer files, sorted by path.
+    pub layers: Vec<SourceFile>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// The id reserved for "everyone" in a task's `who`.
+pub const ALL: &str = "all";
+
+/// Resolves the files into a schedule. Returns the schedule (if there was no error) and every
+/// diagnostic, errors and warnings, in file order.
+pub fn resolve(src: &Sources, today: NaiveDate) -> (Option<Schedule>, Vec<Diagnostic>) {
+    let mut r = Resolver {
+        diags: Vec::new(),
+        today,
+    };
+    let config = r.config(&src.config);
+    let (groups, people) = match &src.staff {
+        Some(f) => r.staff(f),
+        None => (Vec::new(), Vec::new()),
+    };
+    let tasks = match &src.tasks {
+        Some(f) => r.tasks(f, &groups, &people),
+        None => Vec::new(),
+    };
+    let mut layers = Vec::new();
+    let mut events = Vec::new();
+    let mut event_ids: BTreeMap<String, Pos2> = BTreeMap::new();
+    for f in &src.layers {
+        r.layer(f, &tasks, &mut layers, &mut events, &mut event_ids);
+    }
+    if src.layers.is_empty() && src.tasks.is_some() {
+        let f = &src.config;
+        let at = r.at(f, &[Seg::Key("calendars")]);
+        r.push(
+            Diagnostic::error(
+                &f.path,
+                at,
+                "thư mục lịch không có tệp sự kiện nào (*.yaml ngoài tasks.yaml)",
+            )
+            .with_help("thêm ít nhất một tệp, ví dụ calendars/national.yaml với `events:`"),
+        );
+    }
+
+    let mut diags = r.diags;
+    diags.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+    diags.dedup();
+    if diags.iter().any(Diagnostic::is_error) {
+        return (None, diags);
+    }
+    let Some((unit, settings)) = config else {
+        return (None, diags);
+    };
+    let task_index = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.id.clone(), i))
+        .collect();
+    let schedule = Schedule {
+        unit,
+        settings,
+        layers,
+        events,
+        tasks,
+        groups,
+        people,
+        task_index,
+    };
+    (Some(schedule), diags)
+}
+
+/// Where an id was first defined, for "defined twice" messages.
+#[derive(Debug, Clone)]
+struct Pos2 {
+    path: PathBuf,
+    pos: Pos,
+}
+
+struct Resolver {
+    diags: Vec<Diagnostic>,
+    today: NaiveDate,
+}
+
+/// Shorthand for building paths into a document.
+fn k(key: &str) -> Seg<'_> {
+    Seg::Key(key)
+}
+
+impl Resolver {
+    fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn at(&self, f: &SourceFile, path: &[Seg]) -> Pos {
+        yaml::locate(&f.text, path)
+    }
+
+    fn error(
+        &mut self,
+        f: &SourceFile,
+        path: &[Seg],
+        msg: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        let pos = self.at(f, path);
+        let help: String = help.into();
+        let mut d = Diagnostic::error(&f.path, pos, msg);
+        if !help.is_empty() {
+            d = d.with_help(help);
+        }
+        self.push(d);
+    }
+
+    fn warning(
+        &mut self,
+        f: &SourceFile,
+        path: &[Seg],
+        msg: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        let pos = self.at(f, path);
+        let help: String = help.into();
+        let mut d = Diagnostic::warning(&f.path, pos, msg);
+        if !help.is_empty() {
+            d = d.with_help(help);
+        }
+        self.push(d);
+    }
+
+    /// Parses a file; a parse failure is reported and yields `None`.
+    fn parse<T: serde::de::DeserializeOwned + Default>(&mut self, f: &SourceFile) -> Option<T> {
+        match yaml::parse::<T>(&f.text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let msg = if e.message.contains("recursion limit") {
+                    "tệp lồng nhau quá sâu (recursion limit exceeded)".to_string()
+                } else {
+                    format!("YAML không hợp lệ: {}", e.message)
+                };
+                self.push(Diagnostic::error(&f.path, e.pos, msg).with_help(
+                    "kiểm tra thụt lề (dùng dấu cách, không dùng tab), dấu `:` sau mỗi khóa và dấu ngoặc của danh sách `[a, b]`",
+                ));
+                None
+            }
+        }
+    }
+
+    fn unknown_keys(&mut self, f: &SourceFile, base: &[Seg], unknown: &Unknown, allowed: &[&str]) {
+        for key in unknown.keys() {
+            let mut path = base.to_vec();
+            path.push(Seg::KeyName(key));
+            self.error(
+                f,
+                &path,
+                format!("khóa `{key}` không dùng được ở đây"),
+                allowed_help(key, allowed),
+            );
+        }
+    }
+
+    /// A required, non-empty text value.
+    fn text(
+        &mut self,
+        f: &SourceFile,
+        path: &[Seg],
+        v: &Option<Scalar>,
+        what: &str,
+    ) -> Option<String> {
+        match v {
+            None => {
+                let key = match path.last() {
+                    Some(Seg::Key(key)) => *key,
+                    _ => what,
+                };
+                self.error(
+                    f,
+                    path,
+                    format!("thiếu `{key}` ({what})"),
+                    format!("thêm `{key}: …`"),
+                );
+                None
+            }
+            Some(s) => self
+                .optional_text(f, path, &Some(s.clone()), what)
+                .or_else(|| {
+                    if s.text().is_some_and(|t| t.trim().is_empty()) {
+                        self.error(f, path, format!("{what} đang để trống"), "");
+                    }
+                    None
+                }),
+        }
+    }
+
+    /// An optional text value: `None` when absent or empty; an error when it is a list/mapping.
+    fn optional_text(
+        &mut self,
+        f: &SourceFile,
+        path: &[Seg],
+        v: &Option<Scalar>,
+        what: &str,
+    ) -> Option<String> {
+        match v {
+            None => None,
+            Some(Scalar::Collection) => {
+                self.error(
+                    f,
+                    path,
+                    format!("{what} phải là một giá trị đơn, không phải danh sách hay bảng"),
+                    "",
+                );
+                None
+            }
+            Some(Scalar::Text(t)) => {
+                let t = t.trim();
+                (!t.is_empty()).then(|| t.to_string())
+            }
+        }
+    }
+
+    fn id(
+        &mut self,
+        f: &SourceFile,
+        path: &[Seg],
+        v: &Option<Scalar>,
+        what: &str,
+    ) -> Option<String> {
+        let id = self.text(f, path, v, what)?;
+        if is_valid_id(&id) {
+            Some(id)
+        } else {
+            self.error(
+                f,
+                path,
+                format!("mã `{id}` không hợp lệ"),
+                format!(
+                    "mã chỉ gồm chữ thường không dấu, chữ số và dấu `-`, ví dụ `{}`",
+                    suggest_id(&id)
+                ),
+            );
+            None
+        }
+    }
+
+    // ---- config/ngayle.yaml ----
+
+    fn config(&mut self, f: &SourceFile) -> Option<(Unit, Settings)> {
+        let c = self.parse::<raw::Config>(f)?;
+        if yaml::is_blank(&f.text) {
+            self.error(
+                f,
+                &[],
+                "tệp cấu hình trống",
+                "cần ít nhất `unit: {name: …}`; xem config/ngayle.yaml mẫu",
+            );
+            return None;
+        }
+        self.unknown_keys(f, &[], &c.unknown, raw::Config::KEYS);
+        let unit = match &c.unit {
+            None => {
+                self.error(
+                    f,
+                    &[],
+                    "thiếu `unit:` (tên đơn vị)",
+                    "thêm `unit: {name: Trường …, place: …}`",
+                );
+                None
+            }
+            Some(u) => {
+                self.unknown_keys(f, &[k("unit")], &u.unknown, raw::Unit::KEYS);
+                let name = self.text(f, &[k("unit"), k("name")], &u.name, "tên đơn vị");
+                let place = self
+                    .optional_text(f, &[k("unit"), k("place")], &u.place, "địa phương")
+                    .unwrap_or_default();
+                name.map(|name| Unit { name, place })
+            }
+        };
+        if let Some(tz) = self.optional_text(f, &[k("timezone")], &c.timezone, "múi giờ")
+            && tz != TIMEZONE
+        {
+            self.error(
+                f,
+                &[k("timezone")],
+                format!("múi giờ `{tz}` không được hỗ trợ"),
+                format!("ngayle tính lịch Việt Nam theo giờ `{TIMEZONE}` (UTC+7); bỏ dòng này hoặc ghi `timezone: {TIMEZONE}`"),
+            );
+        }
+        let dir = f.path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let rel =
+            |s: Option<String>, default: &str| dir.join(s.unwrap_or_else(|| default.to_string()));
+        let calendars_dir = rel(
+            self.optional_text(f, &[k("calendars")], &c.calendars, "thư mục lịch"),
+            "../calendars",
+        );
+        let staff_path = rel(
+            self.optional_text(f, &[k("staff")], &c.staff, "tệp nhân sự"),
+            "staff.yaml",
+        );
+        let state = rel(
+            self.optional_text(f, &[k("state")], &c.state, "tệp dữ liệu"),
+            "../var/ngayle.sqlite",
+        );
+
+        let default_http = raw::Http::default();
+        let http = c.http.as_ref().unwrap_or(&default_http);
+        self.unknown_keys(f, &[k("http")], &http.unknown, raw::Http::KEYS);
+        let listen_path = [k("http"), k("listen")];
+        let listen = match self.optional_text(f, &listen_path, &http.listen, "địa chỉ nghe") {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            Some(s) => match s.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.error(
+                        f,
+                        &listen_path,
+                        format!("`{s}` không phải địa chỉ IP:cổng"),
+                        "ví dụ `127.0.0.1:8080`, hoặc `0.0.0.0:8080` để nghe trên mọi giao diện mạng",
+                    );
+                    None
+                }
+            },
+        };
+        let url_path = [k("http"), k("public_url")];
+        let public_url =
+            match self.optional_text(f, &url_path, &http.public_url, "địa chỉ công khai") {
+                None => listen.map(|a| format!("http://{a}")),
+                Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                    Some(u.trim_end_matches('/').to_string())
+                }
+                Some(u) => {
+                    self.error(
+                        f,
+                        &url_path,
+                        format!("`{u}` không phải địa chỉ web"),
+                        "ghi đầy đủ, ví dụ `https://lich.truong.edu.vn`",
+                    );
+                    None
+                }
+            };
+        let token_path = [k("http"), k("feed_token")];
+        let feed_token = self
+            .optional_text(f, &token_path, &http.feed_token, "mã bảo vệ lịch")
+            .and_then(|t| {
+                if t.chars().count() < 16 {
+                    self.error(
+                        f,
+                        &token_path,
+                        "mã bảo vệ lịch quá ngắn (cần ít nhất 16 ký tự)",
+                        "dùng một chuỗi ngẫu nhiên dài, ví dụ kết quả của `openssl rand -hex 16`",
+                    );
+                    None
+                } else {
+                    Some(Secret::new(t))
+                }
+            });
+
+        let default_mail = raw::Mail::default();
+        let mail = c.mail.as_ref().unwrap_or(&default_mail);
+        self.unknown_keys(f, &[k("mail")], &mail.unknown, raw::Mail::KEYS);
+        let mail_from =
+            match self.optional_text(f, &[k("mail"), k("from")], &mail.from, "địa chỉ gửi") {
+                None => {
+                    if c.mail.is_some() {
+                        self.error(
+                            f,
+                            &[k("mail"), k("from")],
+                            "thiếu `from` (địa chỉ gửi thư nhắc việc)",
+                            "ví dụ `from: \"Trường MN Hoa Phượng <nhacviec@truong.edu.vn>\"`",
+                        );
+                        None
+                    } else {
+                        Some("ngayle <ngayle@localhost>".to_string())
+                    }
+                }
+                Some(m) => self.mailbox(f, &[k("mail"), k("from")], m),
+            };
+        let reply_to = self
+            .optional_text(
+                f,
+                &[k("mail"), k("reply_to")],
+                &mail.reply_to,
+                "địa chỉ trả lời",
+            )
+            .and_then(|m| self.mailbox(f, &[k("mail"), k("reply_to")], m));
+        let smtp_path = [k("mail"), k("smtp")];
+        let smtp = self
+            .optional_text(f, &smtp_path, &mail.smtp, "máy chủ SMTP")
+            .and_then(|u| {
+                if ["smtp://", "smtps://"].iter().any(|p| u.starts_with(p)) {
+                    Some(Secret::new(u))
+                } else {
+                    self.error(
+                        f,
+                        &smtp_path,
+                        "địa chỉ SMTP phải bắt đầu bằng `smtp://` (STARTTLS) hoặc `smtps://` (TLS)",
+                        "ví dụ `smtps://nhacviec@truong.edu.vn@smtp.gmail.com`; để trống (`~`) để ghi thư vào thư mục outbox",
+                    );
+                    None
+                }
+            });
+        let outbox = rel(
+            self.optional_text(f, &[k("mail"), k("outbox")], &mail.outbox, "thư mục outbox"),
+            "../var/outbox",
+        );
+
+        let default_rem = raw::Reminders::default();
+        let rem = c.reminders.as_ref().unwrap_or(&default_rem);
+        self.unknown_keys(f, &[k("reminders")], &rem.unknown, raw::Reminders::KEYS);
+        let send_at =
+            match self.optional_text(f, &[k("reminders"), k("send_at")], &rem.send_at, "giờ gửi")
+            {
+                None => NaiveTime::from_hms_opt(7, 30, 0),
+                Some(t) => self.time_of_day(f, &[k("reminders"), k("send_at")], &t),
+            };
+        let workdays = self.workdays(f, rem.workdays.as_ref());
+        let catch_up_path = [k("reminders"), k("catch_up")];
+        let catch_up = match self.optional_text(f, &catch_up_path, &rem.catch_up, "thời hạn gửi bù")
+        {
+            None => Some(chrono::Duration::days(3)),
+            Some(t) => match parse_duration(&t, &['m', 'h', 'd', 'w']) {
+                Ok(d) => Some(d),
+                Err(why) => {
+                    self.error(
+                        f,
+                        &catch_up_path,
+                        format!("thời hạn `{t}` không hợp lệ: {why}"),
+                        "viết một số nguyên và đơn vị: `30m` (phút), `12h` (giờ), `3d` (ngày), `1w` (tuần)",
+                    );
+                    None
+                }
+            },
+        };
+
+        Some((
+            unit?,
+            Settings {
+                config_path: f.path.clone(),
+                calendars_dir,
+                staff_path,
+                listen: listen?,
+                public_url: public_url?,
+                feed_token,
+                mail_from: mail_from?,
+                reply_to,
+                smtp,
+                outbox,
+                state,
+                send_at: send_at?,
+                workdays: workdays?,
+                catch_up: catch_up?,
+            },
+        ))
+    }
+
+    fn mailbox(&mut self, f: &SourceFile, path: &[Seg], m: String) -> Option<String> {
+        let addr = match (m.rfind('<'), m.ends_with('>')) {
+            (Some(i), true) => &m[i + 1..m.len() - 1],
+            _ => m.as_str(),
+        };
+        if is_plausible_email(addr) {
+            Some(m)
+        } else {
+            self.error(
+                f,
+                path,
+                format!("`{m}` không phải địa chỉ email"),
+                "ví dụ `nhacviec@truong.edu.vn` hoặc `\"Tên <nhacviec@truong.edu.vn>\"`",
+            );
+            None
+        }
+    }
+
+    fn time_of_day(&mut self, f: &SourceFile, path: &[Seg], t: &str) -> Option<NaiveTime> {
+        match NaiveTime::parse_from_str(t, "%H:%M") {
+            Ok(time) => Some(time),
+            Err(_) => {
+                self.error(
+                    f,
+                    path,
+                    format!("giờ `{t}` không hợp lệ"),
+                    "viết giờ:phút theo 24 giờ trong ngoặc kép, ví dụ `\"07:30\"` hoặc `\"14:00\"`",
+                );
+                None
+            }
+        }
+    }
+
+    fn workdays(&mut self, f: &SourceFile, list: Option<&List>) -> Option<Vec<Weekday>> {
+        const DAYS: &[(&str, Weekday)] = &[
+            ("mon", Weekday::Mon),
+            ("tue", Weekday::Tue),
+            ("wed", Weekday::Wed),
+            ("thu", Weekday::Thu),
+            ("fri", Weekday::Fri),
+            ("sat", Weekday::Sat),
+            ("sun", Weekday::Sun),
+        ];
+        let names: Vec<&str> = DAYS.iter().map(|d| d.0).collect();
+        let Some(list) = list else {
+            return Some(DAYS[..5].iter().map(|d| d.1).collect());
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in list.0.iter().enumerate() {
+            let path = [k("reminders"), k("workdays"), Seg::Index(i)];
+            let text = item
+                .text()
+                .map(|t| t.trim().to_lowercase())
+                .unwrap_or_default();
+            match DAYS.iter().find(|d| d.0 == text) {
+                Some(&(_, d)) if !out.contains(&d) => out.push(d),
+                Some(_) => self.warning(f, &path, format!("ngày `{text}` lặp lại"), ""),
+                None => {
+                    ok = false;
+                    self.error(
+                        f,
+                        &path,
+                        format!("`{text}` không phải tên ngày trong tuần"),
+                        allowed_help(&text, &names),
+                    );
+                }
+            }
+        }
+        if ok && out.is_empty() {
+            self.error(
+                f,
+                &[k("reminders"), k("workdays")],
+                "danh sách ngày làm việc trống: thư nhắc sẽ không bao giờ được gửi",
+                "ví dụ `workdays: [mon, tue, wed, thu, fri]`",
+            );
+            return None;
+        }
+        ok.then_some(out)
+    }
+
+    // ---- config/staff.yaml ----
+
+    fn staff(&mut self, f: &SourceFile) -> (Vec<Group>, Vec<Person>) {
+        let Some(s) = self.parse::<raw::Staff>(f) else {
+            return (Vec::new(), Vec::new());
+        };
+        self.unknown_keys(f, &[], &s.unknown, raw::Staff::KEYS);
+        let mut ids: BTreeMap<String, Pos2> = BTreeMap::new();
+        let mut groups = Vec::new();
+        for (i, g) in s.groups.iter().flatten().enumerate() {
+            let base = [k("groups"), Seg::Index(i)];
+            self.unknown_keys(f, &base, &g.unknown, raw::Group::KEYS);
+            let id = self.id(f, &[k("groups"), Seg::Index(i), k("id")], &g.id, "mã nhóm");
+            let name = self.text(
+                f,
+                &[k("groups"), Seg::Index(i), k("name")],
+                &g.name,
+                "tên nhóm",
+            );
+            if let Some(id) = &id {
+                self.unique(
+                    f,
+                    &[k("groups"), Seg::Index(i), k("id")],
+                    id,
+                    &mut ids,
+                    "nhóm hoặc người",
+                );
+            }
+            if let (Some(id), Some(name)) = (id, name) {
+                groups.push(Group { id, name });
+            }
+        }
+        let group_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        let mut people = Vec::new();
+        let mut emails: BTreeMap<String, Pos2> = BTreeMap::new();
+        for (i, p) in s.people.iter().flatten().enumerate() {
+            let at = |key| [k("people"), Seg::Index(i), k(key)];
+            self.unknown_keys(
+                f,
+                &[k("people"), Seg::Index(i)],
+                &p.unknown,
+                raw::Person::KEYS,
+            );
+            let id = self.id(f, &at("id"), &p.id, "mã người");
+            if let Some(id) = &id {
+                self.unique(f, &at("id"), id, &mut ids, "nhóm hoặc người");
+            }
+            let name = self.text(f, &at("name"), &p.name, "họ tên");
+            let title = self.optional_text(f, &at("title"), &p.title, "chức vụ");
+            let email = match self.text(f, &at("email"), &p.email, "địa chỉ email") {
+                Some(e) if is_plausible_email(&e) => {
+                    let key = e.to_lowercase();
+                    if let Some(first) = emails.get(&key) {
+                        self.warning(
+                            f,
+                            &at("email"),
+                            format!("địa chỉ `{e}` đã dùng cho người khác"),
+                            format!("đã có ở {}:{}", first.path.display(), first.pos.line),
+                        );
+                    } else {
+                        let pos = self.at(f, &at("email"));
+                        emails.insert(
+                            key,
+                            Pos2 {
+                                path: f.path.clone(),
+                                pos,
+                            },
+                        );
+                    }
+                    Some(e)
+                }
+                Some(e) => {
+                    self.error(
+                        f,
+                        &at("email"),
+                        format!("`{e}` không phải địa chỉ email"),
+                        "ví dụ `hieutruong@truong.edu.vn`",
+                    );
+                    None
+                }
+                None => None,
+            };
+            let mut groups_of = Vec::new();
+            for (j, g) in p.groups.iter().flat_map(|l| l.0.iter()).enumerate() {
+                let path = [k("people"), Seg::Index(i), k("groups"), Seg::Index(j)];
+                let g = g.text().map(str::trim).unwrap_or_default();
+                if group_ids.iter().any(|id| id == g) {
+                    groups_of.push(g.to_string());
+                } else {
+                    let known: Vec<&str> = group_ids.iter().map(String::as_str).collect();
+                    self.error(
+                        f,
+                        &path,
+                        format!("không có nhóm `{g}`"),
+                        ids_help(g, &known, "các nhóm trong `groups:`"),
+                    );
+                }
+            }
+            if let (Some(id), Some(name), Some(email)) = (id, name, email) {
+                people.push(Person {
+                    id,
+                    name,
+                    title,
+                    email,
+                    groups: groups_of,
+                });
+            }
+        }
+        for (i, g) in groups.iter().enumerate() {
+            if !people.iter().any(|p| p.groups.contains(&g.id)) {
+                self.warning(
+                    f,
+                    &[k("groups"), Seg::Index(i), k("id")],
+                    format!("nhóm `{}` chưa có ai", g.id),
+                    "thêm mã nhóm vào `groups:` của người thuộc nhóm",
+                );
+            }
+        }
+        if people.is_empty() && s.people.as_ref().is_none_or(Vec::is_empty) {
+            self.warning(
+                f,
+                &[],
+                "chưa có ai trong `people:`: không ai nhận thư nhắc",
+                "",
+            );
+        }
+        (groups, people)
+    }
+
+    fn unique(
+        &mut self,
+        f: &SourceFile,
+        path: &[Seg],
+        id: &str,
+        seen: &mut BTreeMap<String, Pos2>,
+        what: &str,
+    ) {
+        let pos = self.at(f, path);
+        if id == ALL {
+            self.error(
+                f,
+                path,
+                format!("mã `{ALL}` dành riêng cho \"mọi người\""),
+                "đặt mã khác",
+            );
+            return;
+        }
+        match seen.get(id) {
+            Some(first) => {
+                let help = format!(
+                    "mã {what} phải khác nhau; `{id}` đã có ở {}:{}:{}",
+                    first.path.display(),
+                    first.pos.line,
+                    first.pos.column
+                );
+                self.push(
+                    Diagnostic::error(&f.path, pos, format!("mã `{id}` bị trùng")).with_help(help),
+                );
+            }
+            None => {
+                seen.insert(
+                    id.to_string(),
+                    Pos2 {
+                        path: f.path.clone(),
+                        pos,
+                    },
+                );
+            }
+        }
+    }
+
+    // ---- calendars/tasks.yaml ----
+
+    fn tasks(&mut self, f: &SourceFile, groups: &[Group], people: &[Person]) -> Vec<Task> {
+        let Some(t) = self.parse::<raw::Tasks>(f) else {
+            return Vec::new();
+        };
+        self.unknown_keys(f, &[], &t.unknown, raw::Tasks::KEYS);
+        if t.tasks.as_ref().is_none_or(Vec::is_empty) {
+            self.warning(f, &[], "chưa có loại việc nào trong `tasks:`", "");
+        }
+        let mut ids = BTreeMap::new();
+        let mut who_ids: Vec<&str> = vec![ALL];
+        who_ids.extend(groups.iter().map(|g| g.id.as_str()));
+        who_ids.extend(people.iter().map(|p| p.id.as_str()));
+        let mut out = Vec::new();
+        for (i, raw) in t.tasks.iter().flatten().enumerate() {
+            let at = |key| [k("tasks"), Seg::Index(i), k(key)];
+            self.unknown_keys(
+                f,
+                &[k("tasks"), Seg::Index(i)],
+                &raw.unknown,
+                raw::Task::KEYS,
+            );
+            let id = self.id(f, &at("id"), &raw.id, "mã việc");
+            if let Some(id) = &id {
+                self.unique(f, &at("id"), id, &mut ids, "việc");
+            }
+            let title = self.text(f, &at("title"), &raw.title, "tên việc");
+            let what = self.text(f, &at("do"), &raw.what, "nội dung việc cần làm");
+            let before = self.text(f, &at("before"), &raw.before, "thời gian làm trước").and_then(|b| {
+                match parse_duration(&b, &['d', 'w']) {
+                    Ok(d) => u32::try_from(d.num_days()).ok(),
+                    Err(why) => {
+                        self.error(
+                            f,
+                            &at("before"),
+                            format!("thời gian `{b}` không hợp lệ: {why}"),
+                            "viết số ngày hoặc tuần trước sự kiện: `0d` (ngay hôm đó), `1d`, `7d`, `2w`",
+                        );
+                        None
+                    }
+                }
+            });
+            let at_time = match self.optional_text(f, &at("at"), &raw.at, "giờ nhắc") {
+                None => Some(None),
+                Some(s) => self.time_of_day(f, &at("at"), &s).map(Some),
+            };
+            let mut who = Vec::new();
+            match &raw.who {
+                None => self.error(
+                    f,
+                    &at("who"),
+                    "thiếu `who` (ai làm việc này)",
+                    "ví dụ `who: [csvc]`; dùng mã nhóm hoặc mã người trong config/staff.yaml, hoặc `all`",
+                ),
+                Some(list) if list.0.is_empty() => self.error(
+                    f,
+                    &at("who"),
+                    "danh sách `who` trống: không ai được giao việc này",
+                    "ví dụ `who: [csvc]`",
+                ),
+                Some(list) => {
+                    for (j, w) in list.0.iter().enumerate() {
+                        let path = [k("tasks"), Seg::Index(i), k("who"), Seg::Index(j)];
+                        let w = w.text().map(str::trim).unwrap_or_default();
+                        if w == ALL {
+                            who.push(Assignee::All);
+                        } else if groups.iter().any(|g| g.id == w) {
+                            who.push(Assignee::Group(w.to_string()));
+                        } else if people.iter().any(|p| p.id == w) {
+                            who.push(Assignee::Person(w.to_string()));
+                        } else {
+                            self.error(
+                                f,
+                                &path,
+                                format!("không có nhóm hay người nào mã `{w}`"),
+                                ids_help(w, &who_ids, "mã nhóm/người trong config/staff.yaml"),
+                            );
+                        }
+                    }
+                }
+            }
+            if let (Some(id), Some(title), Some(what), Some(before_days), Some(at)) =
+                (id, title, what, before, at_time)
+            {
+                out.push(Task {
+                    id,
+                    title,
+                    what,
+                    before_days,
+                    at,
+                    who,
+                });
+            }
+        }
+        out
+    }
+
+    // ---- calendars/<layer>.yaml ----
+
+    fn layer(
+        &mut self,
+        f: &SourceFile,
+        tasks: &[Task],
+        layers: &mut Vec<Layer>,
+        events: &mut Vec<Event>,
+        event_ids: &mut BTreeMap<String, Pos2>,
+    ) {
+        let Some(l) = self.parse::<raw::Layer>(f) else {
+            return;
+        };
+        self.unknown_keys(f, &[], &l.unknown, raw::Layer::KEYS);
+        let stem = f
+            .path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if !is_valid_id(&stem) {
+            self.warning(
+                f,
+                &[],
+                format!("tên tệp `{stem}` nên chỉ gồm chữ thường không dấu, chữ số và `-`"),
+                format!("đổi tên thành `{}.yaml`", suggest_id(&stem)),
+            );
+        }
+        let name = self
+            .optional_text(f, &[k("name")], &l.name, "tên lớp lịch")
+            .unwrap_or_else(|| stem.clone());
+        let layer = layers.len();
+        layers.push(Layer {
+            id: stem,
+            name,
+            path: f.path.clone(),
+        });
+        if l.events.as_ref().is_none_or(Vec::is_empty) {
+            self.warning(f, &[], "tệp lịch chưa có sự kiện nào trong `events:`", "");
+        }
+        let task_ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+        for (i, e) in l.events.iter().flatten().enumerate() {
+            if let Some(ev) = self.event(f, i, e, layer, &task_ids, event_ids) {
+                events.push(ev);
+            }
+        }
+    }
+
+    fn event(
+        &mut self,
+        f: &SourceFile,
+        i: usize,
+        e: &raw::Event,
+        layer: usize,
+        task_ids: &[&str],
+        event_ids: &mut BTreeMap<String, Pos2>,
+    ) -> Option<Event> {
+        let at = |key| [k("events"), Seg::Index(i), k(key)];
+        self.unknown_keys(
+            f,
+            &[k("events"), Seg::Index(i)],
+            &e.unknown,
+            raw::Event::KEYS,
+        );
+        let id = self.id(f, &at("id"), &e.id, "mã sự kiện");
+        if let Some(id) = &id {
+            self.unique(f, &at("id"), id, event_ids, "sự kiện");
+        }
+        let name = self.text(f, &at("name"), &e.name, "tên sự kiện");
+        let rule = match (&e.date, &e.lunar) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    f,
+                    &at("lunar"),
+                    "một sự kiện chỉ có một trong hai: `date` (dương lịch) hoặc `lunar` (âm lịch)",
+                    "xóa một trong hai dòng",
+                );
+                None
+            }
+            (None, None) => {
+                self.error(
+                    f,
+                    &[k("events"), Seg::Index(i)],
+                    "thiếu ngày: cần `date: NGÀY/THÁNG` (dương lịch) hoặc `lunar: NGÀY/THÁNG` (âm lịch)",
+                    "ví dụ `date: 30/4`, `date: 1/11/2024` (một lần) hoặc `lunar: 10/3`",
+                );
+                None
+            }
+            (Some(d), None) => self
+                .optional_text(f, &at("date"), &Some(d.clone()), "ngày")
+                .and_then(|d| match parse_solar(&d) {
+                    Ok(rule) => Some(rule),
+                    Err(why) => {
+                        self.error(
+                            f,
+                            &at("date"),
+                            why,
+                            "viết `date: NGÀY/THÁNG` cho ngày hằng năm (`30/4`) hoặc `NGÀY/THÁNG/NĂM` cho một lần (`1/11/2024`)",
+                        );
+                        None
+                    }
+                }),
+            (None, Some(l)) => self
+                .optional_text(f, &at("lunar"), &Some(l.clone()), "ngày âm lịch")
+                .and_then(|l| match parse_lunar(&l) {
+                    Ok(rule) => Some(rule),
+                    Err(why) => {
+                        self.error(
+                            f,
+                            &at("lunar"),
+                            why,
+                            "viết `lunar: NGÀY/THÁNG` âm lịch: ngày 1–30, tháng 1–12, ví dụ `lunar: 10/3`",
+                        );
+                        None
+                    }
+                }),
+        };
+        let (mut ok, mut since) = (true, None);
+        if let Some(s) = self.optional_text(f, &at("since"), &e.since, "năm gốc") {
+            match s.parse::<i32>() {
+                Ok(y) if y > self.today.year() => {
+                    ok = false;
+                    self.error(
+                        f,
+                        &at("since"),
+                        format!("năm gốc {y} ở tương lai (năm nay là {})", self.today.year()),
+                        "`since` là năm xảy ra sự kiện gốc, ví dụ `since: 1975` cho 30/4/1975",
+                    );
+                }
+                Ok(y) if y < 1 => {
+                    ok = false;
+                    self.error(
+                        f,
+                        &at("since"),
+                        format!("năm gốc {y} không hợp lệ"),
+                        "ghi năm dương lịch, ví dụ `since: 1954`",
+                    );
+                }
+                Ok(y) => {
+                    if let Some(DateRule::Once(d)) = rule
+                        && y > d.year()
+                    {
+                        ok = false;
+                        self.error(
+                            f,
+                            &at("since"),
+                            format!("năm gốc {y} sau năm của ngày diễn ra ({})", d.year()),
+                            "năm gốc phải trước hoặc bằng năm của `date`",
+                        );
+                    }
+                    since = Some(y);
+                }
+                Err(_) => {
+                    ok = false;
+                    self.error(
+                        f,
+                        &at("since"),
+                        format!("`{s}` không phải một năm"),
+                        "ghi năm dương lịch, ví dụ `since: 1954`",
+                    );
+                }
+            }
+        }
+        let only_round = match self.optional_text(f, &at("only"), &e.only, "điều kiện") {
+            None => false,
+            Some(o) if o == "round" => {
+                if since.is_none() && e.since.is_none() {
+                    ok = false;
+                    self.error(
+                        f,
+                        &at("only"),
+                        "`only: round` cần `since` để biết năm nào là năm tròn, năm lẻ 5",
+                        "thêm `since: NĂM` hoặc bỏ `only`",
+                    );
+                }
+                true
+            }
+            Some(o) => {
+                ok = false;
+                self.error(
+                    f,
+                    &at("only"),
+                    format!("`only: {o}` không hợp lệ"),
+                    allowed_help(&o, &["round"]),
+                );
+                false
+            }
+        };
+        let days = match self.optional_text(f, &at("days"), &e.days, "số ngày") {
+            None => 1,
+            Some(d) => match d.parse::<u32>() {
+                Ok(n @ 1..=366) => n,
+                _ => {
+                    ok = false;
+                    self.error(
+                        f,
+                        &at("days"),
+                        format!("số ngày `{d}` không hợp lệ"),
+                        "một số nguyên từ 1 đến 366",
+                    );
+                    1
+                }
+            },
+        };
+        let categories: Vec<&str> = Category::ALL.iter().map(|c| c.0).collect();
+        let category = match self.optional_text(f, &at("category"), &e.category, "loại") {
+            None => Category::Other,
+            Some(c) => match Category::ALL.iter().find(|(id, _)| *id == c) {
+                Some(&(_, cat)) => cat,
+                None => {
+                    ok = false;
+                    self.error(
+                        f,
+                        &at("category"),
+                        format!("loại `{c}` không có"),
+                        allowed_help(&c, &categories),
+                    );
+                    Category::Other
+                }
+            },
+        };
+        let day_off = match self.optional_text(f, &at("day_off"), &e.day_off, "ngày nghỉ") {
+            None => false,
+            Some(b) if b == "true" => true,
+            Some(b) if b == "false" => false,
+            Some(b) => {
+                ok = false;
+                self.error(
+                    f,
+                    &at("day_off"),
+                    format!("`day_off: {b}` không hợp lệ"),
+                    "ghi `true` hoặc `false`",
+                );
+                false
+            }
+        };
+        let tasks = self.task_refs(f, i, "tasks", e.tasks.as_ref(), task_ids);
+        let round_tasks = self.task_refs(f, i, "round_tasks", e.round_tasks.as_ref(), task_ids);
+        if e.round_tasks.as_ref().is_some_and(|l| !l.0.is_empty()) && e.since.is_none() {
+            self.warning(
+                f,
+                &at("round_tasks"),
+                "`round_tasks` không bao giờ dùng đến vì sự kiện không có `since`",
+                "thêm `since: NĂM` hoặc bỏ `round_tasks`",
+            );
+        }
+        let note = self.optional_text(f, &at("note"), &e.note, "ghi chú");
+        let pos = self.at(f, &[k("events"), Seg::Index(i)]);
+        if !ok {
+            return None;
+        }
+        Some(Event {
+            id: id?,
+            name: name?,
+            layer,
+            rule: rule?,
+            since,
+            only_round,
+            days,
+            category,
+            day_off,
+            tasks: tasks?,
+            round_tasks: round_tasks?,
+            note,
+            origin: Origin {
+                path: f.path.clone(),
+                line: pos.line,
+            },
+        })
+    }
+
+    fn task_refs(
+        &mut self,
+        f: &SourceFile,
+        i: usize,
+        key: &str,
+        list: Option<&List>,
+        task_ids: &[&str],
+    ) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (j, t) in list.iter().flat_map(|l| l.0.iter()).enumerate() {
+            let path = [k("events"), Seg::Index(i), k(key), Seg::Index(j)];
+            let t = t.text().map(str::trim).unwrap_or_default();
+            if task_ids.contains(&t) {
+                if !out.iter().any(|o| o == t) {
+                    out.push(t.to_string());
+                }
+            } else {
+                ok = false;
+                self.error(
+                    f,
+                    &path,
+                    format!("không có việc `{t}` trong tasks.yaml"),
+                    ids_help(t, task_ids, "các mã việc trong calendars/tasks.yaml"),
+                );
+            }
+        }
+        ok.then_some(out)
+    }
+}
+
+/// "did you mean" with a fallback naming where the valid ids are.
+fn ids_help(word: &str, known: &[&str], where_: &str) -> String {
+    match did_you_mean(word, known.iter().copied()) {
+        Some(close) => format!("có phải là `{close}`? (xem {where_})"),
+        None if known.len() <= 12 => {
+            let list = known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("các mã hợp lệ: {list}")
+        }
+        None => format!("xem {where_}"),
+    }
+}
+
+/// Ids are lower-case ASCII words joined by single dashes: `giai-phong-mien-nam`.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id.split('-').all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+/// An id that would be valid, from what the admin wrote (strips Vietnamese diacritics).
+fn suggest_id(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars().flat_map(char::to_lowercase) {
+        let c = fold_vietnamese(c);
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        "ten-su-kien".to_string()
+    } else {
+        out
+    }
+}
+
+fn fold_vietnamese(c: char) -> char {
+    const GROUPS: &[(&str, char)] = &[
+        ("àáạảãâầấậẩẫăằắặẳẵ", 'a'),
+        ("èéẹẻẽêềếệểễ", 'e'),
+        ("ìíịỉĩ", 'i'),
+        ("òóọỏõôồốộổỗơờớợởỡ", 'o'),
+        ("ùúụủũưừứựửữ", 'u'),
+        ("ỳýỵỷỹ", 'y'),
+        ("đ", 'd'),
+    ];
+    GROUPS
+        .iter()
+        .find(|(set, _)| set.contains(c))
+        .map_or(c, |&(_, base)| base)
+}
+
+fn is_plausible_email(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c == '<' || c == '>' || c == ',')
+}
+
+fn days_in_month(month: u8, year: Option<i32>) -> u8 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 => match year {
+            Some(y) if !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) => 28,
+            _ => 29,
+        },
+        _ => 31,
+    }
+}
+
+/// `D/M` (every year), `D/M/YYYY` or `YYYY-MM-DD` (once).
+pub fn parse_solar(s: &str) -> Result<DateRule, String> {
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(DateRule::Once(d));
+    }
+    let parts: Vec<&str> = s.split('/').map(str::trim).collect();
+    let num = |p: &str| p.parse::<u32>().ok().filter(|_| p.len() <= 4);
+    match parts.as_slice() {
+        [d, m] | [d, m, _] => {
+            let (Some(day), Some(month)) = (num(d), num(m)) else {
+                return Err(format!("`{s}` không phải ngày dạng NGÀY/THÁNG"));
+            };
+            let year = match parts.get(2) {
+                None => None,
+                Some(y) => match y.parse::<i32>() {
+                    Ok(y @ 1..=9999) => Some(y),
+                    _ => return Err(format!("`{}` không phải một năm", y)),
+                },
+            };
+            if !(1..=12).contains(&month) {
+                return Err(format!("tháng {month} không tồn tại (tháng từ 1 đến 12)"));
+            }
+            let month = month as u8;
+            let max = days_in_month(month, year);
+            if !(1..=u32::from(max)).contains(&day) {
+                let when = year.map(|y| format!("/{y}")).unwrap_or_default();
+                return Err(format!(
+                    "ngày {day}/{month}{when} không tồn tại: tháng {month} có {max} ngày"
+                ));
+            }
+            let day = day as u8;
+            Ok(match year {
+                None => DateRule::Solar { day, month },
+                Some(y) => NaiveDate::from_ymd_opt(y, month.into(), day.into())
+                    .map(DateRule::Once)
+                    .ok_or_else(|| format!("ngày {s} không tồn tại"))?,
+            })
+        }
+        _ => Err(format!("`{s}` không phải ngày dạng NGÀY/THÁNG")),
+    }
+}
+
+/// `D/M` of the lunar calendar.
+pub fn parse_lunar(s: &str) -> Result<DateRule, String> {
+    let parts: Vec<&str> = s.split('/').map(str::trim).collect();
+    let num = |p: &str| p.parse::<u32>().ok().filter(|_| p.len() <= 4);
+    match parts.as_slice() {
+        [d, m] => {
+            let (Some(day), Some(month)) = (num(d), num(m)) else {
+                return Err(format!("`{s}` không phải ngày âm lịch dạng NGÀY/THÁNG"));
+            };
+            if !(1..=12).contains(&month) {
+                return Err(format!(
+                    "tháng âm lịch {month} không tồn tại (tháng từ 1 đến 12)"
+                ));
+            }
+            if !(1..=30).contains(&day) {
+                return Err(format!(
+                    "ngày âm lịch {day} không tồn tại (tháng âm lịch có 29 hoặc 30 ngày)"
+                ));
+            }
+            Ok(DateRule::Lunar {
+                day: day as u8,
+                month: month as u8,
+            })
+        }
+        [_, _, _] => Err(format!(
+            "ngày âm lịch `{s}` có năm: `lunar` là ngày âm lịch lặp lại hằng năm"
+        )),
+        _ => Err(format!("`{s}` không phải ngày âm lịch dạng NGÀY/THÁNG")),
+    }
+}
+
+/// `30m`, `12h`, `3d`, `2w` with the units allowed.
+pub fn parse_duration(s: &str, units: &[char]) -> Result<chrono::Duration, String> {
+    let s = s.trim();
+    let unit = s.chars().last().ok_or("trống")?;
+    let number = &s[..s.len() - unit.len_utf8()];
+    let allowed: String = units
+        .iter()
+        .map(|u| format!("`{u}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !units.contains(&unit) {
+        return Err(format!("đơn vị `{unit}` không dùng được (dùng {allowed})"));
+    }
+    let n: i64 = number
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| format!("`{number}` không phải số nguyên không âm"))?
+        .into();
+    let d = match unit {
+        'm' => chrono::Duration::minutes(n),
+        'h' => chrono::Duration::hours(n),
+        'd' => chrono::Duration::days(n),
+        _ => chrono::Duration::weeks(n),
+    };
+    if d > chrono::Duration::days(366) {
+        return Err("dài quá một năm".to_string());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn solar_dates() {
+        assert_eq!(
+            parse_solar("30/4"),
+            Ok(DateRule::Solar { day: 30, month: 4 })
+        );
+        assert_eq!(
+            parse_solar("29/2"),
+            Ok(DateRule::Solar { day: 29, month: 2 })
+        );
+        assert_eq!(
+            parse_solar("1/11/2024"),
+            Ok(DateRule::Once(
+                NaiveDate::from_ymd_opt(2024, 11, 1).unwrap_or_default()
+            ))
+        );
+        assert_eq!(
+            parse_solar("2024-11-01"),
+            Ok(DateRule::Once(
+                NaiveDate::from_ymd_opt(2024, 11, 1).unwrap_or_default()
+            ))
+        );
+        for bad in [
+            "31/2",
+            "0/5",
+            "12/13",
+            "32/1",
+            "29/2/2023",
+            "31/4",
+            "x/5",
+            "5",
+            "1/2/3/4",
+            "99999999999/1",
+        ] {
+            assert!(parse_solar(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lunar_dates() {
+        assert_eq!(
+            parse_lunar("10/3"),
+            Ok(DateRule::Lunar { day: 10, month: 3 })
+        );
+        assert_eq!(
+            parse_lunar("30/12"),
+            Ok(DateRule::Lunar { day: 30, month: 12 })
+        );
+        for bad in ["10/13", "31/1", "0/1", "1/0", "15/8/2024", "rằm"] {
+            assert!(parse_lunar(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("0d", &['d', 'w']),
+            Ok(chrono::Duration::days(0))
+        );
+        assert_eq!(
+            parse_duration("2w", &['d', 'w']),
+            Ok(chrono::Duration::days(14))
+        );
+        assert_eq!(
+            parse_duration("90m", &['m', 'h']),
+            Ok(chrono::Duration::minutes(90))
+        );
+        for bad in [
+            "2x",
+            "",
+            "d",
+            "-1d",
+            "1.5d",
+            "3h",
+            "400d",
+            "99999999999d",
+            "ngày",
+        ] {
+            assert!(parse_duration(bad, &['d', 'w']).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids() {
+        assert!(is_valid_id("giai-phong-mien-nam"));
+        assert!(is_valid_id("tet-2024"));
+        for bad in ["", "Tet", "tet--x", "-tet", "tet-", "tết", "a b", "a_b"] {
+            assert!(!is_valid_id(bad), "{bad}");
+        }
+        assert_eq!(suggest_id("Giỗ Tổ Hùng Vương"), "gio-to-hung-vuong");
+    }
+}
