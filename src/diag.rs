@@ -132,8 +132,8 @@ pub fn allowed_help(word: &str, allowed: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     match did_you_mean(word, allowed.iter().copied()) {
-        Some(close) => format!("did you mean `{close}`? allowed here: {list}"),
-        None => format!("allowed here: {list}"),
+        Some(close) => format!("có phải là `{close}`? dùng được ở đây: {list}"),
+        None => format!("dùng được ở đây: {list}"),
     }
 }
 

@@ -18,7 +18,7 @@ pub mod raw;
 mod resolve;
 
 pub use load::{LoadReport, load, read_source};
-pub use resolve::{Sources, resolve};
+pub use resolve::{SourceFile, Sources, resolve};
 
 /// The only time zone ngayle computes in (the Vietnamese civil and lunar calendars).
 pub const TIMEZONE: &str = "Asia/Ho_Chi_Minh";

@@ -670,8 +670,15 @@ impl Resolver {
                 });
             }
         }
+        let named_in_people = |id: &str| {
+            s.people
+                .iter()
+                .flatten()
+                .flat_map(|p| p.groups.iter().flat_map(|l| l.0.iter()))
+                .any(|g| g.text().map(str::trim) == Some(id))
+        };
         for (i, g) in groups.iter().enumerate() {
-            if !people.iter().any(|p| p.groups.contains(&g.id)) {
+            if !named_in_people(&g.id) {
                 self.warning(
                     f,
                     &[k("groups"), Seg::Index(i), k("id")],

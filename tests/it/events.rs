@@ -1,0 +1,450 @@
+//! `ngayle events` and the occurrences behind it: dates, anniversary numbers, classes, titles,
+//! round-only events, lunar policies, spans — on the shipped calendars and on small ones.
+
+use chrono::NaiveDate;
+use ngayle::lunar;
+use ngayle::occurrence::{RoundClass, occurrences};
+use ngayle::schedule::{Schedule, SourceFile, Sources, resolve};
+
+use crate::support::{CONFIG, LAYER, Project, STAFF, TASKS, minimal, repo};
+
+fn tsv(from: &str, to: &str) -> String {
+    let r = crate::support::ngayle(
+        &repo(),
+        &["events", "--from", from, "--to", to, "--format", "tsv"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    r.stdout
+}
+
+/// The (date, id, N, class) columns of a tsv listing.
+fn rows(tsv: &str) -> Vec<[String; 4]> {
+    tsv.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 5, "not 5 columns: {l:?}");
+            [f[0], f[1], f[2], f[3]].map(str::to_string)
+        })
+        .collect()
+}
+
+fn has(rows: &[[String; 4]], want: &str) -> bool {
+    let want: Vec<&str> = want.split(' ').collect();
+    rows.iter().any(|r| {
+        r[0] == want[0]
+            && r[1] == want[1]
+            && want.get(2).is_none_or(|n| r[2] == *n)
+            && want.get(3).is_none_or(|c| r[3] == *c)
+    })
+}
+
+#[test]
+fn shipped_files_check_clean_with_a_one_line_summary() {
+    let r = crate::support::ngayle(&repo(), &["check"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .starts_with("ngayle check: hợp lệ — 48 sự kiện trong 5 tệp lịch"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stderr.contains("error"), "{}", r.stderr);
+}
+
+#[test]
+fn the_2024_listing_of_the_issue() {
+    let out = tsv("2024-01-01", "2024-12-31");
+    let rows = rows(&out);
+    for want in [
+        "2024-02-03 thanh-lap-dang 94 khac",
+        "2024-02-10 tet-nguyen-dan  ",
+        "2024-04-18 gio-to-hung-vuong  ",
+        "2024-05-07 chien-thang-dien-bien-phu 70 tron",
+        "2024-09-17 tet-trung-thu  ",
+        "2024-12-22 thanh-lap-qdnd 80 tron",
+        "2024-04-30 giai-phong-mien-nam 49 khac",
+        "2024-05-19 sinh-nhat-ho-chi-minh 134 khac",
+        "2024-12-22 ngay-hoi-quoc-phong-toan-dan 35 le5",
+        "2024-02-18 le-hoi-xuan-ngoa-van  ",
+        "2024-09-22 le-hoi-den-an-sinh  ",
+        "2024-11-01 thanh-lap-thanh-pho-dong-trieu  ",
+    ] {
+        assert!(has(&rows, want), "missing {want:?} in\n{out}");
+    }
+    assert!(
+        out.contains("\tKỷ niệm 70 năm Ngày Chiến thắng Điện Biên Phủ (7/5/1954 - 7/5/2024)\n"),
+        "{out}"
+    );
+    // Every event of the reference list occurs in 2024 except none: the 48 ids, each once.
+    let mut ids: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 48, "{out}");
+    assert_eq!(rows.len(), 48);
+    // Sorted by date.
+    assert!(rows.windows(2).all(|w| w[0][0] <= w[1][0]));
+}
+
+#[test]
+fn other_years_from_the_same_files() {
+    let cases = [
+        (
+            "2023",
+            vec![
+                "2023-01-22 tet-nguyen-dan",
+                "2023-04-29 gio-to-hung-vuong",
+                "2023-09-29 tet-trung-thu",
+                "2023-05-07 chien-thang-dien-bien-phu 69 khac",
+            ],
+        ),
+        (
+            "2025",
+            vec![
+                "2025-01-29 tet-nguyen-dan",
+                "2025-04-07 gio-to-hung-vuong",
+                "2025-10-06 tet-trung-thu",
+                "2025-04-30 giai-phong-mien-nam 50 tron",
+                "2025-04-25 giai-phong-vung-mo 70 tron",
+                "2025-02-03 thanh-lap-dang 95 le5",
+                "2025-12-22 thanh-lap-qdnd 81 khac",
+                "2025-11-01 thanh-lap-thanh-pho-dong-trieu 1 khac",
+            ],
+        ),
+        (
+            "2026",
+            vec![
+                "2026-02-17 tet-nguyen-dan",
+                "2026-04-26 gio-to-hung-vuong",
+                "2026-09-25 tet-trung-thu",
+                "2026-09-02 quoc-khanh 81 khac",
+            ],
+        ),
+        ("1985", vec!["1985-01-21 tet-nguyen-dan"]),
+        ("2007", vec!["2007-02-17 tet-nguyen-dan"]),
+        (
+            "2054",
+            vec!["2054-05-07 chien-thang-dien-bien-phu 100 tron"],
+        ),
+    ];
+    for (year, wants) in cases {
+        let out = tsv(&format!("{year}-01-01"), &format!("{year}-12-31"));
+        let rows = rows(&out);
+        for want in wants {
+            assert!(has(&rows, want), "{year}: missing {want:?} in\n{out}");
+        }
+    }
+}
+
+#[test]
+fn round_only_events_appear_only_in_round_years() {
+    for (year, present) in [
+        ("2023", false),
+        ("2024", true),
+        ("2025", false),
+        ("2029", true),
+        ("2034", true),
+    ] {
+        let out = tsv(&format!("{year}-01-01"), &format!("{year}-12-31"));
+        assert_eq!(out.contains("\tngay-mat-lenin\t"), present, "{year}\n{out}");
+    }
+    // The city of Đông Triều was founded in 2024: nothing before.
+    assert!(!tsv("2023-01-01", "2023-12-31").contains("thanh-lap-thanh-pho-dong-trieu"));
+}
+
+#[test]
+fn the_table_is_for_people() {
+    let r = crate::support::ngayle(
+        &repo(),
+        &["events", "--from", "2024-05-01", "--to", "2024-05-10"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("Điện Biên Phủ"))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    for part in [
+        "07/05/2024",
+        "Thứ Ba",
+        "29/3/2024",
+        "70",
+        "năm tròn",
+        "Kỷ niệm 70 năm Ngày Chiến thắng Điện Biên Phủ",
+    ] {
+        assert!(line.contains(part), "{part:?} not in {line:?}");
+    }
+    assert!(r.stdout.starts_with("Ngày"), "{}", r.stdout);
+}
+
+#[test]
+fn bad_ranges_are_usage_errors() {
+    for args in [
+        &["events", "--from", "2024-12-31", "--to", "2024-01-01"][..],
+        &["events", "--from", "1800-01-01", "--to", "1800-12-31"],
+        &["events", "--from", "2024-02-30", "--to", "2024-12-31"],
+        &["events", "--from", "2024-01-01"],
+        &[
+            "events",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-12-31",
+            "--format",
+            "xml",
+        ],
+    ] {
+        let r = crate::support::ngayle(&repo(), args);
+        assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn events_on_a_broken_schedule_exit_1_with_diagnostics() {
+    let p = minimal(&[(
+        "calendars/national.yaml",
+        &LAYER.replacen("30/4", "31/2", 1),
+    )]);
+    let r = p.run(&[
+        "events",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-12-31",
+        "--format",
+        "tsv",
+    ]);
+    assert_eq!(r.code, Some(1));
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("calendars/national.yaml:5:11: error:"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn config_flag_and_environment_variable() {
+    let p = minimal(&[]);
+    std::fs::rename(
+        p.path().join("config/ngayle.yaml"),
+        p.path().join("config/other.yaml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.run(&["check"]).code, Some(1));
+    assert_eq!(
+        p.run(&["check", "--config", "config/other.yaml"]).code,
+        Some(0)
+    );
+    assert_eq!(
+        p.run(&["--config", "config/other.yaml", "check"]).code,
+        Some(0)
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ngayle"))
+        .current_dir(p.path())
+        .env("NGAYLE_CONFIG", "config/other.yaml")
+        .arg("check")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0));
+    let _ = Project::shipped; // the shipped copy helper is used by other modules
+}
+
+// ---- in-process table tests of the core ----
+
+fn schedule(layer: &str, tasks: &str) -> Schedule {
+    let file = |path: &str, text: &str| SourceFile {
+        path: path.into(),
+        text: text.to_string(),
+    };
+    let sources = Sources {
+        config: file("config/ngayle.yaml", CONFIG),
+        staff: Some(file("config/staff.yaml", STAFF)),
+        tasks: Some(file("calendars/tasks.yaml", tasks)),
+        layers: vec![file("calendars/test.yaml", layer)],
+    };
+    let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+    match resolve(&sources, today) {
+        (Some(s), _) => s,
+        (None, diags) => panic!("{diags:#?}"),
+    }
+}
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// (date, id, N, title) of the occurrences in a range.
+fn occ(s: &Schedule, from: &str, to: &str) -> Vec<(NaiveDate, String, Option<u32>, String)> {
+    occurrences(s, d(from), d(to))
+        .into_iter()
+        .map(|o| (o.date, o.event.id.clone(), o.anniversary, o.title))
+        .collect()
+}
+
+#[test]
+fn anniversaries_classes_and_titles() {
+    let s = schedule(
+        "events:\n  - id: dbp\n    name: Ngày Chiến thắng Điện Biên Phủ\n    date: 7/5\n    since: 1954\n",
+        TASKS,
+    );
+    let table = [
+        (1954, None, None, "Ngày Chiến thắng Điện Biên Phủ"),
+        (
+            1955,
+            Some(1),
+            Some(RoundClass::Khac),
+            "Kỷ niệm 1 năm Ngày Chiến thắng Điện Biên Phủ (7/5/1954 - 7/5/1955)",
+        ),
+        (
+            1989,
+            Some(35),
+            Some(RoundClass::Le5),
+            "Kỷ niệm 35 năm Ngày Chiến thắng Điện Biên Phủ (7/5/1954 - 7/5/1989)",
+        ),
+        (
+            2024,
+            Some(70),
+            Some(RoundClass::Tron),
+            "Kỷ niệm 70 năm Ngày Chiến thắng Điện Biên Phủ (7/5/1954 - 7/5/2024)",
+        ),
+        (
+            2025,
+            Some(71),
+            Some(RoundClass::Khac),
+            "Kỷ niệm 71 năm Ngày Chiến thắng Điện Biên Phủ (7/5/1954 - 7/5/2025)",
+        ),
+    ];
+    for (year, n, class, title) in table {
+        let from = format!("{year}-01-01");
+        let to = format!("{year}-12-31");
+        let list = occurrences(&s, d(&from), d(&to));
+        assert_eq!(list.len(), 1, "{year}");
+        assert_eq!(list[0].date, d(&format!("{year}-05-07")));
+        assert_eq!(list[0].anniversary, n, "{year}");
+        assert_eq!(list[0].class, class, "{year}");
+        assert_eq!(list[0].title, title);
+    }
+    assert!(
+        occ(&s, "1953-01-01", "1953-12-31").is_empty(),
+        "nothing before since"
+    );
+}
+
+#[test]
+fn round_tasks_only_in_round_years() {
+    let tasks = format!(
+        "{TASKS}  - id: pano\n    title: Pano\n    do: Treo pano.\n    before: 7d\n    who: [an]\n"
+    );
+    let s = schedule(
+        "events:\n  - id: gp\n    name: Ngày Giải phóng\n    date: 30/4\n    since: 1975\n    tasks: [treo-co]\n    round_tasks: [pano, treo-co]\n",
+        &tasks,
+    );
+    let ids = |year: i32| -> Vec<String> {
+        occurrences(&s, d(&format!("{year}-01-01")), d(&format!("{year}-12-31")))
+            .iter()
+            .flat_map(|o| o.tasks.iter().map(|t| t.id.clone()))
+            .collect()
+    };
+    assert_eq!(ids(2024), ["treo-co"]);
+    assert_eq!(ids(2025), ["treo-co", "pano"]);
+    assert_eq!(ids(2030), ["treo-co", "pano"]);
+}
+
+#[test]
+fn lunar_policies() {
+    // Find a year whose lunar month 3 has 29 days, and one where it has 30.
+    let short = (2000..2100)
+        .find(|&y| lunar::month_len(y, 3, false) == Ok(29))
+        .unwrap_or(0);
+    let long = (2000..2100)
+        .find(|&y| lunar::month_len(y, 3, false) == Ok(30))
+        .unwrap_or(0);
+    let s = schedule(
+        "events:\n  - id: ba-muoi\n    name: Ba mươi tháng Ba\n    lunar: 30/3\n  - id: ram-thang-hai\n    name: Rằm tháng Hai\n    lunar: 15/2\n",
+        TASKS,
+    );
+    let start = |y: i32| lunar::month_start(y, 3, false).unwrap_or_default();
+    let in_year = |y: i32| occ(&s, &format!("{y}-01-01"), &format!("{y}-12-31"));
+    // Day 30 of a 29-day month falls on day 29, the last day of the month.
+    let short_list = in_year(short);
+    let got = short_list.iter().find(|o| o.1 == "ba-muoi").map(|o| o.0);
+    assert_eq!(
+        got,
+        start(short).checked_add_days(chrono::Days::new(28)),
+        "{short}"
+    );
+    let long_list = in_year(long);
+    let got = long_list.iter().find(|o| o.1 == "ba-muoi").map(|o| o.0);
+    assert_eq!(
+        got,
+        start(long).checked_add_days(chrono::Days::new(29)),
+        "{long}"
+    );
+    // 2023 has a leap month 2: the event is in the regular month only (2023-03-06), not in the
+    // leap twin (2023-04-05).
+    let list = in_year(2023);
+    let ram: Vec<NaiveDate> = list
+        .iter()
+        .filter(|o| o.1 == "ram-thang-hai")
+        .map(|o| o.0)
+        .collect();
+    assert_eq!(ram, [d("2023-03-06")]);
+}
+
+#[test]
+fn lunar_events_late_in_the_lunar_year_fall_in_the_next_solar_year() {
+    let s = schedule(
+        "events:\n  - id: ong-tao\n    name: Tết ông Công ông Táo\n    lunar: 23/12\n",
+        TASKS,
+    );
+    // 23/12 of lunar 2024 is 2025-01-22; 23/12 of lunar 2025 is 2026-02-10.
+    assert_eq!(
+        occ(&s, "2025-01-01", "2025-12-31")
+            .iter()
+            .map(|o| o.0)
+            .collect::<Vec<_>>(),
+        [d("2025-01-22")]
+    );
+    assert_eq!(
+        occ(&s, "2026-01-01", "2026-12-31")
+            .iter()
+            .map(|o| o.0)
+            .collect::<Vec<_>>(),
+        [d("2026-02-10")]
+    );
+}
+
+#[test]
+fn spans_one_offs_and_leap_days() {
+    let s = schedule(
+        "events:\n  - id: hoi-cuoi-nam\n    name: Hội cuối năm\n    date: 30/12\n    days: 3\n  - id: mot-lan\n    name: Một lần\n    date: 1/11/2024\n  - id: nhuan\n    name: Ngày 29/2\n    date: 29/2\n",
+        TASKS,
+    );
+    let jan = occurrences(&s, d("2025-01-01"), d("2025-01-31"));
+    assert_eq!(
+        jan.len(),
+        1,
+        "a span that started in December overlaps January"
+    );
+    assert_eq!(
+        (jan[0].date, jan[0].end()),
+        (d("2024-12-30"), d("2025-01-02"))
+    );
+    assert_eq!(occ(&s, "2024-11-01", "2024-11-01").len(), 1);
+    assert!(occ(&s, "2025-11-01", "2025-11-01").is_empty(), "one-off");
+    assert_eq!(
+        occ(&s, "2023-02-01", "2023-03-31")
+            .iter()
+            .map(|o| o.0)
+            .collect::<Vec<_>>(),
+        [d("2023-02-28")]
+    );
+    assert_eq!(
+        occ(&s, "2024-02-01", "2024-03-31")
+            .iter()
+            .map(|o| o.0)
+            .collect::<Vec<_>>(),
+        [d("2024-02-29")]
+    );
+}

@@ -1,0 +1,8 @@
+//! Integration tests of ngayle: the command line run as a user runs it, the schedule as the
+//! admin writes it, and broken input of every kind. One test binary, modules by subject.
+
+mod diagnostics;
+mod events;
+mod fuzz;
+mod lunar_cli;
+mod support;

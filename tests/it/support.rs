@@ -1,0 +1,170 @@
+//! Helpers: run the real binary, build throw-away projects on disk.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+/// The repository root (the shipped `config/` and `calendars/`).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The result of one run of the binary.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `ngayle ARGS` in `dir`, with no NGAYLE_* variables from the caller's environment.
+pub fn ngayle(dir: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ngayle"));
+    cmd.current_dir(dir).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("NGAYLE_") {
+            cmd.env_remove(k);
+        }
+    }
+    match cmd.output() {
+        Ok(o) => o.into(),
+        Err(e) => panic!("cannot run ngayle: {e}"),
+    }
+}
+
+/// A project in a temporary folder: a copy of the shipped files, to be edited by a test.
+pub struct Project {
+    pub dir: TempDir,
+}
+
+impl Project {
+    /// A copy of the shipped `config/` and `calendars/`.
+    pub fn shipped() -> Project {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        for sub in ["config", "calendars"] {
+            copy_dir(&repo().join(sub), &dir.path().join(sub));
+        }
+        Project { dir }
+    }
+
+    /// A small project whose files are given in full, for tests that point at lines.
+    pub fn with(files: &[(&str, &str)]) -> Project {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let p = Project { dir };
+        for (path, text) in files {
+            p.write(path, text);
+        }
+        p
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        }
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {rel}: {e}"));
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    /// Replaces the first occurrence of `from` in a file (which must contain it).
+    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+        let text = self.read(rel);
+        assert!(text.contains(from), "{rel} does not contain {from:?}");
+        self.write(rel, &text.replacen(from, to, 1));
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        ngayle(self.path(), args)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("read_dir {}: {e}", from.display()));
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name()))
+                .unwrap_or_else(|e| panic!("copy: {e}"));
+        }
+    }
+}
+
+/// The minimal valid project the diagnostics tests start from. Line numbers matter: tests
+/// point at them.
+pub const CONFIG: &str = "\
+unit:
+  name: Trường Mầm non Thử
+calendars: ../calendars
+staff: staff.yaml
+";
+
+pub const STAFF: &str = "\
+groups:
+  - id: csvc
+    name: Cơ sở vật chất
+people:
+  - id: an
+    name: Nguyễn Văn An
+    email: an@example.org
+    groups: [csvc]
+";
+
+pub const TASKS: &str = "\
+tasks:
+  - id: treo-co
+    title: Treo cờ
+    do: Treo cờ Tổ quốc.
+    before: 1d
+    who: [csvc]
+";
+
+pub const LAYER: &str = "\
+name: Thử
+events:
+  - id: giai-phong
+    name: Ngày Giải phóng miền Nam
+    date: 30/4
+    since: 1975
+    tasks: [treo-co]
+  - id: gio-to
+    name: Giỗ Tổ Hùng Vương
+    lunar: 10/3
+";
+
+/// The minimal project, with some files replaced.
+pub fn minimal(replace: &[(&str, &str)]) -> Project {
+    let mut files = vec![
+        ("config/ngayle.yaml", CONFIG),
+        ("config/staff.yaml", STAFF),
+        ("calendars/tasks.yaml", TASKS),
+        ("calendars/national.yaml", LAYER),
+    ];
+    for (path, text) in replace {
+        match files.iter_mut().find(|(p, _)| p == path) {
+            Some(f) => f.1 = text,
+            None => files.push((path, text)),
+        }
+    }
+    Project::with(&files)
+}
