@@ -451,8 +451,8 @@ events:
         let e = parse::<T>("name: [a\nother: b\n").err();
         let e = e
             .as_ref()
-            .map(|e| (e.pos.line, e.message.contains("at line")));
-        assert_eq!(e, Some((2, false)));
+            .map(|e| (e.pos, e.message.contains("at line 2 column 6")));
+        assert_eq!(e, Some((Pos { line: 2, column: 6 }, false)));
         assert!(parse::<T>("# only a comment\n\n").is_ok());
     }
 }

@@ -911,7 +911,7 @@ impl Resolver {
             (Some(_), Some(_)) => {
                 self.error(
                     f,
-                    &at("lunar"),
+                    &[k("events"), Seg::Index(i), Seg::KeyName("lunar")],
                     "một sự kiện chỉ có một trong hai: `date` (dương lịch) hoặc `lunar` (âm lịch)",
                     "xóa một trong hai dòng",
                 );

@@ -6,7 +6,7 @@ use ngayle::lunar;
 use ngayle::occurrence::{RoundClass, occurrences};
 use ngayle::schedule::{Schedule, SourceFile, Sources, resolve};
 
-use crate::support::{CONFIG, LAYER, Project, STAFF, TASKS, minimal, repo};
+use crate::support::{CONFIG, LAYER, STAFF, TASKS, minimal, repo};
 
 fn tsv(from: &str, to: &str) -> String {
     let r = crate::support::ngayle(
@@ -247,7 +247,6 @@ fn config_flag_and_environment_variable() {
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status.code(), Some(0));
-    let _ = Project::shipped; // the shipped copy helper is used by other modules
 }
 
 // ---- in-process table tests of the core ----
