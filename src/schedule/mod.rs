@@ -141,15 +141,6 @@ pub struct Event {
     pub tasks: Vec<String>,
     pub round_tasks: Vec<String>,
     pub note: Option<String>,
-    /// Where it is defined, for messages.
-    pub origin: Origin,
-}
-
-/// A file and line, for messages that point back at the definition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub path: PathBuf,
-    pub line: usize,
 }
 
 /// When an event happens.

@@ -12,7 +12,7 @@ use chrono::{Datelike, NaiveDate, NaiveTime, Weekday};
 
 use super::raw;
 use super::{
-    Assignee, Category, DateRule, Event, Group, Layer, Origin, Person, Schedule, Secret, Settings,
+    Assignee, Category, DateRule, Event, Group, Layer, Person, Schedule, Secret, Settings,
     TIMEZONE, Task, Unit,
 };
 use crate::diag::{Diagnostic, Pos, allowed_help, did_you_mean};
@@ -55,7 +55,7 @@ pub fn resolve(src: &Sources, today: NaiveDate) -> (Option<Schedule>, Vec<Diagno
     };
     let mut layers = Vec::new();
     let mut events = Vec::new();
-    let mut event_ids: BTreeMap<String, Pos2> = BTreeMap::new();
+    let mut event_ids: BTreeMap<String, Defined> = BTreeMap::new();
     for f in &src.layers {
         r.layer(f, &tasks, &mut layers, &mut events, &mut event_ids);
     }
@@ -99,11 +99,19 @@ pub fn resolve(src: &Sources, today: NaiveDate) -> (Option<Schedule>, Vec<Diagno
     (Some(schedule), diags)
 }
 
-/// Where an id was first defined, for "defined twice" messages.
+/// Where an id was first defined, for "defined twice" messages. Located only when needed:
+/// locating re-parses the file, and a valid schedule should be parsed once.
 #[derive(Debug, Clone)]
-struct Pos2 {
-    path: PathBuf,
-    pos: Pos,
+struct Defined<'a> {
+    file: &'a SourceFile,
+    path: Vec<Seg<'static>>,
+}
+
+impl Defined<'_> {
+    fn describe(&self) -> String {
+        let pos = yaml::locate(&self.file.text, &self.path);
+        format!("{}:{}:{}", self.file.path.display(), pos.line, pos.column)
+    }
 }
 
 struct Resolver {
@@ -564,12 +572,12 @@ impl Resolver {
 
     // ---- config/staff.yaml ----
 
-    fn staff(&mut self, f: &SourceFile) -> (Vec<Group>, Vec<Person>) {
+    fn staff<'a>(&mut self, f: &'a SourceFile) -> (Vec<Group>, Vec<Person>) {
         let Some(s) = self.parse::<raw::Staff>(f) else {
             return (Vec::new(), Vec::new());
         };
         self.unknown_keys(f, &[], &s.unknown, raw::Staff::KEYS);
-        let mut ids: BTreeMap<String, Pos2> = BTreeMap::new();
+        let mut ids: BTreeMap<String, Defined<'a>> = BTreeMap::new();
         let mut groups = Vec::new();
         for (i, g) in s.groups.iter().flatten().enumerate() {
             let base = [k("groups"), Seg::Index(i)];
@@ -596,7 +604,7 @@ impl Resolver {
         }
         let group_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
         let mut people = Vec::new();
-        let mut emails: BTreeMap<String, Pos2> = BTreeMap::new();
+        let mut emails: BTreeMap<String, Defined<'a>> = BTreeMap::new();
         for (i, p) in s.people.iter().flatten().enumerate() {
             let at = |key| [k("people"), Seg::Index(i), k(key)];
             self.unknown_keys(
@@ -619,15 +627,14 @@ impl Resolver {
                             f,
                             &at("email"),
                             format!("địa chỉ `{e}` đã dùng cho người khác"),
-                            format!("đã có ở {}:{}", first.path.display(), first.pos.line),
+                            format!("đã có ở {}", first.describe()),
                         );
                     } else {
-                        let pos = self.at(f, &at("email"));
                         emails.insert(
                             key,
-                            Pos2 {
-                                path: f.path.clone(),
-                                pos,
+                            Defined {
+                                file: f,
+                                path: at("email").to_vec(),
                             },
                         );
                     }
@@ -698,15 +705,14 @@ impl Resolver {
         (groups, people)
     }
 
-    fn unique(
+    fn unique<'a>(
         &mut self,
-        f: &SourceFile,
-        path: &[Seg],
+        f: &'a SourceFile,
+        path: &[Seg<'static>],
         id: &str,
-        seen: &mut BTreeMap<String, Pos2>,
+        seen: &mut BTreeMap<String, Defined<'a>>,
         what: &str,
     ) {
-        let pos = self.at(f, path);
         if id == ALL {
             self.error(
                 f,
@@ -719,21 +725,17 @@ impl Resolver {
         match seen.get(id) {
             Some(first) => {
                 let help = format!(
-                    "mã {what} phải khác nhau; `{id}` đã có ở {}:{}:{}",
-                    first.path.display(),
-                    first.pos.line,
-                    first.pos.column
+                    "mã {what} phải khác nhau; `{id}` đã có ở {}",
+                    first.describe()
                 );
-                self.push(
-                    Diagnostic::error(&f.path, pos, format!("mã `{id}` bị trùng")).with_help(help),
-                );
+                self.error(f, path, format!("mã `{id}` bị trùng"), help);
             }
             None => {
                 seen.insert(
                     id.to_string(),
-                    Pos2 {
-                        path: f.path.clone(),
-                        pos,
+                    Defined {
+                        file: f,
+                        path: path.to_vec(),
                     },
                 );
             }
@@ -742,7 +744,7 @@ impl Resolver {
 
     // ---- calendars/tasks.yaml ----
 
-    fn tasks(&mut self, f: &SourceFile, groups: &[Group], people: &[Person]) -> Vec<Task> {
+    fn tasks<'a>(&mut self, f: &'a SourceFile, groups: &[Group], people: &[Person]) -> Vec<Task> {
         let Some(t) = self.parse::<raw::Tasks>(f) else {
             return Vec::new();
         };
@@ -750,7 +752,7 @@ impl Resolver {
         if t.tasks.as_ref().is_none_or(Vec::is_empty) {
             self.warning(f, &[], "chưa có loại việc nào trong `tasks:`", "");
         }
-        let mut ids = BTreeMap::new();
+        let mut ids: BTreeMap<String, Defined<'a>> = BTreeMap::new();
         let mut who_ids: Vec<&str> = vec![ALL];
         who_ids.extend(groups.iter().map(|g| g.id.as_str()));
         who_ids.extend(people.iter().map(|p| p.id.as_str()));
@@ -840,13 +842,13 @@ impl Resolver {
 
     // ---- calendars/<layer>.yaml ----
 
-    fn layer(
+    fn layer<'a>(
         &mut self,
-        f: &SourceFile,
+        f: &'a SourceFile,
         tasks: &[Task],
         layers: &mut Vec<Layer>,
         events: &mut Vec<Event>,
-        event_ids: &mut BTreeMap<String, Pos2>,
+        event_ids: &mut BTreeMap<String, Defined<'a>>,
     ) {
         let Some(l) = self.parse::<raw::Layer>(f) else {
             return;
@@ -886,14 +888,14 @@ impl Resolver {
         }
     }
 
-    fn event(
+    fn event<'a>(
         &mut self,
-        f: &SourceFile,
+        f: &'a SourceFile,
         i: usize,
         e: &raw::Event,
         layer: usize,
         task_ids: &[&str],
-        event_ids: &mut BTreeMap<String, Pos2>,
+        event_ids: &mut BTreeMap<String, Defined<'a>>,
     ) -> Option<Event> {
         let at = |key| [k("events"), Seg::Index(i), k(key)];
         self.unknown_keys(
@@ -1085,7 +1087,6 @@ impl Resolver {
             );
         }
         let note = self.optional_text(f, &at("note"), &e.note, "ghi chú");
-        let pos = self.at(f, &[k("events"), Seg::Index(i)]);
         if !ok {
             return None;
         }
@@ -1102,10 +1103,6 @@ impl Resolver {
             tasks: tasks?,
             round_tasks: round_tasks?,
             note,
-            origin: Origin {
-                path: f.path.clone(),
-                line: pos.line,
-            },
         })
     }
 
