@@ -93,7 +93,7 @@ pub struct Settings {
     pub catch_up: chrono::Duration,
 }
 
-/// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
+/// A value that must never be printed: `Debug` shows `[redacted]`, and there is no `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 

@@ -15,7 +15,7 @@ use super::{
     Assignee, Category, DateRule, Event, Group, Layer, Person, Schedule, Secret, Settings,
     TIMEZONE, Task, Unit,
 };
-use crate::diag::{Diagnostic, Pos, allowed_help, did_you_mean};
+use crate::diag::{Diagnostic, Pos, Severity, allowed_help, did_you_mean};
 use crate::yaml::{self, List, Scalar, Seg, Unknown};
 
 /// The text of every input file. Paths are as they will be printed in diagnostics.
@@ -140,13 +140,7 @@ impl Resolver {
         msg: impl Into<String>,
         help: impl Into<String>,
     ) {
-        let pos = self.at(f, path);
-        let help: String = help.into();
-        let mut d = Diagnostic::error(&f.path, pos, msg);
-        if !help.is_empty() {
-            d = d.with_help(help);
-        }
-        self.push(d);
+        self.report(Severity::Error, f, path, msg.into(), help.into());
     }
 
     fn warning(
@@ -156,9 +150,19 @@ impl Resolver {
         msg: impl Into<String>,
         help: impl Into<String>,
     ) {
-        let pos = self.at(f, path);
-        let help: String = help.into();
-        let mut d = Diagnostic::warning(&f.path, pos, msg);
+        self.report(Severity::Warning, f, path, msg.into(), help.into());
+    }
+
+    fn report(
+        &mut self,
+        severity: Severity,
+        f: &SourceFile,
+        path: &[Seg],
+        msg: String,
+        help: String,
+    ) {
+        let mut d = Diagnostic::error(&f.path, self.at(f, path), msg);
+        d.severity = severity;
         if !help.is_empty() {
             d = d.with_help(help);
         }
@@ -218,14 +222,12 @@ impl Resolver {
                 );
                 None
             }
-            Some(s) => self
-                .optional_text(f, path, &Some(s.clone()), what)
-                .or_else(|| {
-                    if s.text().is_some_and(|t| t.trim().is_empty()) {
-                        self.error(f, path, format!("{what} đang để trống"), "");
-                    }
-                    None
-                }),
+            Some(s) => self.optional_text(f, path, v, what).or_else(|| {
+                if s.text().is_some_and(|t| t.trim().is_empty()) {
+                    self.error(f, path, format!("{what} đang để trống"), "");
+                }
+                None
+            }),
         }
     }
 
@@ -928,8 +930,8 @@ impl Resolver {
                 );
                 None
             }
-            (Some(d), None) => self
-                .optional_text(f, &at("date"), &Some(d.clone()), "ngày")
+            (Some(_), None) => self
+                .optional_text(f, &at("date"), &e.date, "ngày")
                 .and_then(|d| match parse_solar(&d) {
                     Ok(rule) => Some(rule),
                     Err(why) => {
@@ -942,8 +944,8 @@ impl Resolver {
                         None
                     }
                 }),
-            (None, Some(l)) => self
-                .optional_text(f, &at("lunar"), &Some(l.clone()), "ngày âm lịch")
+            (None, Some(_)) => self
+                .optional_text(f, &at("lunar"), &e.lunar, "ngày âm lịch")
                 .and_then(|l| match parse_lunar(&l) {
                     Ok(rule) => Some(rule),
                     Err(why) => {
