@@ -269,39 +269,31 @@ mod tests {
     #[test]
     fn rule_dates() {
         let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day);
-        assert_eq!(
-            date_in(DateRule::Solar { day: 29, month: 2 }, 2023),
-            d(2023, 2, 28)
-        );
-        assert_eq!(
-            date_in(DateRule::Solar { day: 29, month: 2 }, 2024),
-            d(2024, 2, 29)
-        );
-        assert_eq!(
-            date_in(DateRule::Lunar { day: 1, month: 1 }, 2024),
-            d(2024, 2, 10)
-        );
-        assert_eq!(
-            date_in(DateRule::Lunar { day: 10, month: 3 }, 2024),
-            d(2024, 4, 18)
-        );
-        assert_eq!(
-            date_in(DateRule::Lunar { day: 15, month: 8 }, 2024),
-            d(2024, 9, 17)
-        );
-        // 2023 has a leap month 2: the event is in the regular month 2 (starts 2023-02-20).
-        assert_eq!(
-            date_in(DateRule::Lunar { day: 1, month: 2 }, 2023),
-            d(2023, 2, 20)
-        );
-        // Lunar month 12 of 2024 falls in January 2025.
-        assert_eq!(
-            date_in(DateRule::Lunar { day: 23, month: 12 }, 2024),
-            d(2025, 1, 22)
-        );
-        assert_eq!(
-            date_in(DateRule::Once(d(2024, 11, 1).unwrap_or_default()), 2025),
-            None
-        );
+        let solar = |day, month| DateRule::Solar { day, month };
+        let lunar = |day, month| DateRule::Lunar { day, month };
+        let table = [
+            (solar(29, 2), 2023, d(2023, 2, 28)),
+            (solar(29, 2), 2024, d(2024, 2, 29)),
+            (lunar(1, 1), 2024, d(2024, 2, 10)),
+            (lunar(10, 3), 2024, d(2024, 4, 18)),
+            (lunar(15, 8), 2024, d(2024, 9, 17)),
+            // 2023 has a leap month 2: the event is in the regular month 2 (from 2023-02-20).
+            (lunar(1, 2), 2023, d(2023, 2, 20)),
+            // Lunar month 12 of 2024 falls in January 2025.
+            (lunar(23, 12), 2024, d(2025, 1, 22)),
+            (
+                DateRule::Once(d(2024, 11, 1).unwrap_or_default()),
+                2025,
+                None,
+            ),
+            (
+                DateRule::Once(d(2024, 11, 1).unwrap_or_default()),
+                2024,
+                d(2024, 11, 1),
+            ),
+        ];
+        for (rule, year, want) in table {
+            assert_eq!(date_in(rule, year), want, "{rule} in {year}");
+        }
     }
 }

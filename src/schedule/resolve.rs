@@ -124,6 +124,23 @@ fn k(key: &str) -> Seg<'_> {
     Seg::Key(key)
 }
 
+/// The `index`-th item of the top-level list `list` (`events[3]`).
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    list: &'static str,
+    index: usize,
+}
+
+impl Item {
+    fn path(self) -> [Seg<'static>; 2] {
+        [k(self.list), Seg::Index(self.index)]
+    }
+
+    fn at(self, key: &'static str) -> [Seg<'static>; 3] {
+        [k(self.list), Seg::Index(self.index), k(key)]
+    }
+}
+
 impl Resolver {
     fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
@@ -582,24 +599,20 @@ impl Resolver {
         let mut ids: BTreeMap<String, Defined<'a>> = BTreeMap::new();
         let mut groups = Vec::new();
         for (i, g) in s.groups.iter().flatten().enumerate() {
-            let base = [k("groups"), Seg::Index(i)];
-            self.unknown_keys(f, &base, &g.unknown, raw::Group::KEYS);
-            let id = self.id(f, &[k("groups"), Seg::Index(i), k("id")], &g.id, "mã nhóm");
-            let name = self.text(
+            let item = Item {
+                list: "groups",
+                index: i,
+            };
+            let id = self.item_header(
                 f,
-                &[k("groups"), Seg::Index(i), k("name")],
-                &g.name,
-                "tên nhóm",
+                item,
+                &g.unknown,
+                raw::Group::KEYS,
+                &g.id,
+                &mut ids,
+                "nhóm",
             );
-            if let Some(id) = &id {
-                self.unique(
-                    f,
-                    &[k("groups"), Seg::Index(i), k("id")],
-                    id,
-                    &mut ids,
-                    "nhóm hoặc người",
-                );
-            }
+            let name = self.text(f, &item.at("name"), &g.name, "tên nhóm");
             if let (Some(id), Some(name)) = (id, name) {
                 groups.push(Group { id, name });
             }
@@ -608,17 +621,20 @@ impl Resolver {
         let mut people = Vec::new();
         let mut emails: BTreeMap<String, Defined<'a>> = BTreeMap::new();
         for (i, p) in s.people.iter().flatten().enumerate() {
-            let at = |key| [k("people"), Seg::Index(i), k(key)];
-            self.unknown_keys(
+            let item = Item {
+                list: "people",
+                index: i,
+            };
+            let at = |key| item.at(key);
+            let id = self.item_header(
                 f,
-                &[k("people"), Seg::Index(i)],
+                item,
                 &p.unknown,
                 raw::Person::KEYS,
+                &p.id,
+                &mut ids,
+                "người",
             );
-            let id = self.id(f, &at("id"), &p.id, "mã người");
-            if let Some(id) = &id {
-                self.unique(f, &at("id"), id, &mut ids, "nhóm hoặc người");
-            }
             let name = self.text(f, &at("name"), &p.name, "họ tên");
             let title = self.optional_text(f, &at("title"), &p.title, "chức vụ");
             let email = match self.text(f, &at("email"), &p.email, "địa chỉ email") {
@@ -707,6 +723,24 @@ impl Resolver {
         (groups, people)
     }
 
+    /// The common start of every list item: unknown keys, a valid `id`, unique among `seen`.
+    #[allow(clippy::too_many_arguments)]
+    fn item_header<'a>(
+        &mut self,
+        f: &'a SourceFile,
+        item: Item,
+        unknown: &Unknown,
+        keys: &[&str],
+        id: &Option<Scalar>,
+        seen: &mut BTreeMap<String, Defined<'a>>,
+        what: &str,
+    ) -> Option<String> {
+        self.unknown_keys(f, &item.path(), unknown, keys);
+        let id = self.id(f, &item.at("id"), id, &format!("mã {what}"))?;
+        self.unique(f, &item.at("id"), &id, seen, what);
+        Some(id)
+    }
+
     fn unique<'a>(
         &mut self,
         f: &'a SourceFile,
@@ -760,17 +794,20 @@ impl Resolver {
         who_ids.extend(people.iter().map(|p| p.id.as_str()));
         let mut out = Vec::new();
         for (i, raw) in t.tasks.iter().flatten().enumerate() {
-            let at = |key| [k("tasks"), Seg::Index(i), k(key)];
-            self.unknown_keys(
+            let item = Item {
+                list: "tasks",
+                index: i,
+            };
+            let at = |key| item.at(key);
+            let id = self.item_header(
                 f,
-                &[k("tasks"), Seg::Index(i)],
+                item,
                 &raw.unknown,
                 raw::Task::KEYS,
+                &raw.id,
+                &mut ids,
+                "việc",
             );
-            let id = self.id(f, &at("id"), &raw.id, "mã việc");
-            if let Some(id) = &id {
-                self.unique(f, &at("id"), id, &mut ids, "việc");
-            }
             let title = self.text(f, &at("title"), &raw.title, "tên việc");
             let what = self.text(f, &at("do"), &raw.what, "nội dung việc cần làm");
             let before = self.text(f, &at("before"), &raw.before, "thời gian làm trước").and_then(|b| {
@@ -899,17 +936,20 @@ impl Resolver {
         task_ids: &[&str],
         event_ids: &mut BTreeMap<String, Defined<'a>>,
     ) -> Option<Event> {
-        let at = |key| [k("events"), Seg::Index(i), k(key)];
-        self.unknown_keys(
+        let item = Item {
+            list: "events",
+            index: i,
+        };
+        let at = |key| item.at(key);
+        let id = self.item_header(
             f,
-            &[k("events"), Seg::Index(i)],
+            item,
             &e.unknown,
             raw::Event::KEYS,
+            &e.id,
+            event_ids,
+            "sự kiện",
         );
-        let id = self.id(f, &at("id"), &e.id, "mã sự kiện");
-        if let Some(id) = &id {
-            self.unique(f, &at("id"), id, event_ids, "sự kiện");
-        }
         let name = self.text(f, &at("name"), &e.name, "tên sự kiện");
         let rule = match (&e.date, &e.lunar) {
             (Some(_), Some(_)) => {
