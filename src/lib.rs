@@ -6,8 +6,20 @@
 //! "today" as arguments and does no I/O. See ARCHITECTURE.md for the map.
 
 pub mod cli;
+pub mod daemon;
 pub mod diag;
+pub mod feed;
+pub mod http;
 pub mod lunar;
 pub mod occurrence;
 pub mod schedule;
+pub mod store;
 pub mod yaml;
+
+/// 64-bit FNV-1a: a stable, dependency-free content hash for versions and ETags (not for
+/// security: nothing secret is hashed with it).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -551,6 +551,39 @@ pub fn range(
     Ok(Days::new(from, to))
 }
 
+const STEMS: [&str; 10] = [
+    "Giáp", "Ất", "Bính", "Đinh", "Mậu", "Kỷ", "Canh", "Tân", "Nhâm", "Quý",
+];
+const BRANCHES: [&str; 12] = [
+    "Tý", "Sửu", "Dần", "Mão", "Thìn", "Tỵ", "Ngọ", "Mùi", "Thân", "Dậu", "Tuất", "Hợi",
+];
+const MONTHS: [&str; 12] = [
+    "Giêng",
+    "Hai",
+    "Ba",
+    "Tư",
+    "Năm",
+    "Sáu",
+    "Bảy",
+    "Tám",
+    "Chín",
+    "Mười",
+    "Mười Một",
+    "Chạp",
+];
+
+/// The year's name in the sexagenary cycle (can chi): 2024 is Giáp Thìn.
+pub fn year_name(year: i32) -> String {
+    let stem = STEMS[usize::try_from((year + 6).rem_euclid(10)).unwrap_or(0)];
+    let branch = BRANCHES[usize::try_from((year + 8).rem_euclid(12)).unwrap_or(0)];
+    format!("{stem} {branch}")
+}
+
+/// The Vietnamese name of a lunar month: Giêng, Hai, … Mười Một, Chạp.
+pub fn month_name(month: u8) -> &'static str {
+    MONTHS[usize::from(month.clamp(1, 12) - 1)]
+}
+
 /// The Vietnamese name of the weekday of `date`: "Thứ Hai" (Monday) to
 /// "Thứ Bảy" (Saturday), and "Chủ nhật" (Sunday).
 pub fn weekday_vi(date: NaiveDate) -> &'static str {
@@ -1102,5 +1135,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(year_name(2024), "Giáp Thìn");
+        assert_eq!(year_name(1975), "Ất Mão");
+        assert_eq!(year_name(2025), "Ất Tỵ");
+        assert_eq!(year_name(1945), "Ất Dậu");
+        assert_eq!(month_name(1), "Giêng");
+        assert_eq!(month_name(12), "Chạp");
     }
 }

@@ -74,34 +74,6 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<(), Failure> {
     }
 }
 
-const STEMS: [&str; 10] = [
-    "Giáp", "Ất", "Bính", "Đinh", "Mậu", "Kỷ", "Canh", "Tân", "Nhâm", "Quý",
-];
-const BRANCHES: [&str; 12] = [
-    "Tý", "Sửu", "Dần", "Mão", "Thìn", "Tỵ", "Ngọ", "Mùi", "Thân", "Dậu", "Tuất", "Hợi",
-];
-const MONTHS: [&str; 12] = [
-    "Giêng",
-    "Hai",
-    "Ba",
-    "Tư",
-    "Năm",
-    "Sáu",
-    "Bảy",
-    "Tám",
-    "Chín",
-    "Mười",
-    "Mười Một",
-    "Chạp",
-];
-
-/// The year's name in the sexagenary cycle: 2024 is Giáp Thìn.
-pub fn year_name(year: i32) -> String {
-    let stem = STEMS[usize::try_from((year + 6).rem_euclid(10)).unwrap_or(0)];
-    let branch = BRANCHES[usize::try_from((year + 8).rem_euclid(12)).unwrap_or(0)];
-    format!("{stem} {branch}")
-}
-
 /// `Thứ Bảy 10/02/2024 — âm lịch: mùng 1 tháng Giêng năm Giáp Thìn (1/1/2024)`.
 pub fn describe(date: NaiveDate, l: LunarDate) -> String {
     let day = if l.day <= 10 {
@@ -109,25 +81,13 @@ pub fn describe(date: NaiveDate, l: LunarDate) -> String {
     } else {
         format!("ngày {}", l.day)
     };
-    let month = MONTHS[usize::from(l.month.clamp(1, 12) - 1)];
+    let month = lunar::month_name(l.month);
     let leap = if l.leap { " nhuận" } else { "" };
     format!(
         "{} {} — âm lịch: {day} tháng {month}{leap} năm {} ({l})",
         lunar::weekday_vi(date),
         date.format("%d/%m/%Y"),
-        year_name(l.year),
+        lunar::year_name(l.year),
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn year_names() {
-        assert_eq!(year_name(2024), "Giáp Thìn");
-        assert_eq!(year_name(1975), "Ất Mão");
-        assert_eq!(year_name(2025), "Ất Tỵ");
-        assert_eq!(year_name(1945), "Ất Dậu");
-    }
-}

@@ -9,14 +9,16 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::schedule::{LoadReport, load};
 
 mod check;
 mod events;
+mod ics;
 mod lunar;
+mod serve;
 
 /// ngayle — ngày lễ: lịch các ngày lễ, kỷ niệm và việc cần làm cho trường học, cơ quan.
 #[derive(Debug, Parser)]
@@ -38,6 +40,10 @@ pub enum Command {
     Events(events::Args),
     /// Convert solar dates to the Vietnamese lunar calendar.
     Lunar(lunar::Args),
+    /// Write an iCalendar feed (the same bytes the server sends).
+    Ics(ics::Args),
+    /// Run the service: the HTTP feeds (and, soon, the reminder emails).
+    Serve(serve::Args),
 }
 
 /// Output formats of the listing commands.
@@ -78,6 +84,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check => check::run(&config, &mut out),
         Command::Events(args) => events::run(&config, &args, &mut out),
         Command::Lunar(args) => lunar::run(&args, &mut out),
+        Command::Ics(args) => ics::run(&config, &args, &mut out),
+        Command::Serve(args) => serve::run(&config, &args),
     }
     .and_then(|()| out.flush().map_err(Failure::from));
     match result {
@@ -98,7 +106,24 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// Today's date in Vietnam (UTC+7, no daylight saving time).
 pub fn today() -> NaiveDate {
-    (Utc::now() + chrono::Duration::hours(7)).date_naive()
+    crate::daemon::now().0
+}
+
+/// Logs to stderr: human-readable, or JSON lines with `NGAYLE_LOG_FORMAT=json`; the level
+/// from `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
+    let json = std::env::var("NGAYLE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    // A second initialisation (tests) is not an error worth reporting.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Loads the schedule and prints its diagnostics to stderr; `Invalid` when there are errors.

@@ -18,7 +18,7 @@ pub mod raw;
 mod resolve;
 
 pub use load::{LoadReport, load, read_source};
-pub use resolve::{SourceFile, Sources, resolve};
+pub use resolve::{SourceFile, Sources, resolve, suggest_id};
 
 /// The only time zone ngayle computes in (the Vietnamese civil and lunar calendars).
 pub const TIMEZONE: &str = "Asia/Ho_Chi_Minh";
@@ -26,6 +26,8 @@ pub const TIMEZONE: &str = "Asia/Ho_Chi_Minh";
 /// Everything ngayle knows, checked.
 #[derive(Debug, Clone)]
 pub struct Schedule {
+    /// A hash of every input file (paths and texts): changes when anything is edited.
+    pub version: String,
     pub unit: Unit,
     pub settings: Settings,
     pub layers: Vec<Layer>,

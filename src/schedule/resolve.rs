@@ -87,6 +87,7 @@ pub fn resolve(src: &Sources, today: NaiveDate) -> (Option<Schedule>, Vec<Diagno
         .map(|(i, t)| (t.id.clone(), i))
         .collect();
     let schedule = Schedule {
+        version: version(src),
         unit,
         settings,
         layers,
@@ -97,6 +98,22 @@ pub fn resolve(src: &Sources, today: NaiveDate) -> (Option<Schedule>, Vec<Diagno
         task_index,
     };
     (Some(schedule), diags)
+}
+
+/// A hash of every input file, in a fixed order.
+fn version(src: &Sources) -> String {
+    let mut bytes = Vec::new();
+    let files = std::iter::once(&src.config)
+        .chain(&src.staff)
+        .chain(&src.tasks)
+        .chain(&src.layers);
+    for f in files {
+        bytes.extend_from_slice(f.path.to_string_lossy().as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(f.text.as_bytes());
+        bytes.push(0);
+    }
+    format!("{:016x}", crate::fnv1a(&bytes))
 }
 
 /// Where an id was first defined, for "defined twice" messages. Located only when needed:
@@ -1206,8 +1223,8 @@ pub fn is_valid_id(id: &str) -> bool {
         })
 }
 
-/// An id that would be valid, from what the admin wrote (strips Vietnamese diacritics).
-fn suggest_id(s: &str) -> String {
+/// An id that would be valid, made from free text (strips Vietnamese diacritics).
+pub fn suggest_id(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars().flat_map(char::to_lowercase) {
         let c = fold_vietnamese(c);

@@ -1,0 +1,49 @@
+//! `ngayle serve [--listen ADDR]`: the daemon.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use super::Failure;
+use crate::daemon::{self, DaemonError, ServeOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on [default: `http.listen` of the config].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+pub fn run(config: &Path, args: &Args) -> Result<(), Failure> {
+    super::init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let listen = match args.listen {
+            Some(a) => a,
+            None => {
+                // The address comes from the config; a broken config is reported by serve.
+                let report = crate::schedule::load(config, daemon::now().0);
+                report
+                    .schedule
+                    .map_or(([127, 0, 0, 1], 8080).into(), |s| s.settings.listen)
+            }
+        };
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+            tracing::error!(%listen, error = %e, "không mở được cổng");
+            DaemonError::Io(e)
+        })?;
+        let opts = ServeOptions {
+            config: config.to_path_buf(),
+            listener,
+        };
+        daemon::serve(opts, daemon::shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            tracing::error!(error = %e, "ngayle dừng vì lỗi");
+            Err(Failure::Invalid)
+        }
+    }
+}

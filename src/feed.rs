@@ -1,0 +1,430 @@
+//! The iCalendar feeds: the schedule's occurrences as RFC 5545 text that phones subscribe to.
+//!
+//! Pure: a feed is a function of the schedule, the [`FeedSpec`] (which years, which group) and
+//! the revision times of its events. Rendering is done in two steps so that the bytes are
+//! stable across renders and processes:
+//!
+//! 1. [`fingerprints`] gives each event occurrence its UID and a hash of everything it shows;
+//! 2. the caller looks up, in the store, when each hash was first seen (that instant is the
+//!    event's `DTSTAMP` and `LAST-MODIFIED`), and [`render`] writes the text.
+//!
+//! So a feed changes only when its content changes, and changing one event changes only that
+//! event's lines. Text is built with the `icalendar` crate, then re-folded here: the crate's
+//! folding can leave 76-octet lines, and ours never splits a UTF-8 character.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use icalendar::{Alarm, Calendar, Component, Event, EventLike, Property, Trigger};
+
+use crate::lunar;
+use crate::occurrence::{Occurrence, occurrences};
+use crate::schedule::{Assignee, Group, Schedule, Task};
+
+/// How often clients should refresh a subscription (REFRESH-INTERVAL, X-PUBLISHED-TTL).
+pub const REFRESH: &str = "PT6H";
+
+/// Which feed: every event, or the events that give one group a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedSpec<'s> {
+    pub group: Option<&'s Group>,
+    pub from_year: i32,
+    pub to_year: i32,
+}
+
+impl<'s> FeedSpec<'s> {
+    /// The years served over HTTP: from last year to two years ahead.
+    pub fn around(today: NaiveDate, group: Option<&'s Group>) -> Self {
+        FeedSpec {
+            group,
+            from_year: today.year() - 1,
+            to_year: today.year() + 2,
+        }
+    }
+
+    /// The key of this feed in the revision store: `all` or `group:ID`.
+    pub fn key(&self) -> String {
+        match self.group {
+            None => "all".to_string(),
+            Some(g) => format!("group:{}", g.id),
+        }
+    }
+}
+
+/// An occurrence's identity and content hash, for the revision store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub uid: String,
+    pub hash: String,
+}
+
+/// When each UID's content was last modified, from the store.
+pub type Revisions = BTreeMap<String, DateTime<Utc>>;
+
+/// The UIDs and content hashes of the feed's events.
+pub fn fingerprints(schedule: &Schedule, spec: &FeedSpec) -> Vec<Fingerprint> {
+    entries(schedule, spec)
+        .into_iter()
+        .map(|e| Fingerprint {
+            hash: e.hash(),
+            uid: e.uid,
+        })
+        .collect()
+}
+
+/// The feed text. An event whose UID has no revision time gets the Unix epoch (the caller
+/// records revisions first; this only keeps `render` total).
+pub fn render(schedule: &Schedule, spec: &FeedSpec, revisions: &Revisions) -> String {
+    let mut cal = Calendar::empty();
+    let unit = &schedule.unit;
+    let (name, desc) = match spec.group {
+        None => (
+            format!("{} — Ngày lễ, kỷ niệm", unit.name),
+            format!(
+                "Các ngày lễ, ngày kỷ niệm và việc cần làm của {}{}.",
+                unit.name,
+                place_suffix(&unit.place)
+            ),
+        ),
+        Some(g) => (
+            format!("{} — {}", unit.name, g.name),
+            format!(
+                "Các ngày lễ, ngày kỷ niệm có việc giao cho {} ({}).",
+                g.name, unit.name
+            ),
+        ),
+    };
+    for p in [
+        Property::new("VERSION", "2.0"),
+        Property::new("PRODID", concat!("-//ngayle//ngayle ", env!("CARGO_PKG_VERSION"), "//VI")),
+        Property::new("CALSCALE", "GREGORIAN"),
+        Property::new("METHOD", "PUBLISH"),
+        // X- properties are TEXT: the crate escapes them.
+        Property::new("X-WR-CALNAME", &name),
+        Property::new("X-WR-CALDESC", &desc),
+        Property::new("X-WR-TIMEZONE", crate::schedule::TIMEZONE),
+        Property::new("REFRESH-INTERVAL", REFRESH).add_parameter("VALUE", "DURATION").done(),
+        Property::new("X-PUBLISHED-TTL", REFRESH),
+    ] {
+        cal.append_property(p);
+    }
+    for entry in entries(schedule, spec) {
+        let stamp = revisions.get(&entry.uid).copied().unwrap_or(DateTime::UNIX_EPOCH);
+        cal.push(entry.event(stamp));
+    }
+    fold(&cal.to_string())
+}
+
+/// One VEVENT to be: the occurrence and what the feed shows of it.
+struct Entry<'s> {
+    uid: String,
+    occurrence: Occurrence<'s>,
+    categories: String,
+    description: String,
+    /// The tasks that become VALARMs (the group's own tasks, in a group feed).
+    alarms: Vec<&'s Task>,
+    /// The unit's `send_at`, for tasks without their own time.
+    default_at: NaiveTime,
+}
+
+impl Entry<'_> {
+    /// The event without its timestamps: what the hash covers.
+    fn event(&self, stamp: DateTime<Utc>) -> Event {
+        let o = &self.occurrence;
+        let mut ev = Event::new();
+        ev.uid(&self.uid)
+            .timestamp(stamp)
+            .summary(&o.title)
+            .description(&self.description)
+            .append_property(date_property("DTSTART", o.date))
+            .append_property(date_property("DTEND", o.end()))
+            .append_property(Property::new("CATEGORIES", &self.categories))
+            .append_property(Property::new("TRANSP", "TRANSPARENT"))
+            .append_property(Property::new("LAST-MODIFIED", utc(stamp)));
+        for task in &self.alarms {
+            let text = format!("{} — {}", task.title, o.title);
+            let offset = trigger(task, self.default_at);
+            let mut alarm = Alarm::display(&text, Trigger::from(offset));
+            // The crate adds a random UID and the current time when these are missing; both
+            // would make the bytes differ on every render. UID in VALARM is RFC 9074.
+            alarm
+                .uid(&alarm_uid(&self.uid, &task.id))
+                .timestamp(stamp);
+            ev.alarm(alarm.done());
+        }
+        ev.done()
+    }
+
+    fn hash(&self) -> String {
+        let text = fold(&self.event(DateTime::UNIX_EPOCH).to_string());
+        format!("{:016x}", crate::fnv1a(text.as_bytes()))
+    }
+}
+
+fn entries<'s>(schedule: &'s Schedule, spec: &FeedSpec) -> Vec<Entry<'s>> {
+    let (Some(from), Some(to)) = (
+        NaiveDate::from_ymd_opt(spec.from_year, 1, 1),
+        NaiveDate::from_ymd_opt(spec.to_year, 12, 31),
+    ) else {
+        return Vec::new();
+    };
+    let slug = unit_slug(&schedule.unit.name);
+    occurrences(schedule, from, to)
+        .into_iter()
+        // A span that started before the range belongs to the previous year's feed.
+        .filter(|o| o.date >= from)
+        .filter_map(|o| {
+            let alarms: Vec<&Task> = match spec.group {
+                None => Vec::new(),
+                Some(g) => o
+                    .tasks
+                    .iter()
+                    .copied()
+                    .filter(|t| task_for_group(t, &g.id))
+                    .collect(),
+            };
+            if spec.group.is_some() && alarms.is_empty() {
+                return None;
+            }
+            let layer = schedule
+                .layers
+                .get(o.event.layer)
+                .map_or("", |l| l.name.as_str());
+            let categories = [layer, o.event.category.name_vi()]
+                .iter()
+                .filter(|c| !c.is_empty())
+                .map(|c| escape_text(c))
+                .collect::<Vec<_>>()
+                .join(",");
+            Some(Entry {
+                uid: format!("{}-{}@{slug}.ngayle", o.event.id, o.year),
+                description: description(schedule, &o, spec.group),
+                categories,
+                alarms,
+                default_at: schedule.settings.send_at,
+                occurrence: o,
+            })
+        })
+        .collect()
+}
+
+/// `EVENT-YEAR-TASK@DOMAIN` from the event's `EVENT-YEAR@DOMAIN`.
+fn alarm_uid(event_uid: &str, task: &str) -> String {
+    match event_uid.split_once('@') {
+        Some((local, domain)) => format!("{local}-{task}@{domain}"),
+        None => format!("{event_uid}-{task}"),
+    }
+}
+
+/// True when the task is the group's: named in `who`, or for everyone.
+fn task_for_group(task: &Task, group: &str) -> bool {
+    task.who.iter().any(|w| match w {
+        Assignee::All => true,
+        Assignee::Group(g) => g == group,
+        Assignee::Person(_) => false,
+    })
+}
+
+/// The Vietnamese description: the day (with its lunar date), the anniversary, the tasks.
+fn description(schedule: &Schedule, o: &Occurrence, group: Option<&Group>) -> String {
+    let mut s = String::new();
+    let day = |d: NaiveDate| format!("{} {}", lunar::weekday_vi(d), d.format("%d/%m/%Y"));
+    if o.event.days > 1 {
+        let _ = write!(s, "Từ {} đến {}", day(o.date), day(o.last_day()));
+    } else {
+        let _ = write!(s, "{}", day(o.date));
+    }
+    if let Some(l) = o.lunar() {
+        let leap = if l.leap { " nhuận" } else { "" };
+        let _ = write!(
+            s,
+            " (âm lịch: ngày {} tháng {}{leap} năm {})",
+            l.day,
+            l.month,
+            lunar::year_name(l.year)
+        );
+    }
+    s.push('.');
+    if let (Some(n), Some(class)) = (o.anniversary, o.class) {
+        let _ = write!(s, "\nKỷ niệm {n} năm — {}.", class.name_vi());
+    }
+    let tasks: Vec<&Task> = match group {
+        None => o.tasks.clone(),
+        Some(g) => o.tasks.iter().copied().filter(|t| task_for_group(t, &g.id)).collect(),
+    };
+    if !tasks.is_empty() {
+        s.push_str("\n\nViệc cần làm:");
+        for t in tasks {
+            let due = o
+                .date
+                .checked_sub_days(chrono::Days::new(t.before_days.into()))
+                .unwrap_or(o.date);
+            let at = t.at.unwrap_or(schedule.settings.send_at);
+            let lead = match t.before_days {
+                0 => "trong ngày".to_string(),
+                n => format!("trước {n} ngày"),
+            };
+            let who = who_text(schedule, t);
+            let _ = write!(
+                s,
+                "\n• {} — {lead}, hạn {} {}.\n  {}",
+                t.title,
+                at.format("%H:%M"),
+                day(due),
+                t.what
+            );
+            if !who.is_empty() {
+                let _ = write!(s, "\n  Người thực hiện: {who}.");
+            }
+        }
+    }
+    if let Some(note) = &o.event.note {
+        let _ = write!(s, "\n\nGhi chú: {note}");
+    }
+    s
+}
+
+/// Who does a task, as people read it: groups by name with their members, people by name.
+fn who_text(schedule: &Schedule, task: &Task) -> String {
+    let person = |p: &crate::schedule::Person| match &p.title {
+        Some(title) => format!("{} ({title})", p.name),
+        None => p.name.clone(),
+    };
+    task.who
+        .iter()
+        .map(|w| match w {
+            Assignee::All => "toàn thể cán bộ, giáo viên, nhân viên".to_string(),
+            Assignee::Group(g) => {
+                let members: Vec<&str> = schedule
+                    .people
+                    .iter()
+                    .filter(|p| p.groups.contains(g))
+                    .map(|p| p.name.as_str())
+                    .collect();
+                let name = schedule.group(g).map_or(g.as_str(), |g| g.name.as_str());
+                if members.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{name}: {}", members.join(", "))
+                }
+            }
+            Assignee::Person(id) => schedule.person(id).map_or_else(|| id.clone(), person),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn place_suffix(place: &str) -> String {
+    if place.is_empty() {
+        String::new()
+    } else {
+        format!(" ({place})")
+    }
+}
+
+/// The alarm's offset from the start of the all-day event (local midnight): `before` days
+/// earlier, at the task's time of day.
+fn trigger(task: &Task, default_at: NaiveTime) -> chrono::Duration {
+    let since_midnight = task.at.unwrap_or(default_at) - NaiveTime::MIN;
+    since_midnight - chrono::Duration::days(task.before_days.into())
+}
+
+fn date_property(key: &str, date: NaiveDate) -> Property {
+    Property::new(key, date.format("%Y%m%d").to_string())
+        .add_parameter("VALUE", "DATE")
+        .done()
+}
+
+fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// RFC 5545 §3.3.11 TEXT escaping, for the properties the crate does not type as TEXT.
+pub fn escape_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Unfolds the crate's output and folds every line at 75 octets (RFC 5545 §3.1) without
+/// splitting a UTF-8 character; lines end in CRLF.
+pub fn fold(text: &str) -> String {
+    const LIMIT: usize = 75;
+    let unfolded = text.replace("\r\n ", "").replace("\r\n\t", "");
+    let mut out = String::with_capacity(unfolded.len() + unfolded.len() / 64 * 3);
+    for line in unfolded.split("\r\n").filter(|l| !l.is_empty()) {
+        let mut rest = line;
+        // The first line holds 75 octets; continuation lines start with a space, so 74 more.
+        let mut room = LIMIT;
+        while rest.len() > room {
+            let mut cut = room;
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.push_str(&rest[..cut]);
+            out.push_str("\r\n ");
+            rest = &rest[cut..];
+            room = LIMIT - 1;
+        }
+        out.push_str(rest);
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// An ASCII slug of the unit's name, to make UIDs unique across schools.
+fn unit_slug(name: &str) -> String {
+    let id = crate::schedule::suggest_id(name);
+    if id.is_empty() { "ngayle".to_string() } else { id }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_never_exceeds_75_octets_nor_splits_characters() {
+        let long = format!("DESCRIPTION:{}", "Kỷ niệm ngày Chiến thắng Điện Biên Phủ ".repeat(9));
+        let folded = fold(&format!("BEGIN:VCALENDAR\r\n{long}\r\nEND:VCALENDAR\r\n"));
+        for line in folded.split("\r\n").filter(|l| !l.is_empty()) {
+            assert!(line.len() <= 75, "{} octets: {line:?}", line.len());
+        }
+        assert_eq!(folded.replace("\r\n ", ""), format!("BEGIN:VCALENDAR\r\n{long}\r\nEND:VCALENDAR\r\n"));
+        // Exactly 75 octets stays on one line; 76 is folded.
+        let l75 = format!("X:{}", "a".repeat(73));
+        assert_eq!(fold(&format!("{l75}\r\n")), format!("{l75}\r\n"));
+        let l76 = format!("X:{}", "a".repeat(74));
+        assert_eq!(fold(&format!("{l76}\r\n")), format!("X:{}\r\n a\r\n", "a".repeat(73)));
+    }
+
+    #[test]
+    fn text_escaping() {
+        assert_eq!(escape_text("a,b;c\\d\ne\r"), "a\\,b\\;c\\\\d\\ne");
+    }
+
+    #[test]
+    fn triggers() {
+        let task = |before_days, at| Task {
+            id: "t".into(),
+            title: "T".into(),
+            what: "W".into(),
+            before_days,
+            at: NaiveTime::from_hms_opt(at, 0, 0),
+            who: vec![],
+        };
+        let d = NaiveTime::from_hms_opt(7, 30, 0).unwrap_or_default();
+        assert_eq!(trigger(&task(1, 7), d), chrono::Duration::hours(-17));
+        assert_eq!(trigger(&task(0, 7), d), chrono::Duration::hours(7));
+        assert_eq!(trigger(&task(7, 16), d), chrono::Duration::hours(16 - 7 * 24));
+    }
+}

@@ -1,0 +1,401 @@
+//! HTTP: the subscribed feeds and the health check, served from memory.
+//!
+//! Feeds are rendered and gzipped once per schedule version ([`Feeds`]) and swapped in whole;
+//! a request only picks the right bytes, answers `304` to a matching `If-None-Match`, and
+//! checks the feed token in constant time. Errors and refusals are responses made here; the
+//! log gets method, path and status — never the query string, which may hold the token.
+//!
+//! [`serve`] is the accept loop: the listener and the shutdown signal are its arguments, so
+//! tests bind `127.0.0.1:0` and cancel a future instead of sending signals.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Write as _;
+use std::pin::pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::schedule::Secret;
+use crate::store::Store;
+
+/// How long a request may take (the feeds are in memory: this only bounds slow clients).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send its request headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most a client may send as request line and headers.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Requests carry no body here.
+pub const MAX_BODY_BYTES: usize = 1024;
+/// How long open connections get to finish after shutdown is asked.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// One feed, ready to send.
+#[derive(Debug, Clone)]
+pub struct RenderedFeed {
+    pub body: Bytes,
+    pub gzip: Bytes,
+    /// Strong ETag of `body`, quoted.
+    pub etag: String,
+    /// Strong ETag of `gzip` (another representation, another tag).
+    pub etag_gzip: String,
+}
+
+impl RenderedFeed {
+    pub fn new(text: String) -> RenderedFeed {
+        let hash = crate::fnv1a(text.as_bytes());
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        // Writing into a Vec cannot fail.
+        let gzip = gz.write_all(text.as_bytes()).and_then(|()| gz.finish()).unwrap_or_default();
+        RenderedFeed {
+            body: Bytes::from(text),
+            gzip: Bytes::from(gzip),
+            etag: format!("\"{hash:016x}\""),
+            etag_gzip: format!("\"{hash:016x}-gz\""),
+        }
+    }
+}
+
+/// Every feed of one schedule version.
+#[derive(Debug, Clone)]
+pub struct Feeds {
+    pub all: RenderedFeed,
+    pub groups: HashMap<String, RenderedFeed>,
+    pub schedule_version: String,
+    pub loaded_at: DateTime<Utc>,
+}
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    feeds: RwLock<Arc<Feeds>>,
+    token: Option<Secret>,
+    store: Store,
+}
+
+impl AppState {
+    pub fn new(feeds: Feeds, token: Option<Secret>, store: Store) -> Arc<AppState> {
+        Arc::new(AppState {
+            feeds: RwLock::new(Arc::new(feeds)),
+            token,
+            store,
+        })
+    }
+
+    /// The current feeds. The lock is held only to clone the `Arc`.
+    pub fn feeds(&self) -> Arc<Feeds> {
+        match self.feeds.read() {
+            Ok(f) => Arc::clone(&f),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Swaps in the feeds of a new schedule, whole.
+    pub fn replace_feeds(&self, feeds: Feeds) {
+        let feeds = Arc::new(feeds);
+        match self.feeds.write() {
+            Ok(mut f) => *f = feeds,
+            Err(poisoned) => *poisoned.into_inner() = feeds,
+        }
+    }
+}
+
+/// The routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/calendar.ics", get(full_feed))
+        .route("/calendar/{file}", get(group_feed))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .layer(middleware::from_fn(log_request))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .with_state(state)
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedQuery {
+    token: Option<String>,
+}
+
+async fn full_feed(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<FeedQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if !token_ok(state.token.as_ref(), q.token.as_deref()) {
+        return not_found().await;
+    }
+    let feeds = state.feeds();
+    send_feed(&feeds.all, &headers, state.token.is_some())
+}
+
+async fn group_feed(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+    Query(q): Query<FeedQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if !token_ok(state.token.as_ref(), q.token.as_deref()) {
+        return not_found().await;
+    }
+    let feeds = state.feeds();
+    match file.strip_suffix(".ics").and_then(|g| feeds.groups.get(g)) {
+        Some(feed) => send_feed(feed, &headers, state.token.is_some()),
+        None => not_found().await,
+    }
+}
+
+fn send_feed(feed: &RenderedFeed, headers: &HeaderMap, private: bool) -> Response {
+    let gzip = accepts_gzip(headers);
+    let (body, etag) = if gzip {
+        (&feed.gzip, &feed.etag_gzip)
+    } else {
+        (&feed.body, &feed.etag)
+    };
+    let cache = if private {
+        "private, max-age=3600"
+    } else {
+        "public, max-age=3600"
+    };
+    let mut builder = Response::builder()
+        .header(header::ETAG, etag.as_str())
+        .header(header::CACHE_CONTROL, cache)
+        .header(header::VARY, "Accept-Encoding");
+    if if_none_match(headers, etag) {
+        return builder
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::empty())
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    }
+    builder = builder
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/calendar; charset=utf-8")
+        .header(header::CONTENT_LENGTH, body.len());
+    if gzip {
+        builder = builder.header(header::CONTENT_ENCODING, "gzip");
+    }
+    // For HEAD, axum drops the body and keeps the headers.
+    builder
+        .body(Body::from(body.clone()))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `If-None-Match` with the weak comparison RFC 9110 §13.1.2 asks for: `W/"x"` matches `"x"`.
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+}
+
+/// True when `Accept-Encoding` allows gzip (explicitly or by `*`) with a non-zero quality.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let mut gzip = None;
+    let mut star = None;
+    for item in headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match coding.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(q > 0.0),
+            "*" => star = Some(q > 0.0),
+            _ => {}
+        }
+    }
+    gzip.or(star).unwrap_or(false)
+}
+
+/// Compares the token without an early exit, so that timing does not tell how much of a
+/// guess was right. (A wrong length fails at once: the length is not the secret.)
+fn token_ok(expected: Option<&Secret>, given: Option<&str>) -> bool {
+    let Some(expected) = expected else {
+        return true;
+    };
+    let Some(given) = given else {
+        return false;
+    };
+    let (a, b) = (expected.expose().as_bytes(), given.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// The health check: 200 when the store answers, else 503.
+#[derive(Debug, Serialize)]
+struct Health {
+    status: &'static str,
+    schedule_version: String,
+    loaded_at: DateTime<Utc>,
+    store_ok: bool,
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let feeds = state.feeds();
+    let store_ok = state.store.ping().await;
+    let health = Health {
+        status: if store_ok { "ok" } else { "error" },
+        schedule_version: feeds.schedule_version.clone(),
+        loaded_at: feeds.loaded_at,
+        store_ok,
+    };
+    let code = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut response = (code, Json(health)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// One answer for everything that is not there, including a feed asked without its token:
+/// a 401 or 403 would tell that the feed exists.
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Không tìm thấy.\n",
+    )
+        .into_response()
+}
+
+/// Logs method, path and status; never the query, which may hold the feed token.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets open connections finish
+/// within [`GRACE`]. Each connection is HTTP/1.1 with a header size limit and a header
+/// timeout (against slow clients).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let service = TowerToHyperService::new(app.clone());
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_TIMEOUT)
+                        .max_buf_size(MAX_HEADER_BYTES)
+                        .serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection closed with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(GRACE) => tracing::warn!("connections still open after the grace period"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        let table = [
+            (vec![], false),
+            (vec![("accept-encoding", "gzip")], true),
+            (vec![("accept-encoding", "br, gzip;q=0.5")], true),
+            (vec![("accept-encoding", "gzip;q=0")], false),
+            (vec![("accept-encoding", "*")], true),
+            (vec![("accept-encoding", "*, gzip;q=0")], false),
+            (vec![("accept-encoding", "identity")], false),
+            (vec![("accept-encoding", "deflate"), ("accept-encoding", "GZIP")], true),
+        ];
+        for (h, want) in table {
+            assert_eq!(accepts_gzip(&headers(&h)), want, "{h:?}");
+        }
+    }
+
+    #[test]
+    fn etag_matching() {
+        let tag = "\"abc\"";
+        assert!(if_none_match(&headers(&[("if-none-match", "\"abc\"")]), tag));
+        assert!(if_none_match(&headers(&[("if-none-match", "W/\"abc\"")]), tag));
+        assert!(if_none_match(&headers(&[("if-none-match", "\"x\", \"abc\"")]), tag));
+        assert!(if_none_match(&headers(&[("if-none-match", "*")]), tag));
+        assert!(!if_none_match(&headers(&[("if-none-match", "\"abcd\"")]), tag));
+        assert!(!if_none_match(&headers(&[]), tag));
+    }
+
+    #[test]
+    fn tokens() {
+        let secret = Secret::new("0123456789abcdef".into());
+        assert!(token_ok(None, None));
+        assert!(token_ok(Some(&secret), Some("0123456789abcdef")));
+        assert!(!token_ok(Some(&secret), Some("0123456789abcdeF")));
+        assert!(!token_ok(Some(&secret), Some("0123456789abcde")));
+        assert!(!token_ok(Some(&secret), None));
+    }
+}

@@ -1,0 +1,190 @@
+"""A real calendar client: vdirsyncer subscribes to the served feed (http storage -> a folder of
+.ics files), khal shows that folder, and what khal lists must be the `ngayle events` occurrences
+on their days.
+
+Run by run.sh; prints `PASS name` / `FAIL name: why` lines and exits 1 if any failed. All config,
+state and caches live under --workdir (XDG_* and HOME point there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import os
+import pathlib
+import random
+import re
+import subprocess
+import sys
+
+import expected as ref
+
+TIMEOUT = 180  # seconds per vdirsyncer / khal command
+FAILED = 0
+LUNAR = ("tet-nguyen-dan", "gio-to-hung-vuong", "tet-trung-thu")
+
+
+def check(name: str, ok: bool, detail: str = "") -> bool:
+    global FAILED
+    if ok:
+        print(f"PASS {name}")
+    else:
+        FAILED += 1
+        print(f"FAIL {name}: {detail}")
+    sys.stdout.flush()
+    return ok
+
+
+def run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TIMEOUT,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        return subprocess.CompletedProcess(cmd, 124, e.stdout or "", f"timed out after {TIMEOUT}s")
+
+
+def complaints(stderr: str) -> list[str]:
+    """Lines where a tool warns or errs (khal and vdirsyncer log `warning:` / `error:`)."""
+    return [ln for ln in stderr.splitlines() if re.search(r"warn|error|critical|skipp|invalid|could not", ln, re.I)]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--url", required=True, help="the feed URL")
+    ap.add_argument("--config", required=True, help="ngayle config (for the events' days)")
+    ap.add_argument("--events", required=True, help="ngayle events --format tsv for the feed's years")
+    ap.add_argument("--from-year", type=int, required=True)
+    ap.add_argument("--to-year", type=int, required=True)
+    ap.add_argument("--bindir", required=True, help="folder holding the vdirsyncer and khal commands")
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+
+    schedule = ref.load_schedule(args.config)
+    occs = ref.read_events_tsv(args.events, schedule)
+    work = pathlib.Path(args.workdir).resolve()
+    caldir = work / "vdir" / "ngayle"
+    for d in (caldir, work / "vdirsyncer-status", work / "home", work / "xdg-config", work / "xdg-data",
+              work / "xdg-cache"):
+        d.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PATH": f"{args.bindir}:/usr/bin:/bin",
+        "HOME": str(work / "home"),
+        "XDG_CONFIG_HOME": str(work / "xdg-config"),
+        "XDG_DATA_HOME": str(work / "xdg-data"),
+        "XDG_CACHE_HOME": str(work / "xdg-cache"),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TZ": "Asia/Ho_Chi_Minh",
+    }
+
+    # ---- vdirsyncer: http storage (the served URL) -> filesystem storage
+    vconf = work / "vdirsyncer.conf"
+    vconf.write_text(
+        f"""[general]
+status_path = "{work / 'vdirsyncer-status'}/"
+
+[pair ngayle_feed]
+a = "ngayle_served"
+b = "ngayle_folder"
+collections = null
+conflict_resolution = "a wins"
+
+[storage ngayle_served]
+type = "http"
+url = "{args.url}"
+
+[storage ngayle_folder]
+type = "filesystem"
+path = "{caldir}/"
+fileext = ".ics"
+""",
+        encoding="utf-8",
+    )
+    vds = os.path.join(args.bindir, "vdirsyncer")
+    for verb in ("discover", "sync"):
+        p = run([vds, "--config", str(vconf), verb], env)
+        (work / f"vdirsyncer-{verb}.log").write_text(p.stdout + p.stderr, encoding="utf-8")
+        check(f"vdirsyncer {verb}: exit 0", p.returncode == 0, f"exit {p.returncode}: {(p.stdout + p.stderr).strip()[-800:]}")
+        c = complaints(p.stderr)
+        check(f"vdirsyncer {verb}: no warnings or errors", not c, f"{len(c)} lines, e.g. {c[:5]}")
+    files = sorted(caldir.glob("*.ics"))
+    check(f"vdirsyncer: one .ics item per occurrence in the folder ({len(occs)})", len(files) == len(occs),
+          f"{len(files)} files")
+
+    # ---- khal on that folder
+    kconf = work / "khal.conf"
+    kconf.write_text(
+        f"""[calendars]
+[[ngayle]]
+path = {caldir}/
+color = dark green
+
+[sqlite]
+path = {work / 'khal.db'}
+
+[locale]
+timeformat = %H:%M
+dateformat = %Y-%m-%d
+longdateformat = %Y-%m-%d
+datetimeformat = %Y-%m-%d %H:%M
+longdatetimeformat = %Y-%m-%d %H:%M
+local_timezone = Asia/Ho_Chi_Minh
+default_timezone = Asia/Ho_Chi_Minh
+firstweekday = 0
+
+[default]
+default_calendar = ngayle
+""",
+        encoding="utf-8",
+    )
+    khal = os.path.join(args.bindir, "khal")
+    first, last = dt.date(args.from_year, 1, 1), dt.date(args.to_year, 12, 31)
+    # Every event once, by start day.
+    p = run([khal, "-c", str(kconf), "list", "--once", "--day-format", "", "--format", "{start-date}\t{title}",
+             first.isoformat(), last.isoformat()], env)
+    (work / "khal-list-once.txt").write_text(p.stdout + p.stderr, encoding="utf-8")
+    check("khal list --once: exit 0", p.returncode == 0, f"exit {p.returncode}: {p.stderr.strip()[-800:]}")
+    c = complaints(p.stderr)
+    check("khal list: no warnings or errors about the calendar", not c, f"{len(c)} lines, e.g. {c[:5]}")
+    got = collections.Counter(tuple(ln.split("\t", 1)) for ln in p.stdout.splitlines() if ln.strip())
+    want = collections.Counter((o.start.isoformat(), o.title) for o in occs)
+    check(f"khal lists exactly the occurrences of `ngayle events`, each on its first day ({len(occs)})",
+          got == want, ref.diff_text(want, got))
+    check("khal lists as many events as `ngayle events`", sum(got.values()) == len(occs),
+          f"khal {sum(got.values())}, events {len(occs)}")
+
+    # As a person reads it: day headings, each event under every day it spans.
+    p = run([khal, "-c", str(kconf), "list", "--day-format", "== {date}", "--format", "{title}",
+             first.isoformat(), last.isoformat()], env)
+    (work / "khal-list-days.txt").write_text(p.stdout + p.stderr, encoding="utf-8")
+    check("khal list (by day): exit 0", p.returncode == 0, f"exit {p.returncode}: {p.stderr.strip()[-800:]}")
+    under: dict[str, list[str]] = collections.defaultdict(list)
+    day = None
+    for ln in p.stdout.splitlines():
+        if ln.startswith("== "):
+            day = ln[3:].strip()
+        elif ln.strip() and day is not None:
+            under[day].append(ln)
+    rng = random.Random(20240507)  # a fixed sample, the same on every run
+    lunar = [o for o in occs if o.event_id in LUNAR]
+    multi = [o for o in occs if (o.end - o.start).days > 1]
+    rest = [o for o in occs if o not in lunar and o not in multi]
+    sample = lunar + multi + rng.sample(rest, min(len(rest), max(20, 30 - len(lunar) - len(multi))))
+    missing = []
+    for o in sample:
+        d = o.start
+        while d < o.end:
+            if o.title not in under.get(d.isoformat(), []):
+                missing.append((d.isoformat(), o.event_id))
+            d += dt.timedelta(days=1)
+    check(f"khal shows each of {len(sample)} sampled occurrences ({len(lunar)} of them lunar: "
+          f"{', '.join(LUNAR)}; {len(multi)} multi-day) under every day it spans",
+          len(sample) >= 20 and len(lunar) >= 3 and not missing, f"missing {missing[:8]}")
+    outside = [d for d in under if not first.isoformat() <= d <= (last + dt.timedelta(days=40)).isoformat()]
+    check("khal shows no event outside the feed's years", not outside, f"{outside[:5]}")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

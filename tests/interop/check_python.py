@@ -1,0 +1,308 @@
+"""Checks the served feeds with the PyPI parsers `icalendar` and `recurring-ical-events`.
+
+Run by run.sh against a running `ngayle serve`; prints one `PASS name` or `FAIL name: why` line
+per check and exits 1 if any failed. The reference for what the feed must hold is
+`ngayle events --format tsv` for the same range (see expected.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import gzip
+import json
+import pathlib
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import icalendar
+import recurring_ical_events
+
+import expected as ref
+
+TIMEOUT = 20  # seconds, for every HTTP request and every ngayle command
+FAILED = 0
+
+
+def check(name: str, ok: bool, detail: str = "") -> bool:
+    global FAILED
+    if ok:
+        print(f"PASS {name}")
+    else:
+        FAILED += 1
+        print(f"FAIL {name}: {detail}")
+    sys.stdout.flush()
+    return ok
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as e:  # 304 and 4xx land here
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def raw_line_problems(body: bytes) -> list[str]:
+    """RFC 5545 §3.1: CRLF after every content line, no line longer than 75 octets (CRLF not
+    counted), a fold never splits a UTF-8 sequence."""
+    problems = []
+    if not body.endswith(b"\r\n"):
+        problems.append("body does not end with CRLF")
+    lines = body.split(b"\r\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for n, line in enumerate(lines, 1):
+        if b"\n" in line or b"\r" in line:
+            problems.append(f"line {n}: bare LF or CR: {line[:60]!r}")
+        if len(line) > 75:
+            problems.append(f"line {n}: {len(line)} octets: {line[:60]!r}...")
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            problems.append(f"line {n}: not UTF-8 on its own (a fold splits a character?): {e}")
+        if n == 1 and line.startswith(b"\xef\xbb\xbf"):
+            problems.append("line 1 starts with a UTF-8 byte order mark")
+    return problems
+
+
+def parse(body: bytes) -> tuple[icalendar.Calendar | None, str]:
+    try:
+        return icalendar.Calendar.from_ical(body), ""
+    except Exception as e:  # noqa: BLE001 - any parser complaint is a finding
+        return None, f"{type(e).__name__}: {e}"
+
+
+def parser_errors(cal: icalendar.Calendar) -> list[str]:
+    errs = []
+    for comp in cal.walk():
+        for err in getattr(comp, "errors", []) or []:
+            errs.append(f"{comp.name}: {err}")
+    return errs
+
+
+def is_date(prop) -> bool:
+    return prop is not None and type(prop.dt) is dt.date and prop.params.get("VALUE") == "DATE"
+
+
+def vevents(cal: icalendar.Calendar) -> list[icalendar.Event]:
+    return [c for c in cal.walk("VEVENT")]
+
+
+def common_feed_checks(label: str, url: str, body: bytes, headers: dict[str, str], cal) -> None:
+    """Checks every feed must pass: transport, raw text, calendar properties, VEVENT basics."""
+    ctype = headers.get("content-type", "")
+    check(f"{label}: Content-Type text/calendar; charset=utf-8",
+          ctype.replace(" ", "").lower() == "text/calendar;charset=utf-8", f"got {ctype!r}")
+    problems = raw_line_problems(body)
+    check(f"{label}: every line CRLF-terminated, <= 75 octets, UTF-8", not problems,
+          f"{len(problems)} problems: {problems[:5]}")
+    if cal is None:
+        return
+    errs = parser_errors(cal)
+    check(f"{label}: icalendar parses without errors", not errs, f"{errs[:5]}")
+
+    want = {
+        "VERSION": lambda v: str(v) == "2.0",
+        "PRODID": lambda v: bool(str(v)),
+        "CALSCALE": lambda v: str(v) == "GREGORIAN",
+        "METHOD": lambda v: str(v) == "PUBLISH",
+        "X-WR-CALNAME": lambda v: bool(str(v)),
+        "X-WR-TIMEZONE": lambda v: str(v) == "Asia/Ho_Chi_Minh",
+        "REFRESH-INTERVAL": lambda v: v is not None,
+    }
+    for key, ok in want.items():
+        val = cal.get(key)
+        check(f"{label}: calendar has {key}", val is not None and ok(val), f"got {val!r}")
+    # RFC 7986 §5.7: REFRESH-INTERVAL has no default value type, so VALUE=DURATION is required.
+    line = next((ln for ln in body.split(b"\r\n") if ln.startswith(b"REFRESH-INTERVAL")), b"")
+    check(f"{label}: REFRESH-INTERVAL;VALUE=DURATION (RFC 7986 5.7)",
+          line.startswith(b"REFRESH-INTERVAL;VALUE=DURATION:P"), f"got {line!r}")
+
+    evs = vevents(cal)
+    check(f"{label}: has VEVENTs", len(evs) > 0, "no VEVENT")
+    uids = collections.Counter(str(e.get("UID")) for e in evs)
+    dups = [u for u, n in uids.items() if n > 1]
+    check(f"{label}: UIDs unique", not dups and "None" not in uids, f"duplicates: {dups[:5]}")
+    no_stamp = [str(e.get("UID")) for e in evs if e.get("DTSTAMP") is None]
+    check(f"{label}: every VEVENT has DTSTAMP (RFC 5545 3.6.1)", not no_stamp, f"{len(no_stamp)} without, e.g. {no_stamp[:3]}")
+    bad = [str(e.get("UID")) for e in evs if not is_date(e.get("DTSTART"))]
+    check(f"{label}: every DTSTART is VALUE=DATE", not bad, f"{len(bad)} not, e.g. {bad[:3]}")
+    bad = [str(e.get("UID")) for e in evs if not is_date(e.get("DTEND"))]
+    check(f"{label}: every DTEND is VALUE=DATE", not bad, f"{len(bad)} not, e.g. {bad[:3]}")
+    bad = [str(e.get("UID")) for e in evs
+           if is_date(e.get("DTSTART")) and is_date(e.get("DTEND")) and not e["DTEND"].dt > e["DTSTART"].dt]
+    check(f"{label}: every DTEND after DTSTART", not bad, f"{bad[:3]}")
+    rec = [str(e.get("UID")) for e in evs if any(k in e for k in ("RRULE", "RDATE", "EXDATE", "RECURRENCE-ID"))]
+    check(f"{label}: one VEVENT per occurrence (no RRULE/RDATE)", not rec, f"{rec[:3]}")
+
+
+def http_cache_checks(label: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+    etag = headers.get("etag")
+    check(f"{label}: strong ETag", bool(etag) and not etag.startswith("W/") and etag.startswith('"'),
+          f"got {etag!r}")
+    status2, headers2, body2 = fetch(url)
+    check(f"{label}: a second fetch gives the same ETag and body",
+          status2 == 200 and headers2.get("etag") == etag and body2 == body,
+          f"status {status2}, ETag {headers2.get('etag')!r} vs {etag!r}, same body: {body2 == body}")
+    if etag:
+        status3, _, body3 = fetch(url, {"If-None-Match": etag})
+        check(f"{label}: If-None-Match with the ETag gives 304 without a body",
+              status3 == 304 and body3 == b"", f"status {status3}, {len(body3)} bytes")
+        status4, _, _ = fetch(url, {"If-None-Match": '"not-the-etag"'})
+        check(f"{label}: If-None-Match with another ETag gives 200", status4 == 200, f"status {status4}")
+    status5, headers5, body5 = fetch(url, {"Accept-Encoding": "gzip"})
+    ok = status5 == 200 and headers5.get("content-encoding", "").lower() == "gzip"
+    detail = f"status {status5}, Content-Encoding {headers5.get('content-encoding')!r}"
+    if ok:
+        try:
+            ok = gzip.decompress(body5) == body
+            detail = "gunzipped body differs from the plain one"
+        except OSError as e:
+            ok, detail = False, f"not gzip: {e}"
+    check(f"{label}: gzip when asked (Accept-Encoding: gzip)", ok, detail)
+
+
+def cli_ics(args, outdir: pathlib.Path, name: str, extra: list[str]) -> tuple[bytes | None, str]:
+    """`ngayle ics` for the same years, with the same config and state file as the server."""
+    out = outdir / f"cli-{name}.ics"
+    cmd = [args.bin, "--config", args.config, "ics", "--from-year", str(args.from_year),
+           "--to-year", str(args.to_year), *extra, "-o", str(out)]
+    try:
+        p = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return None, f"timed out: {' '.join(cmd)}"
+    if p.returncode != 0:
+        return None, f"exit {p.returncode}: {p.stderr.decode(errors='replace').strip()[:400]}"
+    return out.read_bytes(), ""
+
+
+def same_bytes_detail(a: bytes, b: bytes) -> str:
+    if a == b:
+        return ""
+    la, lb = a.split(b"\r\n"), b.split(b"\r\n")
+    for i, (x, y) in enumerate(zip(la, lb), 1):
+        if x != y:
+            return f"first difference at line {i}: served {x!r} vs cli {y!r}"
+    return f"lengths differ: served {len(a)} bytes, cli {len(b)} bytes"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--base", required=True, help="http://127.0.0.1:PORT")
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--events", required=True, help="ngayle events --format tsv for the feed's years")
+    ap.add_argument("--from-year", type=int, required=True)
+    ap.add_argument("--to-year", type=int, required=True)
+    ap.add_argument("--groups", required=True, help="comma-separated group ids")
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+    workdir = pathlib.Path(args.workdir)
+    schedule = ref.load_schedule(args.config)
+    occs = ref.read_events_tsv(args.events, schedule)
+    first, last = dt.date(args.from_year, 1, 1), dt.date(args.to_year, 12, 31)
+    check("reference: events tsv covers the feed's years",
+          occs and min(o.start for o in occs) <= first + dt.timedelta(days=40) and max(o.start for o in occs) >= last - dt.timedelta(days=40),
+          f"{len(occs)} occurrences")
+
+    status, headers, body = fetch(args.base + "/healthz")
+    ok = status == 200
+    try:
+        json.loads(body)
+    except ValueError:
+        ok = False
+    check("/healthz: 200 with JSON", ok, f"status {status}, body {body[:200]!r}")
+
+    # ---- the full feed
+    label = "/calendar.ics"
+    url = args.base + label
+    status, headers, body = fetch(url)
+    if not check(f"{label}: 200", status == 200, f"status {status}, {body[:200]!r}"):
+        return 1
+    (workdir / "served-calendar.ics").write_bytes(body)
+    cal, err = parse(body)
+    check(f"{label}: icalendar parses it", cal is not None, err)
+    common_feed_checks(label, url, body, headers, cal)
+    http_cache_checks(label, url, body, headers)
+
+    full_by_uid = {}
+    if cal is not None:
+        for e in vevents(cal):
+            full_by_uid[str(e.get("UID"))] = (e.get("DTSTART").dt if e.get("DTSTART") else None, str(e.get("SUMMARY")))
+        want = ref.multiset((o.start, o.end, o.title) for o in occs)
+        try:
+            expanded = recurring_ical_events.of(cal).between(first, last + dt.timedelta(days=1))
+            got = ref.multiset((e["DTSTART"].dt, e["DTEND"].dt, str(e["SUMMARY"])) for e in expanded)
+            check(f"{label}: recurring-ical-events between {first} and {last} gives exactly the "
+                  f"(start, end, summary) of `ngayle events` ({sum(want.values())} occurrences)",
+                  got == want, ref.diff_text(want, got))
+        except Exception as e:  # noqa: BLE001
+            check(f"{label}: recurring-ical-events expands it", False, f"{type(e).__name__}: {e}")
+        check(f"{label}: as many VEVENTs as occurrences", len(vevents(cal)) == len(occs),
+              f"{len(vevents(cal))} VEVENTs, {len(occs)} occurrences")
+        lunar = {"tet-nguyen-dan", "gio-to-hung-vuong", "tet-trung-thu"}
+        lunar_occ = [(o.start, o.title) for o in occs if o.event_id in lunar]
+        got_pairs = {(d, s) for d, s in full_by_uid.values()}
+        missing = [x for x in lunar_occ if x not in got_pairs]
+        check(f"{label}: the lunar days ({len(lunar_occ)} occurrences of {', '.join(sorted(lunar))}) on their solar dates",
+              len(lunar_occ) >= 3 * (args.to_year - args.from_year + 1) - 1 and not missing, f"missing {missing}")
+
+    cli, err = cli_ics(args, workdir, "calendar", [])
+    check(f"`ngayle ics --from-year {args.from_year} --to-year {args.to_year}` is byte-identical to the served {label}",
+          cli is not None and cli == body, err or same_bytes_detail(body, cli or b""))
+
+    # ---- group feeds
+    for group in [g for g in args.groups.split(",") if g]:
+        label = f"/calendar/{group}.ics"
+        url = args.base + label
+        status, headers, gbody = fetch(url)
+        if not check(f"{label}: 200", status == 200, f"status {status}, {gbody[:200]!r}"):
+            continue
+        (workdir / f"served-{group}.ics").write_bytes(gbody)
+        gcal, err = parse(gbody)
+        check(f"{label}: icalendar parses it", gcal is not None, err)
+        common_feed_checks(label, url, gbody, headers, gcal)
+        http_cache_checks(label, url, gbody, headers)
+        if gcal is not None:
+            evs = vevents(gcal)
+            not_in_full = [str(e.get("UID")) for e in evs
+                           if full_by_uid.get(str(e.get("UID"))) != (e["DTSTART"].dt, str(e.get("SUMMARY")))]
+            check(f"{label}: every event is in the full feed with the same UID, date and summary",
+                  not not_in_full, f"{len(not_in_full)} not, e.g. {not_in_full[:3]}")
+            bad = []
+            for e in evs:
+                alarms = [a for a in e.walk("VALARM")]
+                if not alarms or any(str(a.get("ACTION")) != "DISPLAY" or a.get("TRIGGER") is None
+                                     or a.get("DESCRIPTION") is None for a in alarms):
+                    bad.append(str(e.get("UID")))
+            check(f"{label}: every event has >= 1 VALARM, each ACTION:DISPLAY with TRIGGER and DESCRIPTION",
+                  not bad, f"{len(bad)} events not, e.g. {bad[:3]}")
+            # Which occurrences and how many alarms: from the YAML (tasks whose `who` names the group).
+            want = ref.multiset((o.start, o.title, len(ref.group_tasks(o, group, schedule)))
+                                for o in occs if ref.group_tasks(o, group, schedule))
+            got = ref.multiset((e["DTSTART"].dt, str(e.get("SUMMARY")), len(e.walk("VALARM"))) for e in evs)
+            detail = ref.diff_text(want, got)
+            if got != want:
+                broad = ref.multiset((o.start, o.title, len(ref.group_tasks_broad(o, group, schedule)))
+                                     for o in occs if ref.group_tasks_broad(o, group, schedule))
+                if got == broad:
+                    detail += (" -- the feed matches when tasks for `all` and for members of the group "
+                               "by person id are counted too")
+            check(f"{label}: the occurrences that give {group} a task, one VALARM per task "
+                  f"({sum(want.values())} occurrences)", got == want, detail)
+        cli, err = cli_ics(args, workdir, group, ["--group", group])
+        check(f"`ngayle ics --group {group}` is byte-identical to the served {label}",
+              cli is not None and cli == gbody, err or same_bytes_detail(gbody, cli or b""))
+
+    status, _, _ = fetch(args.base + "/calendar/no-such-group.ics")
+    check("/calendar/no-such-group.ics: 404", status == 404, f"status {status}")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

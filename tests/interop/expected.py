@@ -1,0 +1,130 @@
+"""What a feed must contain, worked out without ngayle's feed code.
+
+The reference is `ngayle events --format tsv` for the feed's date range (never a hand-typed list):
+one line per occurrence, `date event_id anniversary class title`, date = first day. The tsv has
+no span, so each event's `days` (default 1) is read from the calendar YAML with PyYAML, and so
+are the tasks and their `who`, to tell which occurrences give a group a task.
+
+As a command it writes the expected occurrences for the other checkers (ical.js, khal):
+
+    expected.py EVENTS_TSV CONFIG_YAML > expected.tsv      # start  end(exclusive)  event_id  title
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+import pathlib
+import sys
+
+import yaml
+
+ROUND_CLASSES = {"tron", "le5"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Occurrence:
+    start: dt.date
+    end: dt.date  # exclusive, as DTEND;VALUE=DATE
+    event_id: str
+    anniversary: str
+    klass: str
+    title: str
+
+
+@dataclasses.dataclass
+class Schedule:
+    days: dict[str, int]  # event id -> span in days
+    tasks_of_event: dict[str, tuple[list[str], list[str]]]  # id -> (tasks, round_tasks)
+    who: dict[str, list[str]]  # task id -> group/person ids (or `all`)
+    groups_of_person: dict[str, list[str]]
+
+
+def load_schedule(config_path: str | pathlib.Path) -> Schedule:
+    config_path = pathlib.Path(config_path)
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    base = config_path.parent
+    calendars = (base / config.get("calendars", "../calendars")).resolve()
+    staff = yaml.safe_load((base / config.get("staff", "staff.yaml")).read_text(encoding="utf-8"))
+
+    days: dict[str, int] = {}
+    tasks_of_event: dict[str, tuple[list[str], list[str]]] = {}
+    for layer in sorted(calendars.glob("*.yaml")):
+        if layer.name == "tasks.yaml":
+            continue
+        doc = yaml.safe_load(layer.read_text(encoding="utf-8")) or {}
+        for ev in doc.get("events") or []:
+            days[ev["id"]] = int(ev.get("days", 1))
+            tasks_of_event[ev["id"]] = (list(ev.get("tasks") or []), list(ev.get("round_tasks") or []))
+    tasks_doc = yaml.safe_load((calendars / "tasks.yaml").read_text(encoding="utf-8"))
+    who = {t["id"]: list(t.get("who") or []) for t in tasks_doc.get("tasks") or []}
+    groups_of_person = {p["id"]: list(p.get("groups") or []) for p in staff.get("people") or []}
+    return Schedule(days, tasks_of_event, who, groups_of_person)
+
+
+def read_events_tsv(path: str | pathlib.Path, schedule: Schedule) -> list[Occurrence]:
+    out = []
+    for n, line in enumerate(pathlib.Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line:
+            continue
+        cols = line.split("\t")
+        if len(cols) != 5:
+            raise ValueError(f"{path}:{n}: expected 5 tab-separated columns, got {len(cols)}: {line!r}")
+        date, event_id, anniversary, klass, title = cols
+        start = dt.date.fromisoformat(date)
+        if event_id not in schedule.days:
+            raise ValueError(f"{path}:{n}: event id {event_id!r} not found in the calendar YAML")
+        end = start + dt.timedelta(days=schedule.days[event_id])
+        out.append(Occurrence(start, end, event_id, anniversary, klass, title))
+    return out
+
+
+def group_tasks(occ: Occurrence, group: str, schedule: Schedule) -> list[str]:
+    """The tasks of this occurrence whose `who` names the group itself (PRODUCT.md §5: "the events
+    that give this group a task"; one VALARM per such task)."""
+    tasks, round_tasks = schedule.tasks_of_event[occ.event_id]
+    all_tasks = tasks + (round_tasks if occ.klass in ROUND_CLASSES else [])
+    return [t for t in all_tasks if group in schedule.who.get(t, [])]
+
+
+def group_tasks_broad(occ: Occurrence, group: str, schedule: Schedule) -> list[str]:
+    """Also counting `who: [all]` and tasks given to a member of the group by person id; only used
+    to explain a mismatch."""
+    tasks, round_tasks = schedule.tasks_of_event[occ.event_id]
+    all_tasks = tasks + (round_tasks if occ.klass in ROUND_CLASSES else [])
+    res = []
+    for t in all_tasks:
+        who = schedule.who.get(t, [])
+        if group in who or "all" in who or any(group in schedule.groups_of_person.get(p, []) for p in who):
+            res.append(t)
+    return res
+
+
+def multiset(items) -> collections.Counter:
+    return collections.Counter(items)
+
+
+def diff_text(expected: collections.Counter, got: collections.Counter, limit: int = 8) -> str:
+    missing = list((expected - got).elements())
+    extra = list((got - expected).elements())
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing from the feed, e.g. {sorted(missing, key=str)[:limit]}")
+    if extra:
+        parts.append(f"{len(extra)} not expected, e.g. {sorted(extra, key=str)[:limit]}")
+    return "; ".join(parts) or "equal"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    schedule = load_schedule(argv[2])
+    for o in read_events_tsv(argv[1], schedule):
+        sys.stdout.write(f"{o.start.isoformat()}\t{o.end.isoformat()}\t{o.event_id}\t{o.title}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
