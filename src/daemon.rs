@@ -84,7 +84,9 @@ async fn render_one(
     spec: &FeedSpec<'_>,
     now: DateTime<Utc>,
 ) -> Result<RenderedFeed, StoreError> {
-    Ok(RenderedFeed::new(feed_text(schedule, store, spec, now).await?))
+    Ok(RenderedFeed::new(
+        feed_text(schedule, store, spec, now).await?,
+    ))
 }
 
 /// What `serve` needs from its caller.
@@ -95,7 +97,10 @@ pub struct ServeOptions {
 }
 
 /// Runs the service until `shutdown` completes.
-pub async fn serve(opts: ServeOptions, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+pub async fn serve(
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
     let (today, now) = now();
     let (schedule, report) = load_logged(&opts.config, today);
     let Some(schedule) = schedule else {

@@ -97,20 +97,28 @@ pub fn render(schedule: &Schedule, spec: &FeedSpec, revisions: &Revisions) -> St
     };
     for p in [
         Property::new("VERSION", "2.0"),
-        Property::new("PRODID", concat!("-//ngayle//ngayle ", env!("CARGO_PKG_VERSION"), "//VI")),
+        Property::new(
+            "PRODID",
+            concat!("-//ngayle//ngayle ", env!("CARGO_PKG_VERSION"), "//VI"),
+        ),
         Property::new("CALSCALE", "GREGORIAN"),
         Property::new("METHOD", "PUBLISH"),
         // X- properties are TEXT: the crate escapes them.
         Property::new("X-WR-CALNAME", &name),
         Property::new("X-WR-CALDESC", &desc),
         Property::new("X-WR-TIMEZONE", crate::schedule::TIMEZONE),
-        Property::new("REFRESH-INTERVAL", REFRESH).add_parameter("VALUE", "DURATION").done(),
+        Property::new("REFRESH-INTERVAL", REFRESH)
+            .add_parameter("VALUE", "DURATION")
+            .done(),
         Property::new("X-PUBLISHED-TTL", REFRESH),
     ] {
         cal.append_property(p);
     }
     for entry in entries(schedule, spec) {
-        let stamp = revisions.get(&entry.uid).copied().unwrap_or(DateTime::UNIX_EPOCH);
+        let stamp = revisions
+            .get(&entry.uid)
+            .copied()
+            .unwrap_or(DateTime::UNIX_EPOCH);
         cal.push(entry.event(stamp));
     }
     fold(&cal.to_string())
@@ -148,9 +156,7 @@ impl Entry<'_> {
             let mut alarm = Alarm::display(&text, Trigger::from(offset));
             // The crate adds a random UID and the current time when these are missing; both
             // would make the bytes differ on every render. UID in VALARM is RFC 9074.
-            alarm
-                .uid(&alarm_uid(&self.uid, &task.id))
-                .timestamp(stamp);
+            alarm.uid(&alarm_uid(&self.uid, &task.id)).timestamp(stamp);
             ev.alarm(alarm.done());
         }
         ev.done()
@@ -172,8 +178,6 @@ fn entries<'s>(schedule: &'s Schedule, spec: &FeedSpec) -> Vec<Entry<'s>> {
     let slug = unit_slug(&schedule.unit.name);
     occurrences(schedule, from, to)
         .into_iter()
-        // A span that started before the range belongs to the previous year's feed.
-        .filter(|o| o.date >= from)
         .filter_map(|o| {
             let alarms: Vec<&Task> = match spec.group {
                 None => Vec::new(),
@@ -251,7 +255,12 @@ fn description(schedule: &Schedule, o: &Occurrence, group: Option<&Group>) -> St
     }
     let tasks: Vec<&Task> = match group {
         None => o.tasks.clone(),
-        Some(g) => o.tasks.iter().copied().filter(|t| task_for_group(t, &g.id)).collect(),
+        Some(g) => o
+            .tasks
+            .iter()
+            .copied()
+            .filter(|t| task_for_group(t, &g.id))
+            .collect(),
     };
     if !tasks.is_empty() {
         s.push_str("\n\nViệc cần làm:");
@@ -385,7 +394,11 @@ pub fn fold(text: &str) -> String {
 /// An ASCII slug of the unit's name, to make UIDs unique across schools.
 fn unit_slug(name: &str) -> String {
     let id = crate::schedule::suggest_id(name);
-    if id.is_empty() { "ngayle".to_string() } else { id }
+    if id.is_empty() {
+        "ngayle".to_string()
+    } else {
+        id
+    }
 }
 
 #[cfg(test)]
@@ -394,17 +407,26 @@ mod tests {
 
     #[test]
     fn folding_never_exceeds_75_octets_nor_splits_characters() {
-        let long = format!("DESCRIPTION:{}", "Kỷ niệm ngày Chiến thắng Điện Biên Phủ ".repeat(9));
+        let long = format!(
+            "DESCRIPTION:{}",
+            "Kỷ niệm ngày Chiến thắng Điện Biên Phủ ".repeat(9)
+        );
         let folded = fold(&format!("BEGIN:VCALENDAR\r\n{long}\r\nEND:VCALENDAR\r\n"));
         for line in folded.split("\r\n").filter(|l| !l.is_empty()) {
             assert!(line.len() <= 75, "{} octets: {line:?}", line.len());
         }
-        assert_eq!(folded.replace("\r\n ", ""), format!("BEGIN:VCALENDAR\r\n{long}\r\nEND:VCALENDAR\r\n"));
+        assert_eq!(
+            folded.replace("\r\n ", ""),
+            format!("BEGIN:VCALENDAR\r\n{long}\r\nEND:VCALENDAR\r\n")
+        );
         // Exactly 75 octets stays on one line; 76 is folded.
         let l75 = format!("X:{}", "a".repeat(73));
         assert_eq!(fold(&format!("{l75}\r\n")), format!("{l75}\r\n"));
         let l76 = format!("X:{}", "a".repeat(74));
-        assert_eq!(fold(&format!("{l76}\r\n")), format!("X:{}\r\n a\r\n", "a".repeat(73)));
+        assert_eq!(
+            fold(&format!("{l76}\r\n")),
+            format!("X:{}\r\n a\r\n", "a".repeat(73))
+        );
     }
 
     #[test]
@@ -425,6 +447,9 @@ mod tests {
         let d = NaiveTime::from_hms_opt(7, 30, 0).unwrap_or_default();
         assert_eq!(trigger(&task(1, 7), d), chrono::Duration::hours(-17));
         assert_eq!(trigger(&task(0, 7), d), chrono::Duration::hours(7));
-        assert_eq!(trigger(&task(7, 16), d), chrono::Duration::hours(16 - 7 * 24));
+        assert_eq!(
+            trigger(&task(7, 16), d),
+            chrono::Duration::hours(16 - 7 * 24)
+        );
     }
 }

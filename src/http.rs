@@ -60,7 +60,10 @@ impl RenderedFeed {
         let hash = crate::fnv1a(text.as_bytes());
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         // Writing into a Vec cannot fail.
-        let gzip = gz.write_all(text.as_bytes()).and_then(|()| gz.finish()).unwrap_or_default();
+        let gzip = gz
+            .write_all(text.as_bytes())
+            .and_then(|()| gz.finish())
+            .unwrap_or_default();
         RenderedFeed {
             body: Bytes::from(text),
             gzip: Bytes::from(gzip),
@@ -123,7 +126,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .with_state(state)
 }
 
@@ -371,7 +377,10 @@ mod tests {
             (vec![("accept-encoding", "*")], true),
             (vec![("accept-encoding", "*, gzip;q=0")], false),
             (vec![("accept-encoding", "identity")], false),
-            (vec![("accept-encoding", "deflate"), ("accept-encoding", "GZIP")], true),
+            (
+                vec![("accept-encoding", "deflate"), ("accept-encoding", "GZIP")],
+                true,
+            ),
         ];
         for (h, want) in table {
             assert_eq!(accepts_gzip(&headers(&h)), want, "{h:?}");
@@ -381,11 +390,23 @@ mod tests {
     #[test]
     fn etag_matching() {
         let tag = "\"abc\"";
-        assert!(if_none_match(&headers(&[("if-none-match", "\"abc\"")]), tag));
-        assert!(if_none_match(&headers(&[("if-none-match", "W/\"abc\"")]), tag));
-        assert!(if_none_match(&headers(&[("if-none-match", "\"x\", \"abc\"")]), tag));
+        assert!(if_none_match(
+            &headers(&[("if-none-match", "\"abc\"")]),
+            tag
+        ));
+        assert!(if_none_match(
+            &headers(&[("if-none-match", "W/\"abc\"")]),
+            tag
+        ));
+        assert!(if_none_match(
+            &headers(&[("if-none-match", "\"x\", \"abc\"")]),
+            tag
+        ));
         assert!(if_none_match(&headers(&[("if-none-match", "*")]), tag));
-        assert!(!if_none_match(&headers(&[("if-none-match", "\"abcd\"")]), tag));
+        assert!(!if_none_match(
+            &headers(&[("if-none-match", "\"abcd\"")]),
+            tag
+        ));
         assert!(!if_none_match(&headers(&[]), tag));
     }
 

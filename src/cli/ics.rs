@@ -40,7 +40,9 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
     spec.to_year = args.to_year.unwrap_or(spec.to_year);
     for y in [spec.from_year, spec.to_year] {
         if !(FIRST_YEAR..=LAST_YEAR).contains(&y) {
-            return Err(Failure::Usage(format!("năm {y} nằm ngoài khoảng {FIRST_YEAR}–{LAST_YEAR}")));
+            return Err(Failure::Usage(format!(
+                "năm {y} nằm ngoài khoảng {FIRST_YEAR}–{LAST_YEAR}"
+            )));
         }
     }
     if spec.from_year > spec.to_year {
@@ -80,8 +82,14 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
 /// Writes to a temporary file beside `path`, then renames it over `path`, so that a web
 /// server publishing the file never serves half of it.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {

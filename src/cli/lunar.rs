@@ -90,4 +90,3 @@ pub fn describe(date: NaiveDate, l: LunarDate) -> String {
         lunar::year_name(l.year),
     )
 }
-

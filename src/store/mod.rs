@@ -39,10 +39,12 @@ impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(dir).await.map_err(|source| StoreError::Dir {
-                path: dir.display().to_string(),
-                source,
-            })?;
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|source| StoreError::Dir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -62,7 +64,11 @@ impl Store {
     async fn connect(options: SqliteConnectOptions) -> Result<Store, StoreError> {
         // One connection for an in-memory database (each connection would be its own).
         let pool = SqlitePoolOptions::new()
-            .max_connections(if options.get_filename() == Path::new(":memory:") { 1 } else { 4 })
+            .max_connections(if options.get_filename() == Path::new(":memory:") {
+                1
+            } else {
+                4
+            })
             .connect_with(options)
             .await?;
         sqlx::migrate!("src/store/migrations").run(&pool).await?;
@@ -90,7 +96,10 @@ impl Store {
             .await?;
         let mut known: BTreeMap<String, (String, i64)> = BTreeMap::new();
         for row in rows {
-            known.insert(row.try_get("uid")?, (row.try_get("hash")?, row.try_get("modified_at")?));
+            known.insert(
+                row.try_get("uid")?,
+                (row.try_get("hash")?, row.try_get("modified_at")?),
+            );
         }
         let mut out = Revisions::new();
         for p in prints {
@@ -110,7 +119,10 @@ impl Store {
                     now.timestamp()
                 }
             };
-            out.insert(p.uid.clone(), DateTime::from_timestamp(at, 0).unwrap_or(now));
+            out.insert(
+                p.uid.clone(),
+                DateTime::from_timestamp(at, 0).unwrap_or(now),
+            );
         }
         for uid in known.keys() {
             sqlx::query("DELETE FROM feed_revisions WHERE feed = ? AND uid = ?")

@@ -141,15 +141,17 @@ default_calendar = ngayle
     khal = os.path.join(args.bindir, "khal")
     first, last = dt.date(args.from_year, 1, 1), dt.date(args.to_year, 12, 31)
     # Every event once, by start day.
-    p = run([khal, "-c", str(kconf), "list", "--once", "--day-format", "", "--format", "{start-date}\t{title}",
+    p = run([khal, "-c", str(kconf), "list", "--once", "--day-format", "", "--format", "{start-date}\t{end-date}\t{title}",
              first.isoformat(), last.isoformat()], env)
     (work / "khal-list-once.txt").write_text(p.stdout + p.stderr, encoding="utf-8")
     check("khal list --once: exit 0", p.returncode == 0, f"exit {p.returncode}: {p.stderr.strip()[-800:]}")
     c = complaints(p.stderr)
     check("khal list: no warnings or errors about the calendar", not c, f"{len(c)} lines, e.g. {c[:5]}")
-    got = collections.Counter(tuple(ln.split("\t", 1)) for ln in p.stdout.splitlines() if ln.strip())
-    want = collections.Counter((o.start.isoformat(), o.title) for o in occs)
-    check(f"khal lists exactly the occurrences of `ngayle events`, each on its first day ({len(occs)})",
+    got = collections.Counter(tuple(ln.split("\t", 2)) for ln in p.stdout.splitlines() if ln.strip())
+    # khal's {end-date} of an all-day event is its last day (DTEND - 1).
+    want = collections.Counter((o.start.isoformat(), (o.end - dt.timedelta(days=1)).isoformat(), o.title)
+                               for o in occs)
+    check(f"khal lists exactly the occurrences of `ngayle events` (first day, last day, title; {len(occs)})",
           got == want, ref.diff_text(want, got))
     check("khal lists as many events as `ngayle events`", sum(got.values()) == len(occs),
           f"khal {sum(got.values())}, events {len(occs)}")
@@ -175,11 +177,11 @@ default_calendar = ngayle
     for o in sample:
         d = o.start
         while d < o.end:
-            if o.title not in under.get(d.isoformat(), []):
+            if first <= d <= last and o.title not in under.get(d.isoformat(), []):
                 missing.append((d.isoformat(), o.event_id))
             d += dt.timedelta(days=1)
     check(f"khal shows each of {len(sample)} sampled occurrences ({len(lunar)} of them lunar: "
-          f"{', '.join(LUNAR)}; {len(multi)} multi-day) under every day it spans",
+          f"{', '.join(LUNAR)}; {len(multi)} multi-day) under every day it spans in the listed range",
           len(sample) >= 20 and len(lunar) >= 3 and not missing, f"missing {missing[:8]}")
     outside = [d for d in under if not first.isoformat() <= d <= (last + dt.timedelta(days=40)).isoformat()]
     check("khal shows no event outside the feed's years", not outside, f"{outside[:5]}")

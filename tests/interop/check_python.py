@@ -237,7 +237,7 @@ def main() -> int:
         want = ref.multiset((o.start, o.end, o.title) for o in occs)
         try:
             expanded = recurring_ical_events.of(cal).between(first, last + dt.timedelta(days=1))
-            got = ref.multiset((e["DTSTART"].dt, e["DTEND"].dt, str(e["SUMMARY"])) for e in expanded)
+            got = ref.multiset((e["DTSTART"].dt, e["DTEND"].dt, str(e.get("SUMMARY"))) for e in expanded)
             check(f"{label}: recurring-ical-events between {first} and {last} gives exactly the "
                   f"(start, end, summary) of `ngayle events` ({sum(want.values())} occurrences)",
                   got == want, ref.diff_text(want, got))
@@ -288,13 +288,23 @@ def main() -> int:
             got = ref.multiset((e["DTSTART"].dt, str(e.get("SUMMARY")), len(e.walk("VALARM"))) for e in evs)
             detail = ref.diff_text(want, got)
             if got != want:
-                broad = ref.multiset((o.start, o.title, len(ref.group_tasks_broad(o, group, schedule)))
-                                     for o in occs if ref.group_tasks_broad(o, group, schedule))
-                if got == broad:
-                    detail += (" -- the feed matches when tasks for `all` and for members of the group "
-                               "by person id are counted too")
+                for other, how in ((ref.group_tasks_named, "only tasks whose `who` names the group"),
+                                   (ref.group_tasks_with_members, "tasks given to its members by person id too")):
+                    alt = ref.multiset((o.start, o.title, len(other(o, group, schedule)))
+                                       for o in occs if other(o, group, schedule))
+                    if got == alt:
+                        detail += f" -- the feed matches when counting {how}"
             check(f"{label}: the occurrences that give {group} a task, one VALARM per task "
                   f"({sum(want.values())} occurrences)", got == want, detail)
+            # Each alarm at the task's `before` and `at` (TRIGGER relative to the all-day start).
+            want = ref.multiset((o.start, o.title, tuple(sorted(schedule.trigger[t] for t in ref.group_tasks(o, group, schedule))))
+                                for o in occs if ref.group_tasks(o, group, schedule))
+            got = ref.multiset((e["DTSTART"].dt, str(e.get("SUMMARY")),
+                                tuple(sorted(a["TRIGGER"].dt for a in e.walk("VALARM") if a.get("TRIGGER") is not None
+                                             and isinstance(a["TRIGGER"].dt, dt.timedelta))))
+                               for e in evs)
+            check(f"{label}: each VALARM's TRIGGER is its task's `before` at its `at` time",
+                  got == want, ref.diff_text(want, got, limit=3))
         cli, err = cli_ics(args, workdir, group, ["--group", group])
         check(f"`ngayle ics --group {group}` is byte-identical to the served {label}",
               cli is not None and cli == gbody, err or same_bytes_detail(gbody, cli or b""))

@@ -39,6 +39,7 @@ class Schedule:
     tasks_of_event: dict[str, tuple[list[str], list[str]]]  # id -> (tasks, round_tasks)
     who: dict[str, list[str]]  # task id -> group/person ids (or `all`)
     groups_of_person: dict[str, list[str]]
+    trigger: dict[str, dt.timedelta]  # task id -> alarm offset from the event's first day, 00:00
 
 
 def load_schedule(config_path: str | pathlib.Path) -> Schedule:
@@ -60,7 +61,18 @@ def load_schedule(config_path: str | pathlib.Path) -> Schedule:
     tasks_doc = yaml.safe_load((calendars / "tasks.yaml").read_text(encoding="utf-8"))
     who = {t["id"]: list(t.get("who") or []) for t in tasks_doc.get("tasks") or []}
     groups_of_person = {p["id"]: list(p.get("groups") or []) for p in staff.get("people") or []}
-    return Schedule(days, tasks_of_event, who, groups_of_person)
+    send_at = str((config.get("reminders") or {}).get("send_at", "07:30"))
+    trigger = {t["id"]: _trigger(str(t["before"]), str(t.get("at", send_at))) for t in tasks_doc.get("tasks") or []}
+    return Schedule(days, tasks_of_event, who, groups_of_person, trigger)
+
+
+def _trigger(before: str, at: str) -> dt.timedelta:
+    """`before: 7d` / `2w` and `at: "07:00"`: the reminder is due `before` ahead of the first day, at
+    `at`; as a VALARM TRIGGER relative to the all-day DTSTART (its 00:00)."""
+    n, unit = int(before[:-1]), before[-1]
+    days = n * {"d": 1, "w": 7}[unit]
+    hh, mm = (int(x) for x in at.split(":"))
+    return dt.timedelta(days=-days, hours=hh, minutes=mm)
 
 
 def read_events_tsv(path: str | pathlib.Path, schedule: Schedule) -> list[Occurrence]:
@@ -80,25 +92,28 @@ def read_events_tsv(path: str | pathlib.Path, schedule: Schedule) -> list[Occurr
     return out
 
 
+def _tasks(occ: Occurrence, schedule: Schedule) -> list[str]:
+    tasks, round_tasks = schedule.tasks_of_event[occ.event_id]
+    return tasks + (round_tasks if occ.klass in ROUND_CLASSES else [])
+
+
 def group_tasks(occ: Occurrence, group: str, schedule: Schedule) -> list[str]:
-    """The tasks of this occurrence whose `who` names the group itself (PRODUCT.md §5: "the events
-    that give this group a task"; one VALARM per such task)."""
-    tasks, round_tasks = schedule.tasks_of_event[occ.event_id]
-    all_tasks = tasks + (round_tasks if occ.klass in ROUND_CLASSES else [])
-    return [t for t in all_tasks if group in schedule.who.get(t, [])]
+    """The tasks of this occurrence that are the group's: its `who` names the group, or is `all`
+    (everyone, so every group). A task given to a person by id is that person's, not the group's.
+    PRODUCT.md §5: a group feed has "the events that give this group a task", one VALARM per task."""
+    return [t for t in _tasks(occ, schedule) if group in schedule.who.get(t, []) or "all" in schedule.who.get(t, [])]
 
 
-def group_tasks_broad(occ: Occurrence, group: str, schedule: Schedule) -> list[str]:
-    """Also counting `who: [all]` and tasks given to a member of the group by person id; only used
-    to explain a mismatch."""
-    tasks, round_tasks = schedule.tasks_of_event[occ.event_id]
-    all_tasks = tasks + (round_tasks if occ.klass in ROUND_CLASSES else [])
-    res = []
-    for t in all_tasks:
-        who = schedule.who.get(t, [])
-        if group in who or "all" in who or any(group in schedule.groups_of_person.get(p, []) for p in who):
-            res.append(t)
-    return res
+def group_tasks_named(occ: Occurrence, group: str, schedule: Schedule) -> list[str]:
+    """Only tasks whose `who` names the group itself; used to explain a mismatch."""
+    return [t for t in _tasks(occ, schedule) if group in schedule.who.get(t, [])]
+
+
+def group_tasks_with_members(occ: Occurrence, group: str, schedule: Schedule) -> list[str]:
+    """Also tasks given by person id to a member of the group; used to explain a mismatch."""
+    return [t for t in _tasks(occ, schedule)
+            if group in schedule.who.get(t, []) or "all" in schedule.who.get(t, [])
+            or any(group in schedule.groups_of_person.get(p, []) for p in schedule.who.get(t, []))]
 
 
 def multiset(items) -> collections.Counter:

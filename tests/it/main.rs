@@ -3,6 +3,8 @@
 
 mod diagnostics;
 mod events;
+mod feed;
 mod fuzz;
+mod http;
 mod lunar_cli;
 mod support;

@@ -48,6 +48,15 @@ pub struct Project {
 }
 
 impl Project {
+    /// A copy of the shipped `config/` and `calendars/`.
+    pub fn shipped() -> Project {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        for sub in ["config", "calendars"] {
+            copy_dir(&repo().join(sub), &dir.path().join(sub));
+        }
+        Project { dir }
+    }
+
     /// A small project whose files are given in full, for tests that point at lines.
     pub fn with(files: &[(&str, &str)]) -> Project {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
@@ -70,8 +79,38 @@ impl Project {
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {rel}: {e}"));
     }
 
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    /// Replaces the first occurrence of `from` in a file (which must contain it).
+    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+        let text = self.read(rel);
+        assert!(text.contains(from), "{rel} does not contain {from:?}");
+        self.write(rel, &text.replacen(from, to, 1));
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path().join("config/ngayle.yaml")
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         ngayle(self.path(), args)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("read_dir {}: {e}", from.display()));
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name()))
+                .unwrap_or_else(|e| panic!("copy: {e}"));
+        }
     }
 }
 

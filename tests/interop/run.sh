@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# Interoperability harness: runs the real `ngayle serve` on a copy of the shipped config and
+# calendars, then reads its feeds with independent parsers (Python icalendar and
+# recurring-ical-events, ical.js from Thunderbird) and a real client (vdirsyncer into a folder,
+# khal on that folder). The reference for every comparison is `ngayle events --format tsv` for
+# the same range.
+#
+#   bash tests/interop/run.sh [NGAYLE_BINARY]        # default target/debug/ngayle
+#
+# Installs what it needs on first use: a Python venv at $NGAYLE_INTEROP_VENV (default
+# /opt/ngayle-interop) from requirements.txt, and ical.js with `npm ci` into
+# tests/interop/node_modules. Prints `PASS name` / `FAIL name: why` per check and ends with the
+# line `N passed, N failed`; exits 1 if anything failed. Set NGAYLE_INTEROP_KEEP=1 to keep the
+# temp folder (it is kept anyway when a check failed). Traffic goes only to 127.0.0.1.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+VENV=${NGAYLE_INTEROP_VENV:-/opt/ngayle-interop}
+PY="$VENV/bin/python"
+BIN=${1:-target/debug/ngayle}
+[[ "$BIN" == /* ]] || { [[ -e "$BIN" ]] || BIN="$ROOT/$BIN"; BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"; }
+unset NGAYLE_CONFIG
+export PYTHONDONTWRITEBYTECODE=1
+START_TS=$(date +%s)
+
+PASSED=0
+FAILED=0
+SUMMARY_DONE=0
+SERVER_PIDS=()
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/ngayle-interop.XXXXXX")
+
+pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL $1"; FAILED=$((FAILED + 1)); }
+expect() { # expect NAME COMMAND... : one check from a command's exit status
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+summary() {
+  SUMMARY_DONE=1
+  echo "interop: $(($(date +%s) - START_TS)) s; work folder $WORK"
+  echo "$PASSED passed, $FAILED failed"
+}
+
+cleanup() {
+  local rc=$?
+  for pid in "${SERVER_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  if [[ $SUMMARY_DONE == 0 ]]; then
+    fail "harness aborted (exit $rc) before all checks ran"
+    summary
+    rc=1
+  fi
+  if [[ $FAILED == 0 && "${NGAYLE_INTEROP_KEEP:-0}" != 1 ]]; then
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# run_checker NAME COMMAND... : run a checker script, count its PASS/FAIL lines.
+run_checker() {
+  local name=$1 rc=0 p f
+  shift
+  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
+  cat "$WORK/$name.out"
+  p=$(grep -c '^PASS ' "$WORK/$name.out" || true)
+  f=$(grep -c '^FAIL ' "$WORK/$name.out" || true)
+  PASSED=$((PASSED + p))
+  FAILED=$((FAILED + f))
+  if [[ -s "$WORK/$name.err" ]]; then
+    echo "--- $name stderr (last 20 lines):"
+    tail -n 20 "$WORK/$name.err" | sed 's/^/    /'
+  fi
+  if [[ $rc != 0 && $f == 0 ]]; then
+    fail "$name exited $rc without reporting a failed check (crashed or timed out)"
+  fi
+}
+
+free_port() {
+  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_server CONFIG PORT LOG : start `ngayle serve`, wait for /healthz; sets SERVER_PID.
+start_server() {
+  local config=$1 port=$2 log=$3
+  # A background job of a non-interactive shell starts with SIGINT ignored; give the server the
+  # default disposition, as a terminal or a service manager would, so that the SIGINT check means
+  # something.
+  "$PY" -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+    "$BIN" --config "$config" serve --listen "127.0.0.1:$port" >"$log" 2>&1 &
+  SERVER_PID=$!
+  SERVER_PIDS+=("$SERVER_PID")
+  for _ in $(seq 150); do # at most ~30 s (0.2 s apart, each try at most 2 s)
+    if curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then
+      return 0
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "--- server log ($log):"
+  tail -n 30 "$log" | sed 's/^/    /'
+  return 1
+}
+
+# stop_server PID SIGNAL : the server must exit by itself within 10 s of the signal, with status 0.
+stop_server() {
+  local pid=$1 sig=$2 rc=0
+  if ! kill -0 "$pid" 2>/dev/null; then
+    fail "ngayle serve was still running before SIG$sig (it had exited)"
+    return
+  fi
+  kill -"$sig" "$pid"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    fail "ngayle serve stops within 10 s of SIG$sig (still running; killed)"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    return
+  fi
+  wait "$pid" || rc=$?
+  if [[ $rc == 0 ]]; then pass "ngayle serve stops on SIG$sig with exit status 0"; else fail "ngayle serve stops on SIG$sig with exit status 0: status $rc"; fi
+}
+
+http_status() { # http_status URL -> prints the status code (000 when no answer)
+  curl -s --max-time 10 -o /dev/null -w '%{http_code}' "$1" || true
+}
+
+echo "== interop: $BIN"
+echo "== setup (venv $VENV, npm ci in tests/interop)"
+if ! cmp -s "$HERE/requirements.txt" "$VENV/.ngayle-interop-requirements.txt" 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    -r "$HERE/requirements.txt"
+  cp "$HERE/requirements.txt" "$VENV/.ngayle-interop-requirements.txt"
+fi
+(cd "$HERE" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+"$VENV/bin/python" -c 'import icalendar, recurring_ical_events, yaml' &&
+  "$VENV/bin/vdirsyncer" --version >/dev/null && "$VENV/bin/khal" --version >/dev/null
+
+if [[ ! -x "$BIN" ]]; then
+  fail "ngayle binary $BIN exists (cargo build first)"
+  summary
+  exit 1
+fi
+if ! "$BIN" serve --help >/dev/null 2>&1; then
+  fail "ngayle has a serve command ($BIN serve --help)"
+  summary
+  exit 1
+fi
+
+# ---- a copy of the shipped config and calendars: the server writes its state next to them
+cp -r "$ROOT/config" "$ROOT/calendars" "$WORK/"
+# One more layer, only in the copy, for what the shipped calendars lack: an event spanning the
+# new year (DTEND = start + days in the next year), a lunar event of several days, and a title with
+# `;`, `,` and `\` (TEXT escaping).
+cat >"$WORK/calendars/zz-interop.yaml" <<'EOF'
+name: Kiểm thử liên thông (chỉ có trong bản sao tạm của tests/interop)
+events:
+  - id: interop-qua-nam-moi
+    name: Tuần thử nghiệm qua năm mới; có dấu phẩy, chấm phẩy và gạch chéo \ trong tiêu đề
+    date: 30/12
+    days: 4
+    tasks: [tin-bai-web]
+  - id: interop-am-lich-nhieu-ngay
+    name: Hội thử nghiệm theo âm lịch kéo dài ba ngày
+    lunar: 14/8
+    days: 3
+    since: 2000
+    tasks: [treo-co]
+EOF
+CFG="$WORK/config/ngayle.yaml"
+expect "ngayle check accepts the copied config and calendars" "$BIN" --config "$CFG" check
+
+Y=$(TZ=Asia/Ho_Chi_Minh date +%Y)
+FROM_YEAR=$((Y - 1))
+TO_YEAR=$((Y + 2))
+echo "== feed years $FROM_YEAR..$TO_YEAR (current year $Y in Asia/Ho_Chi_Minh)"
+"$BIN" --config "$CFG" events --from "$FROM_YEAR-01-01" --to "$TO_YEAR-12-31" --format tsv >"$WORK/events.tsv"
+"$PY" "$HERE/expected.py" "$WORK/events.tsv" "$CFG" >"$WORK/expected.tsv"
+echo "   $(wc -l <"$WORK/events.tsv") occurrences in ngayle events"
+
+PORT=$(free_port)
+BASE="http://127.0.0.1:$PORT"
+if start_server "$CFG" "$PORT" "$WORK/server.log"; then
+  pass "ngayle serve answers /healthz on 127.0.0.1:$PORT"
+else
+  fail "ngayle serve answers /healthz on 127.0.0.1:$PORT within 30 s"
+  summary
+  exit 1
+fi
+MAIN_PID=$SERVER_PID
+expect "the state file is created at the config's state: path (relative to the config file)" \
+  test -f "$WORK/var/ngayle.sqlite"
+
+echo "== Python: icalendar $("$PY" -c 'import icalendar; print(icalendar.__version__)'), recurring-ical-events"
+run_checker python timeout 300 "$PY" "$HERE/check_python.py" --base "$BASE" --bin "$BIN" --config "$CFG" \
+  --events "$WORK/events.tsv" --from-year "$FROM_YEAR" --to-year "$TO_YEAR" \
+  --groups csvc,truyen-thong --workdir "$WORK"
+
+echo "== ical.js $(node -p 'require("'"$HERE"'/node_modules/ical.js/package.json").version')"
+run_checker icaljs timeout 120 node "$HERE/check_icaljs.mjs" "$BASE/calendar.ics" "$WORK/expected.tsv" \
+  "$FROM_YEAR" "$TO_YEAR"
+
+echo "== vdirsyncer $("$VENV/bin/vdirsyncer" --version | awk '{print $NF}') -> khal $("$VENV/bin/khal" --version | awk '{print $NF}')"
+mkdir -p "$WORK/client"
+run_checker khal timeout 600 "$PY" "$HERE/check_khal.py" --url "$BASE/calendar.ics" --config "$CFG" \
+  --events "$WORK/events.tsv" --from-year "$FROM_YEAR" --to-year "$TO_YEAR" --bindir "$VENV/bin" \
+  --workdir "$WORK/client"
+
+stop_server "$MAIN_PID" TERM
+
+# ---- http.feed_token: a second copy with a token, stopped with SIGINT
+echo "== feed token"
+mkdir -p "$WORK/token"
+cp -r "$WORK/config" "$WORK/calendars" "$WORK/token/"
+TOKEN="interop-$RANDOM$RANDOM"
+sed -i "s/^http:.*$/http:\n  feed_token: \"$TOKEN\"/" "$WORK/token/config/ngayle.yaml"
+TPORT=$(free_port)
+TBASE="http://127.0.0.1:$TPORT"
+if start_server "$WORK/token/config/ngayle.yaml" "$TPORT" "$WORK/token/server.log"; then
+  TOKEN_PID=$SERVER_PID
+  for path in /calendar.ics /calendar/csvc.ics; do
+    s=$(http_status "$TBASE$path")
+    [[ $s == 404 ]] && pass "token set: $path without ?token= gives 404" || fail "token set: $path without ?token= gives 404: got $s"
+    s=$(http_status "$TBASE$path?token=wrong-$TOKEN")
+    [[ $s == 404 ]] && pass "token set: $path with a wrong token gives 404" || fail "token set: $path with a wrong token gives 404: got $s"
+    s=$(http_status "$TBASE$path?token=$TOKEN")
+    [[ $s == 200 ]] && pass "token set: $path?token=TOKEN gives 200" || fail "token set: $path?token=TOKEN gives 200: got $s"
+  done
+  curl -s --max-time 10 -o "$WORK/token/served.ics" "$TBASE/calendar.ics?token=$TOKEN" || true
+  expect "token set: the feed with the token is a calendar" \
+    grep -q '^BEGIN:VCALENDAR' "$WORK/token/served.ics"
+  stop_server "$TOKEN_PID" INT
+else
+  fail "ngayle serve with http.feed_token answers /healthz within 30 s"
+fi
+
+Y2=$(TZ=Asia/Ho_Chi_Minh date +%Y)
+if [[ $Y2 != "$Y" ]]; then
+  fail "the year changed during the run ($Y -> $Y2) in Asia/Ho_Chi_Minh: run again"
+fi
+if [[ $FAILED != 0 ]]; then
+  echo "--- server log (last 20 lines of $WORK/server.log):"
+  tail -n 20 "$WORK/server.log" | sed 's/^/    /'
+fi
+summary
+[[ $FAILED == 0 ]]

@@ -1,0 +1,396 @@
+//! The feed over HTTP, checked on the wire: a real server on 127.0.0.1:0, a raw HTTP/1.1
+//! client, and the `icalendar` crate's parser reading what arrived.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::net::SocketAddr;
+
+use chrono::Datelike;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::support::Project;
+
+/// A running `serve`, stopped by dropping `stop` (as a signal would).
+struct App {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ngayle::daemon::DaemonError>>,
+}
+
+impl App {
+    async fn start(project: &Project) -> App {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let opts = ngayle::daemon::ServeOptions {
+            config: project.config(),
+            listener,
+        };
+        let task = tokio::spawn(ngayle::daemon::serve(opts, async {
+            let _ = stopped.await;
+        }));
+        let app = App {
+            addr,
+            stop: Some(stop),
+            task,
+        };
+        // The listener is bound before serve starts, so the first request waits for it.
+        app
+    }
+
+    async fn get(&self, target: &str, headers: &[&str]) -> Reply {
+        self.request("GET", target, headers).await
+    }
+
+    async fn request(&self, method: &str, target: &str, headers: &[&str]) -> Reply {
+        let mut stream = TcpStream::connect(self.addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut req = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        for h in headers {
+            req.push_str(h);
+            req.push_str("\r\n");
+        }
+        req.push_str("\r\n");
+        stream
+            .write_all(req.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut raw = Vec::new();
+        stream
+            .read_to_end(&mut raw)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        Reply::parse(&raw)
+    }
+
+    async fn stop(mut self) {
+        drop(self.stop.take());
+        let result = tokio::time::timeout(std::time::Duration::from_secs(15), self.task)
+            .await
+            .unwrap_or_else(|_| panic!("serve did not stop"));
+        assert!(matches!(result, Ok(Ok(()))), "{result:?}");
+    }
+}
+
+/// A response as it came over the wire.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn parse(raw: &[u8]) -> Reply {
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Reply {
+            status,
+            headers,
+            body: raw[split + 4..].to_vec(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap_or_else(|e| panic!("not UTF-8: {e}"))
+    }
+}
+
+fn this_year() -> i32 {
+    ngayle::daemon::now().0.year()
+}
+
+/// The (start, summary) pairs of the occurrences `ngayle events` lists for the feed's years.
+fn events_for_feed_years(project: &Project) -> BTreeSet<(String, String)> {
+    let y = this_year();
+    let r = project.run(&[
+        "events",
+        "--from",
+        &format!("{}-01-01", y - 1),
+        "--to",
+        &format!("{}-12-31", y + 2),
+        "--format",
+        "tsv",
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    r.stdout
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Some((f.first()?.replace('-', ""), f.get(4)?.to_string()))
+        })
+        .collect()
+}
+
+/// (DTSTART, SUMMARY) of every VEVENT, as the icalendar crate's parser reads them.
+fn parsed_events(text: &str) -> (BTreeSet<(String, String)>, usize, usize) {
+    use icalendar::{Calendar, Component};
+    let cal: Calendar = text
+        .parse()
+        .unwrap_or_else(|e| panic!("icalendar parser: {e}"));
+    let mut pairs = BTreeSet::new();
+    let mut uids = BTreeSet::new();
+    let mut n = 0;
+    for ev in cal.events() {
+        n += 1;
+        let start = ev.property_value("DTSTART").unwrap_or_default().to_string();
+        let summary = ev.property_value("SUMMARY").unwrap_or_default().to_string();
+        pairs.insert((start, summary));
+        uids.insert(ev.property_value("UID").unwrap_or_default().to_string());
+    }
+    (pairs, n, uids.len())
+}
+
+#[tokio::test]
+async fn the_full_feed_on_the_wire() {
+    let p = Project::shipped();
+    let app = App::start(&p).await;
+    let r = app.get("/calendar.ics", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/calendar; charset=utf-8")
+    );
+    assert_eq!(
+        r.header("content-length"),
+        Some(r.body.len().to_string().as_str())
+    );
+    assert_eq!(r.header("cache-control"), Some("public, max-age=3600"));
+    let etag = r.header("etag").unwrap_or_default().to_string();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"') && etag.len() > 2,
+        "{etag}"
+    );
+    let text = r.text();
+    assert!(text.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"));
+    for line in text.split("\r\n") {
+        assert!(line.len() <= 75, "{} octets: {line:?}", line.len());
+    }
+    assert!(!text.replace("\r\n", "").contains('\n'), "bare LF");
+    for needle in [
+        "\r\nCALSCALE:GREGORIAN\r\n",
+        "\r\nMETHOD:PUBLISH\r\n",
+        "\r\nX-WR-TIMEZONE:Asia/Ho_Chi_Minh\r\n",
+        "\r\nREFRESH-INTERVAL;VALUE=DURATION:PT6H\r\n",
+        "\r\nX-PUBLISHED-TTL:PT6H\r\n",
+        "\r\nX-WR-CALNAME:Trường Mầm non Hoa Phượng — Ngày lễ\\, kỷ niệm\r\n",
+    ] {
+        assert!(text.contains(needle), "{needle:?}");
+    }
+    let (pairs, n, uids) = parsed_events(&text);
+    let expected = events_for_feed_years(&p);
+    assert_eq!(n, expected.len());
+    assert_eq!(uids, n, "UIDs are unique");
+    assert_eq!(pairs, expected);
+    // 7/5 is a DATE value with an exclusive end.
+    let y = this_year();
+    assert!(text.contains(&format!("DTSTART;VALUE=DATE:{y}0507\r\n")));
+    assert!(text.contains(&format!("DTEND;VALUE=DATE:{y}0508\r\n")));
+
+    // The same bytes from `ngayle ics` (same state), and again from the server.
+    let cli = p.run(&["ics"]);
+    assert_eq!(cli.code, Some(0), "{}", cli.stderr);
+    assert_eq!(cli.stdout, text);
+    let again = app.get("/calendar.ics", &[]).await;
+    assert_eq!(again.body, r.body);
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn conditional_gzip_and_head() {
+    let p = Project::shipped();
+    let app = App::start(&p).await;
+    let plain = app.get("/calendar.ics", &[]).await;
+    let etag = plain.header("etag").unwrap_or_default().to_string();
+
+    let cached = app
+        .get("/calendar.ics", &[&format!("If-None-Match: {etag}")])
+        .await;
+    assert_eq!(cached.status, 304);
+    assert!(cached.body.is_empty());
+    assert_eq!(cached.header("etag"), Some(etag.as_str()));
+    let weak = app
+        .get(
+            "/calendar.ics",
+            &[&format!("If-None-Match: \"x\", W/{etag}")],
+        )
+        .await;
+    assert_eq!(weak.status, 304);
+    let other = app.get("/calendar.ics", &["If-None-Match: \"0000\""]).await;
+    assert_eq!(other.status, 200);
+
+    let gz = app
+        .get("/calendar.ics", &["Accept-Encoding: gzip, deflate"])
+        .await;
+    assert_eq!(gz.status, 200);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    assert_eq!(gz.header("vary"), Some("Accept-Encoding"));
+    let gz_etag = gz.header("etag").unwrap_or_default().to_string();
+    assert_ne!(gz_etag, etag, "another representation, another strong ETag");
+    assert!(
+        gz.body.len() * 3 < plain.body.len(),
+        "{} vs {}",
+        gz.body.len(),
+        plain.body.len()
+    );
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(gz.body.as_slice())
+        .read_to_end(&mut unzipped)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unzipped, plain.body);
+    let gz304 = app
+        .get(
+            "/calendar.ics",
+            &[
+                "Accept-Encoding: gzip",
+                &format!("If-None-Match: {gz_etag}"),
+            ],
+        )
+        .await;
+    assert_eq!(gz304.status, 304);
+
+    let head = app.request("HEAD", "/calendar.ics", &[]).await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty(), "HEAD sends no body");
+    assert_eq!(
+        head.header("content-length"),
+        Some(plain.body.len().to_string().as_str())
+    );
+    assert_eq!(head.header("etag"), Some(etag.as_str()));
+    assert_eq!(
+        head.header("content-type"),
+        Some("text/calendar; charset=utf-8")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn group_feeds_and_not_found() {
+    let p = Project::shipped();
+    let app = App::start(&p).await;
+    let full = app.get("/calendar.ics", &[]).await.text();
+    let csvc = app.get("/calendar/csvc.ics", &[]).await;
+    assert_eq!(csvc.status, 200);
+    let text = csvc.text();
+    let unfolded = text.replace("\r\n ", "");
+    assert!(
+        unfolded.contains("X-WR-CALNAME:Trường Mầm non Hoa Phượng — Bộ phận cơ sở vật chất\r\n")
+    );
+    let (pairs, n, _) = parsed_events(&text);
+    let (all, _, _) = parsed_events(&full);
+    assert!(n > 0 && pairs.is_subset(&all));
+    assert!(text.matches("BEGIN:VALARM\r\nACTION:DISPLAY\r\n").count() >= n);
+    assert!(
+        !unfolded.contains("Đăng tin bài trên trang Web trường —"),
+        "not a CSVC task"
+    );
+    for target in [
+        "/calendar/khong-co.ics",
+        "/calendar/csvc",
+        "/calendar/csvc.ics.bak",
+        "/khac",
+        "/calendar.ics/x",
+    ] {
+        let r = app.get(target, &[]).await;
+        assert_eq!(r.status, 404, "{target}");
+    }
+    let post = app
+        .request("POST", "/calendar.ics", &["Content-Length: 0"])
+        .await;
+    assert_eq!(post.status, 405);
+    let health = app.get("/healthz", &[]).await;
+    assert_eq!(health.status, 200);
+    let json: serde_json::Value =
+        serde_json::from_slice(&health.body).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["store_ok"], true);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_feed_token() {
+    let p = Project::shipped();
+    p.edit(
+        "config/ngayle.yaml",
+        "  public_url:",
+        "  feed_token: 3f9c2a7e51d04b8c9e6f\n  public_url:",
+    );
+    let app = App::start(&p).await;
+    for target in [
+        "/calendar.ics",
+        "/calendar.ics?token=",
+        "/calendar.ics?token=3f9c2a7e51d04b8c9e6g",
+        "/calendar.ics?token=3f9c2a7e51d04b8c9e6",
+        "/calendar/csvc.ics",
+        "/calendar/csvc.ics?token=wrong",
+    ] {
+        let r = app.get(target, &[]).await;
+        assert_eq!(r.status, 404, "{target}");
+        assert_eq!(r.text(), "Không tìm thấy.\n");
+    }
+    let ok = app
+        .get("/calendar.ics?token=3f9c2a7e51d04b8c9e6f", &[])
+        .await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.header("cache-control"), Some("private, max-age=3600"));
+    assert_eq!(
+        app.get("/calendar/csvc.ics?token=3f9c2a7e51d04b8c9e6f", &[])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.get("/healthz", &[]).await.status, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_headers_are_refused() {
+    let p = Project::shipped();
+    let app = App::start(&p).await;
+    let big = format!("X-Junk: {}", "a".repeat(64 * 1024));
+    let mut stream = TcpStream::connect(app.addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let req = format!("GET /calendar.ics HTTP/1.1\r\nHost: x\r\n{big}\r\n\r\n");
+    let _ = stream.write_all(req.as_bytes()).await;
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw).await;
+    let reply = String::from_utf8_lossy(&raw);
+    assert!(
+        reply.starts_with("HTTP/1.1 431") || raw.is_empty(),
+        "{reply}"
+    );
+    // The server is still there.
+    assert_eq!(app.get("/healthz", &[]).await.status, 200);
+    app.stop().await;
+}
