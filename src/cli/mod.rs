@@ -116,6 +116,7 @@ pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_writer(io::stderr);
     let json = std::env::var("NGAYLE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     // A second initialisation (tests) is not an error worth reporting.

@@ -167,18 +167,19 @@ def http_cache_checks(label: str, url: str, body: bytes, headers: dict[str, str]
     check(f"{label}: gzip when asked (Accept-Encoding: gzip)", ok, detail)
 
 
-def cli_ics(args, outdir: pathlib.Path, name: str, extra: list[str]) -> tuple[bytes | None, str]:
-    """`ngayle ics` for the same years, with the same config and state file as the server."""
-    out = outdir / f"cli-{name}.ics"
+def cli_ics(args, outdir: pathlib.Path | None, name: str, extra: list[str]) -> tuple[bytes | None, str]:
+    """`ngayle ics` for the same years, with the same config and state file as the server; into
+    a file with -o, or to standard output when outdir is None."""
+    out = outdir / f"cli-{name}.ics" if outdir else None
     cmd = [args.bin, "--config", args.config, "ics", "--from-year", str(args.from_year),
-           "--to-year", str(args.to_year), *extra, "-o", str(out)]
+           "--to-year", str(args.to_year), *extra] + (["-o", str(out)] if out else [])
     try:
         p = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
         return None, f"timed out: {' '.join(cmd)}"
     if p.returncode != 0:
         return None, f"exit {p.returncode}: {p.stderr.decode(errors='replace').strip()[:400]}"
-    return out.read_bytes(), ""
+    return (out.read_bytes() if out else p.stdout), ""
 
 
 def same_bytes_detail(a: bytes, b: bytes) -> str:
@@ -253,7 +254,10 @@ def main() -> int:
               len(lunar_occ) >= 3 * (args.to_year - args.from_year + 1) - 1 and not missing, f"missing {missing}")
 
     cli, err = cli_ics(args, workdir, "calendar", [])
-    check(f"`ngayle ics --from-year {args.from_year} --to-year {args.to_year}` is byte-identical to the served {label}",
+    check(f"`ngayle ics --from-year {args.from_year} --to-year {args.to_year} -o FILE` is byte-identical to the served {label}",
+          cli is not None and cli == body, err or same_bytes_detail(body, cli or b""))
+    cli, err = cli_ics(args, None, "calendar", [])
+    check(f"`ngayle ics --from-year {args.from_year} --to-year {args.to_year}` (standard output) is byte-identical to the served {label}",
           cli is not None and cli == body, err or same_bytes_detail(body, cli or b""))
 
     # ---- group feeds

@@ -19,7 +19,10 @@ ROOT=$(cd "$HERE/../.." && pwd)
 VENV=${NGAYLE_INTEROP_VENV:-/opt/ngayle-interop}
 PY="$VENV/bin/python"
 BIN=${1:-target/debug/ngayle}
-[[ "$BIN" == /* ]] || { [[ -e "$BIN" ]] || BIN="$ROOT/$BIN"; BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"; }
+if [[ "$BIN" != /* ]]; then # relative: to the current folder, else to the repository root
+  [[ -e "$BIN" ]] || BIN="$ROOT/$BIN"
+  BIN="$(cd "$(dirname "$BIN")" 2>/dev/null && pwd || dirname "$BIN")/$(basename "$BIN")"
+fi
 unset NGAYLE_CONFIG
 export PYTHONDONTWRITEBYTECODE=1
 START_TS=$(date +%s)
@@ -40,7 +43,11 @@ expect() { # expect NAME COMMAND... : one check from a command's exit status
 
 summary() {
   SUMMARY_DONE=1
-  echo "interop: $(($(date +%s) - START_TS)) s; work folder $WORK"
+  if [[ $FAILED != 0 || "${NGAYLE_INTEROP_KEEP:-0}" == 1 ]]; then
+    echo "interop: $(($(date +%s) - START_TS)) s; logs and feeds kept in $WORK"
+  else
+    echo "interop: $(($(date +%s) - START_TS)) s"
+  fi
   echo "$PASSED passed, $FAILED failed"
 }
 

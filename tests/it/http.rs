@@ -34,20 +34,28 @@ impl App {
         let task = tokio::spawn(ngayle::daemon::serve(opts, async {
             let _ = stopped.await;
         }));
-        let app = App {
+        // The listener is bound before serve starts, so the first request waits for it.
+        App {
             addr,
             stop: Some(stop),
             task,
-        };
-        // The listener is bound before serve starts, so the first request waits for it.
-        app
+        }
     }
 
     async fn get(&self, target: &str, headers: &[&str]) -> Reply {
         self.request("GET", target, headers).await
     }
 
+    /// One request on a fresh connection; a server that does not answer within 30 s fails
+    /// the test instead of hanging it.
     async fn request(&self, method: &str, target: &str, headers: &[&str]) -> Reply {
+        let exchange = self.exchange(method, target, headers);
+        tokio::time::timeout(std::time::Duration::from_secs(30), exchange)
+            .await
+            .unwrap_or_else(|_| panic!("no answer to {method} {target} within 30 s"))
+    }
+
+    async fn exchange(&self, method: &str, target: &str, headers: &[&str]) -> Reply {
         let mut stream = TcpStream::connect(self.addr)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -393,4 +401,77 @@ async fn oversized_headers_are_refused() {
     // The server is still there.
     assert_eq!(app.get("/healthz", &[]).await.status, 200);
     app.stop().await;
+}
+
+#[tokio::test]
+async fn the_binary_logs_no_token_and_stops_on_sigterm() {
+    let p = Project::shipped();
+    let token = "7d1e5b0c9a8f4e2d6c3b";
+    p.edit(
+        "config/ngayle.yaml",
+        "  public_url:",
+        &format!("  feed_token: {token}\n  public_url:"),
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        l.local_addr()
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    // The log goes to a file: a pipe nobody reads would fill up and block the server.
+    let log_path = p.path().join("serve.log");
+    let log_file = std::fs::File::create(&log_path).unwrap_or_else(|e| panic!("{e}"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ngayle"))
+        .current_dir(p.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "debug")
+        .env_remove("NGAYLE_LOG_FORMAT")
+        .stdout(std::process::Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let app = App {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        stop: None,
+        task: tokio::spawn(async { Ok(()) }),
+    };
+    let mut up = false;
+    for _ in 0..100 {
+        if TcpStream::connect(app.addr).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "serve did not start");
+    assert_eq!(
+        app.get(&format!("/calendar.ics?token={token}"), &[])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.get("/calendar.ics?token=wrong-token-xyz", &[])
+            .await
+            .status,
+        404
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(killed.success());
+    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    let log = std::fs::read_to_string(&log_path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("/calendar.ics"), "requests are logged: {log}");
+    assert!(
+        !log.contains(token) && !log.contains("wrong-token-xyz"),
+        "a token in the log: {log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal"
+    );
+    assert!(log.contains("SIGTERM"), "{log}");
 }
