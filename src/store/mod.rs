@@ -81,8 +81,9 @@ impl Store {
     }
 
     /// Records the feed's current fingerprints and returns when each UID's content last
-    /// changed: unchanged content keeps its time, new or changed content gets `now`. Rows of
-    /// UIDs no longer in the feed are dropped. One transaction.
+    /// changed: unchanged content keeps its time, new or changed content gets `now`. One
+    /// transaction. Rows of UIDs outside `prints` are kept: `ngayle ics` for other years must
+    /// not reset the times of the years the server shows (a UID is one event in one year).
     pub async fn revisions(
         &self,
         feed: &str,
@@ -123,13 +124,6 @@ impl Store {
                 p.uid.clone(),
                 DateTime::from_timestamp(at, 0).unwrap_or(now),
             );
-        }
-        for uid in known.keys() {
-            sqlx::query("DELETE FROM feed_revisions WHERE feed = ? AND uid = ?")
-                .bind(feed)
-                .bind(uid)
-                .execute(&mut *tx)
-                .await?;
         }
         tx.commit().await?;
         Ok(out)

@@ -253,6 +253,24 @@ def main() -> int:
         check(f"{label}: the lunar days ({len(lunar_occ)} occurrences of {', '.join(sorted(lunar))}) on their solar dates",
               len(lunar_occ) >= 3 * (args.to_year - args.from_year + 1) - 1 and not missing, f"missing {missing}")
 
+    # ---- other years, through `ngayle ics`: the lunar traps and the ends of the range
+    for year in (1985, 2007, 2023, 2054, 2062, 2199):
+        tsv = workdir / f"events-{year}.tsv"
+        ev = subprocess.run([args.bin, "--config", args.config, "events", "--from", f"{year}-01-01",
+                             "--to", f"{year}-12-31", "--format", "tsv"], capture_output=True, timeout=60)
+        tsv.write_bytes(ev.stdout)
+        ics = subprocess.run([args.bin, "--config", args.config, "ics", "--from-year", str(year),
+                              "--to-year", str(year)], capture_output=True, timeout=60)
+        ycal, yerr = parse(ics.stdout) if ics.returncode == 0 else (None, ics.stderr.decode(errors="replace"))
+        if not check(f"`ngayle ics` for {year}: icalendar parses it", ev.returncode == 0 and ycal is not None, yerr):
+            continue
+        want = ref.multiset((o.start, o.end, o.title) for o in ref.read_events_tsv(tsv, schedule))
+        got = ref.multiset((e["DTSTART"].dt, e["DTEND"].dt, str(e.get("SUMMARY")))
+                           for e in recurring_ical_events.of(ycal).between(dt.date(year, 1, 1), dt.date(year + 1, 1, 1)))
+        check(f"`ngayle ics` for {year}: recurring-ical-events gives exactly the (start, end, summary) of "
+              f"`ngayle events` ({sum(want.values())} occurrences)", want == got and sum(want.values()) > 0,
+              ref.diff_text(want, got))
+
     cli, err = cli_ics(args, workdir, "calendar", [])
     check(f"`ngayle ics --from-year {args.from_year} --to-year {args.to_year} -o FILE` is byte-identical to the served {label}",
           cli is not None and cli == body, err or same_bytes_detail(body, cli or b""))
