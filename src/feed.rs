@@ -12,7 +12,7 @@
 //! event's lines. Text is built with the `icalendar` crate, then re-folded here: the crate's
 //! folding can leave 76-octet lines, and ours never splits a UTF-8 character.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
@@ -20,6 +20,7 @@ use icalendar::{Alarm, Calendar, Component, Event, EventLike, Property, Trigger}
 
 use crate::lunar;
 use crate::occurrence::{Occurrence, occurrences};
+use crate::plan;
 use crate::schedule::{Assignee, Group, Schedule, Task};
 
 /// How often clients should refresh a subscription (REFRESH-INTERVAL, X-PUBLISHED-TTL).
@@ -176,6 +177,17 @@ fn entries<'s>(schedule: &'s Schedule, spec: &FeedSpec) -> Vec<Entry<'s>> {
         return Vec::new();
     };
     let slug = unit_slug(&schedule.unit.name);
+    // The days off around the due days of every task, for the deadlines in descriptions.
+    let max_before = schedule
+        .tasks
+        .iter()
+        .map(|t| t.before_days)
+        .max()
+        .unwrap_or(0);
+    let earliest = from
+        .checked_sub_days(chrono::Days::new(u64::from(max_before) + 31))
+        .unwrap_or(from);
+    let off = plan::days_off(schedule, earliest, to);
     occurrences(schedule, from, to)
         .into_iter()
         .filter_map(|o| {
@@ -203,7 +215,7 @@ fn entries<'s>(schedule: &'s Schedule, spec: &FeedSpec) -> Vec<Entry<'s>> {
                 .join(",");
             Some(Entry {
                 uid: format!("{}-{}@{slug}.ngayle", o.event.id, o.year),
-                description: description(schedule, &o, spec.group),
+                description: description(schedule, &off, &o, spec.group),
                 categories,
                 alarms,
                 default_at: schedule.settings.send_at,
@@ -231,7 +243,12 @@ fn task_for_group(task: &Task, group: &str) -> bool {
 }
 
 /// The Vietnamese description: the day (with its lunar date), the anniversary, the tasks.
-fn description(schedule: &Schedule, o: &Occurrence, group: Option<&Group>) -> String {
+fn description(
+    schedule: &Schedule,
+    off: &BTreeSet<NaiveDate>,
+    o: &Occurrence,
+    group: Option<&Group>,
+) -> String {
     let mut s = String::new();
     let day = |d: NaiveDate| format!("{} {}", lunar::weekday_vi(d), d.format("%d/%m/%Y"));
     if o.event.days > 1 {
@@ -265,11 +282,10 @@ fn description(schedule: &Schedule, o: &Occurrence, group: Option<&Group>) -> St
     if !tasks.is_empty() {
         s.push_str("\n\nViệc cần làm:");
         for t in tasks {
-            let due = o
-                .date
-                .checked_sub_days(chrono::Days::new(t.before_days.into()))
-                .unwrap_or(o.date);
-            let at = t.at.unwrap_or(schedule.settings.send_at);
+            let due = plan::due_of(schedule, off, o.date, t)
+                .map_or(o.date.and_time(NaiveTime::MIN), |(d, _)| {
+                    d.with_timezone(&plan::VIETNAM).naive_local()
+                });
             let lead = match t.before_days {
                 0 => "trong ngày".to_string(),
                 n => format!("trước {n} ngày"),
@@ -279,8 +295,8 @@ fn description(schedule: &Schedule, o: &Occurrence, group: Option<&Group>) -> St
                 s,
                 "\n• {} — {lead}, hạn {} {}.\n  {}",
                 t.title,
-                at.format("%H:%M"),
-                day(due),
+                due.format("%H:%M"),
+                day(due.date()),
                 t.what
             );
             if !who.is_empty() {

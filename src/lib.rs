@@ -12,6 +12,7 @@ pub mod feed;
 pub mod http;
 pub mod lunar;
 pub mod occurrence;
+pub mod plan;
 pub mod schedule;
 pub mod store;
 pub mod yaml;

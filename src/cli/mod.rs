@@ -19,6 +19,7 @@ mod events;
 mod ics;
 mod lunar;
 mod serve;
+mod upcoming;
 
 /// ngayle — ngày lễ: lịch các ngày lễ, kỷ niệm và việc cần làm cho trường học, cơ quan.
 #[derive(Debug, Parser)]
@@ -40,6 +41,8 @@ pub enum Command {
     Events(events::Args),
     /// Convert solar dates to the Vietnamese lunar calendar.
     Lunar(lunar::Args),
+    /// The reminder plan: who gets what, when.
+    Upcoming(upcoming::Args),
     /// Write an iCalendar feed (the same bytes the server sends).
     Ics(ics::Args),
     /// Run the service: the HTTP feeds (and, soon, the reminder emails).
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check => check::run(&config, &mut out),
         Command::Events(args) => events::run(&config, &args, &mut out),
         Command::Lunar(args) => lunar::run(&args, &mut out),
+        Command::Upcoming(args) => upcoming::run(&config, &args, &mut out),
         Command::Ics(args) => ics::run(&config, &args, &mut out),
         Command::Serve(args) => serve::run(&config, &args),
     }

@@ -139,7 +139,9 @@ pub struct Event {
     /// Length in days (1 for a single day).
     pub days: u32,
     pub category: Category,
-    pub day_off: bool,
+    /// The official days off around it, as offsets from its first day (both included):
+    /// `(0, 0)` for the day itself, `(-1, 3)` for Tết's five days.
+    pub day_off: Option<(i32, i32)>,
     pub tasks: Vec<String>,
     pub round_tasks: Vec<String>,
     pub note: Option<String>,

@@ -1121,19 +1121,20 @@ impl Resolver {
             },
         };
         let day_off = match self.optional_text(f, &at("day_off"), &e.day_off, "ngày nghỉ") {
-            None => false,
-            Some(b) if b == "true" => true,
-            Some(b) if b == "false" => false,
-            Some(b) => {
-                ok = false;
-                self.error(
-                    f,
-                    &at("day_off"),
-                    format!("`day_off: {b}` không hợp lệ"),
-                    "ghi `true` hoặc `false`",
-                );
-                false
-            }
+            None => None,
+            Some(b) => match parse_day_off(&b, days) {
+                Ok(off) => off,
+                Err(why) => {
+                    ok = false;
+                    self.error(
+                        f,
+                        &at("day_off"),
+                        format!("`day_off: {b}` không hợp lệ: {why}"),
+                        "ghi `true` (những ngày của sự kiện), `false`, hoặc khoảng ngày so với ngày lễ như `-1..3` (Tết: từ 30 tháng Chạp đến mùng 4)",
+                    );
+                    None
+                }
+            },
         };
         let tasks = self.task_refs(f, i, "tasks", e.tasks.as_ref(), task_ids);
         let round_tasks = self.task_refs(f, i, "round_tasks", e.round_tasks.as_ref(), task_ids);
@@ -1324,6 +1325,32 @@ pub fn parse_solar(s: &str) -> Result<DateRule, String> {
     }
 }
 
+/// `true` (the event's own days), `false`, or `A..B`: from A to B days after the event's first
+/// day, both included (`-1..3`: the day before to the third day after).
+pub fn parse_day_off(s: &str, days: u32) -> Result<Option<(i32, i32)>, String> {
+    match s.trim() {
+        "true" => return Ok(Some((0, i32::try_from(days).unwrap_or(1) - 1))),
+        "false" => return Ok(None),
+        _ => {}
+    }
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| "không phải `true`, `false` hay `A..B`".to_string())?;
+    let num = |x: &str| {
+        x.trim()
+            .trim_start_matches('+')
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (-30..=30).contains(n))
+            .ok_or_else(|| format!("`{}` không phải số ngày từ -30 đến 30", x.trim()))
+    };
+    let (a, b) = (num(a)?, num(b)?);
+    if a > b {
+        return Err(format!("{a} ở sau {b}"));
+    }
+    Ok(Some((a, b)))
+}
+
 /// `D/M` of the lunar calendar.
 pub fn parse_lunar(s: &str) -> Result<DateRule, String> {
     let parts: Vec<&str> = s.split('/').map(str::trim).collect();
@@ -1468,6 +1495,18 @@ mod tests {
             "ngày",
         ] {
             assert!(parse_duration(bad, &['d', 'w']).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn days_off() {
+        assert_eq!(parse_day_off("true", 1), Ok(Some((0, 0))));
+        assert_eq!(parse_day_off("true", 3), Ok(Some((0, 2))));
+        assert_eq!(parse_day_off("false", 1), Ok(None));
+        assert_eq!(parse_day_off("-1..3", 1), Ok(Some((-1, 3))));
+        assert_eq!(parse_day_off("0..+1", 1), Ok(Some((0, 1))));
+        for bad in ["yes", "3..1", "-99..0", "1..", "a..b"] {
+            assert!(parse_day_off(bad, 1).is_err(), "{bad}");
         }
     }
 

@@ -7,4 +7,5 @@ mod feed;
 mod fuzz;
 mod http;
 mod lunar_cli;
+mod smtp;
 mod support;

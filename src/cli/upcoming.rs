@@ -1,0 +1,117 @@
+//! `ngayle upcoming [--from DATE] [--days N] [--format table|tsv]`: the reminder plan.
+
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{Days, NaiveDate, NaiveTime, TimeZone};
+
+use super::{Failure, Format, load_or_report, pad, parse_date, today};
+use crate::lunar;
+use crate::plan::{VIETNAM, plan};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// First day [default: today].
+    #[arg(long, value_parser = parse_date)]
+    pub from: Option<NaiveDate>,
+    /// How many days, from the first [default: 30].
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub days: u32,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failure> {
+    let from = args.from.unwrap_or_else(today);
+    let to = from
+        .checked_add_days(Days::new(u64::from(args.days) - 1))
+        .ok_or_else(|| Failure::Usage("khoảng ngày quá xa".to_string()))?;
+    super::lunar::check_range(from, to)?;
+    let report = load_or_report(config)?;
+    let Some(schedule) = &report.schedule else {
+        return Err(Failure::Invalid);
+    };
+    let start = VIETNAM
+        .from_local_datetime(&from.and_time(NaiveTime::MIN))
+        .single();
+    let end = VIETNAM
+        .from_local_datetime(&to.and_hms_opt(23, 59, 59).unwrap_or_default())
+        .single();
+    let (Some(start), Some(end)) = (start, end) else {
+        return Err(Failure::Usage("khoảng ngày không hợp lệ".to_string()));
+    };
+    let list = plan(schedule, start.to_utc(), end.to_utc());
+    match args.format {
+        Format::Tsv => {
+            for r in &list {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    r.due_local().format("%Y-%m-%dT%H:%M:%S%:z"),
+                    r.key.event_id,
+                    r.key.date.format("%Y-%m-%d"),
+                    r.key.task_id,
+                    r.key.person_id,
+                    r.person.email
+                )?;
+            }
+        }
+        Format::Table => {
+            let rows: Vec<[String; 4]> = list
+                .iter()
+                .map(|r| {
+                    let due = r.due_local();
+                    let moved = if r.moved { " (dời)" } else { "" };
+                    [
+                        format!(
+                            "{} {}{moved}",
+                            lunar::weekday_vi(due.date_naive()),
+                            due.format("%d/%m/%Y %H:%M")
+                        ),
+                        r.person.name.clone(),
+                        r.task.title.clone(),
+                        format!(
+                            "{} ({})",
+                            r.occurrence.title,
+                            r.occurrence.date.format("%d/%m/%Y")
+                        ),
+                    ]
+                })
+                .collect();
+            let header = ["Hạn nhắc", "Người nhận", "Việc", "Ngày lễ"];
+            let mut widths = header.map(|h| h.chars().count());
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            let line = |cells: [&str; 4]| {
+                let mut s = String::new();
+                for (i, cell) in cells.iter().enumerate() {
+                    if i + 1 == cells.len() {
+                        s.push_str(cell);
+                    } else {
+                        s.push_str(&pad(cell, widths[i] + 2));
+                    }
+                }
+                s.trim_end().to_string()
+            };
+            writeln!(out, "{}", line(header))?;
+            for row in &rows {
+                writeln!(
+                    out,
+                    "{}",
+                    line([&row[0], &row[1], &row[2], &row[3]].map(String::as_str))
+                )?;
+            }
+            writeln!(
+                out,
+                "\n{} lời nhắc từ {} đến {}; \"(dời)\": dời về ngày làm việc trước đó.",
+                rows.len(),
+                from.format("%d/%m/%Y"),
+                to.format("%d/%m/%Y")
+            )?;
+        }
+    }
+    Ok(())
+}
