@@ -5,12 +5,18 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_cron_scheduler::{Job, JobScheduler};
 
+use crate::delivery;
 use crate::feed::{self, FeedSpec};
 use crate::http::{self, AppState, Feeds, RenderedFeed};
+use crate::mail::Mailer;
 use crate::schedule::{LoadReport, Schedule, load};
 use crate::store::{Store, StoreError};
 
@@ -23,6 +29,10 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error("lỗi mạng: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Mail(#[from] crate::mail::MailError),
+    #[error("bộ hẹn giờ: {0}")]
+    Scheduler(#[from] tokio_cron_scheduler::JobSchedulerError),
 }
 
 /// The date and instant "now" in Vietnam.
@@ -96,7 +106,8 @@ pub struct ServeOptions {
     pub listener: TcpListener,
 }
 
-/// Runs the service until `shutdown` completes.
+/// Runs the service until `shutdown` completes: the HTTP feeds and, every minute (and once at
+/// start, to catch up after downtime), a reminder tick.
 pub async fn serve(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
@@ -107,18 +118,103 @@ pub async fn serve(
         return Err(DaemonError::Invalid(report.errors()));
     };
     let store = Store::open(&schedule.settings.state).await?;
+    let mailer = Mailer::new(&schedule.settings)?;
     let feeds = build_feeds(&schedule, &store, today, now).await?;
-    let state = AppState::new(feeds, schedule.settings.feed_token.clone(), store);
+    let state = AppState::new(feeds, schedule.settings.feed_token.clone(), store.clone());
     let addr = opts.listener.local_addr()?;
     tracing::info!(
         %addr,
         events = schedule.events.len(),
         groups = schedule.groups.len(),
         version = %schedule.version,
+        mail = mailer.describe(),
         "ngayle đang chạy: http://{addr}/calendar.ics"
     );
-    http::serve(opts.listener, http::router(state), shutdown).await?;
+
+    // One shutdown signal, fanned out to the HTTP server and the reminder loop.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let reminders = tokio::spawn(reminder_loop(
+        Arc::new(schedule),
+        store,
+        mailer,
+        stop_rx.clone(),
+        Arc::clone(&stop_flag),
+    ));
+    let mut http_stop = stop_rx;
+    let http = http::serve(opts.listener, http::router(state), async move {
+        let _ = http_stop.wait_for(|s| *s).await;
+    });
+    let signal = async {
+        shutdown.await;
+        stop_flag.store(true, Ordering::Relaxed);
+        let _ = stop_tx.send(true);
+    };
+    let (served, ()) = tokio::join!(http, signal);
+    match reminders.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "vòng gửi thư dừng vì lỗi"),
+        Err(e) => tracing::error!(error = %e, "vòng gửi thư bị hủy"),
+    }
+    served?;
     tracing::info!("đã dừng");
+    Ok(())
+}
+
+/// Every minute, at second 0 (tokio-cron-scheduler uses six fields, seconds first).
+pub const TICK_CRON: &str = "0 * * * * *";
+
+/// Ticks at start and then every minute until `stop`. Ticks never overlap: one that takes
+/// longer than a minute makes the next wait (the channel holds one pending tick).
+async fn reminder_loop(
+    schedule: Arc<Schedule>,
+    store: Store,
+    mailer: Mailer,
+    mut stop: watch::Receiver<bool>,
+    stop_flag: Arc<AtomicBool>,
+) -> Result<(), DaemonError> {
+    let (tick_tx, mut tick_rx) = mpsc::channel::<()>(1);
+    let mut scheduler = JobScheduler::new().await?;
+    let job = Job::new_async(TICK_CRON, move |_, _| {
+        let tx = tick_tx.clone();
+        Box::pin(async move {
+            // A full channel means a tick is already waiting: nothing to add.
+            let _ = tx.try_send(());
+        })
+    })?;
+    scheduler.add(job).await?;
+    scheduler.start().await?;
+    let mut first = true;
+    loop {
+        if !first {
+            tokio::select! {
+                got = tick_rx.recv() => if got.is_none() { break },
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+        first = false;
+        if *stop.borrow() {
+            break;
+        }
+        let now = Utc::now();
+        match delivery::tick(&schedule, &store, &mailer, now, false, &stop_flag).await {
+            Ok(r) if r.messages + r.skipped + r.failed > 0 || r.deferred => tracing::info!(
+                messages = r.messages,
+                sent = r.sent,
+                late = r.late,
+                skipped = r.skipped,
+                failed = r.failed,
+                retrying = r.retrying,
+                deferred = r.deferred,
+                "lượt gửi thư"
+            ),
+            Ok(_) => tracing::debug!("lượt gửi thư: không có gì đến hạn"),
+            Err(e) => tracing::error!(error = %e, "lượt gửi thư lỗi cơ sở dữ liệu"),
+        }
+    }
+    if let Err(e) = scheduler.shutdown().await {
+        tracing::warn!(error = %e, "dừng bộ hẹn giờ");
+    }
     Ok(())
 }
 

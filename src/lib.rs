@@ -7,14 +7,17 @@
 
 pub mod cli;
 pub mod daemon;
+pub mod delivery;
 pub mod diag;
 pub mod feed;
 pub mod http;
 pub mod lunar;
+pub mod mail;
 pub mod occurrence;
 pub mod plan;
 pub mod schedule;
 pub mod store;
+pub mod template;
 pub mod yaml;
 
 /// 64-bit FNV-1a: a stable, dependency-free content hash for versions and ETags (not for

@@ -18,6 +18,7 @@ mod check;
 mod events;
 mod ics;
 mod lunar;
+mod send;
 mod serve;
 mod upcoming;
 
@@ -43,6 +44,10 @@ pub enum Command {
     Lunar(lunar::Args),
     /// The reminder plan: who gets what, when.
     Upcoming(upcoming::Args),
+    /// One scheduler tick at a given instant: send what is due and not yet sent.
+    SendDue(send::DueArgs),
+    /// Send one test email with the configured transport.
+    SendTest(send::TestArgs),
     /// Write an iCalendar feed (the same bytes the server sends).
     Ics(ics::Args),
     /// Run the service: the HTTP feeds (and, soon, the reminder emails).
@@ -88,6 +93,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Events(args) => events::run(&config, &args, &mut out),
         Command::Lunar(args) => lunar::run(&args, &mut out),
         Command::Upcoming(args) => upcoming::run(&config, &args, &mut out),
+        Command::SendDue(args) => send::due(&config, &args, &mut out),
+        Command::SendTest(args) => send::test(&config, &args, &mut out),
         Command::Ics(args) => ics::run(&config, &args, &mut out),
         Command::Serve(args) => serve::run(&config, &args),
     }

@@ -30,6 +30,7 @@ impl LoadReport {
             .chain(&self.sources.staff)
             .chain(&self.sources.tasks)
             .chain(&self.sources.layers)
+            .chain(&self.sources.templates)
             .find(|f| f.path == path)
             .map(|f| f.text.as_str())
     }
@@ -149,11 +150,13 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
         }
     }
 
+    let templates = read_templates(&dir.join("templates"), &mut diags);
     let sources = Sources {
         config,
         staff,
         tasks,
         layers,
+        templates,
     };
     let (schedule, more) = resolve(&sources, today);
     diags.extend(more);
@@ -167,6 +170,28 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
         diagnostics: diags,
         sources,
     }
+}
+
+/// The email templates in `dir` (`*.j2`); none when the folder does not exist (the built-in
+/// ones are used).
+fn read_templates(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<SourceFile> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| normalize(&e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "j2"))
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        match read_source(&path) {
+            Ok(text) => out.push(SourceFile { path, text }),
+            Err(d) => diags.push(d),
+        }
+    }
+    out
 }
 
 /// Reads a text file, refusing folders, huge files and text that is not UTF-8 (with the
@@ -242,7 +267,7 @@ fn io_reason(e: &std::io::Error) -> String {
 
 /// Removes `.` and `name/..` from a path without touching the file system, so that messages
 /// say `calendars/national.yaml` rather than `config/../calendars/national.yaml`.
-fn normalize(path: &Path) -> PathBuf {
+pub fn normalize(path: &Path) -> PathBuf {
     let mut out: Vec<Component> = Vec::new();
     for c in path.components() {
         match c {

@@ -17,7 +17,7 @@ mod load;
 pub mod raw;
 mod resolve;
 
-pub use load::{LoadReport, load, read_source};
+pub use load::{LoadReport, load, normalize, read_source};
 pub use resolve::{SourceFile, Sources, resolve, suggest_id};
 
 /// The only time zone ngayle computes in (the Vietnamese civil and lunar calendars).
@@ -37,6 +37,8 @@ pub struct Schedule {
     pub groups: Vec<Group>,
     pub people: Vec<Person>,
     task_index: BTreeMap<String, usize>,
+    /// The email templates, compiled and checked.
+    pub templates: crate::template::Templates,
 }
 
 impl Schedule {

@@ -16,6 +16,7 @@ use super::{
     TIMEZONE, Task, Unit,
 };
 use crate::diag::{Diagnostic, Pos, Severity, allowed_help, did_you_mean};
+use crate::template::Templates;
 use crate::yaml::{self, List, Scalar, Seg, Unknown};
 
 /// The text of every input file. Paths are as they will be printed in diagnostics.
@@ -26,6 +27,8 @@ pub struct Sources {
     pub tasks: Option<SourceFile>,
     /// Layer files, sorted by path.
     pub layers: Vec<SourceFile>,
+    /// Email templates found in `templates/` next to the config (the others are built in).
+    pub templates: Vec<SourceFile>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -72,13 +75,26 @@ pub fn resolve(src: &Sources, today: NaiveDate) -> (Option<Schedule>, Vec<Diagno
         );
     }
 
+    let files: Vec<(PathBuf, String)> = src
+        .templates
+        .iter()
+        .map(|f| (f.path.clone(), f.text.clone()))
+        .collect();
+    let templates = match Templates::compile(&files) {
+        Ok(t) => Some(t),
+        Err(d) => {
+            r.diags.extend(d);
+            None
+        }
+    };
+
     let mut diags = r.diags;
     diags.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
     diags.dedup();
     if diags.iter().any(Diagnostic::is_error) {
         return (None, diags);
     }
-    let Some((unit, settings)) = config else {
+    let (Some((unit, settings)), Some(templates)) = (config, templates) else {
         return (None, diags);
     };
     let task_index = tasks
@@ -96,6 +112,7 @@ pub fn resolve(src: &Sources, today: NaiveDate) -> (Option<Schedule>, Vec<Diagno
         groups,
         people,
         task_index,
+        templates,
     };
     (Some(schedule), diags)
 }
@@ -106,7 +123,8 @@ fn version(src: &Sources) -> String {
     let files = std::iter::once(&src.config)
         .chain(&src.staff)
         .chain(&src.tasks)
-        .chain(&src.layers);
+        .chain(&src.layers)
+        .chain(&src.templates);
     for f in files {
         bytes.extend_from_slice(f.path.to_string_lossy().as_bytes());
         bytes.push(0);
@@ -359,8 +377,9 @@ impl Resolver {
             );
         }
         let dir = f.path.parent().unwrap_or(Path::new("")).to_path_buf();
-        let rel =
-            |s: Option<String>, default: &str| dir.join(s.unwrap_or_else(|| default.to_string()));
+        let rel = |s: Option<String>, default: &str| {
+            super::normalize(&dir.join(s.unwrap_or_else(|| default.to_string())))
+        };
         let calendars_dir = rel(
             self.optional_text(f, &[k("calendars")], &c.calendars, "thư mục lịch"),
             "../calendars",

@@ -1,7 +1,9 @@
 //! The store: ngayle's state in an embedded SQLite database (`state:` in the config).
 //!
-//! It holds what must survive a restart: when each feed event last changed (so feeds are
-//! byte-stable across processes). Migrations are embedded in the binary and run at open.
+//! It holds what must survive a restart: every reminder by its key with its status (pending,
+//! sending, sent, failed, skipped), attempts and Message-ID — the primary key is what makes a
+//! second send impossible — and when each feed event last changed (so feeds are byte-stable
+//! across processes). Migrations are embedded in the binary and run at open.
 //! Async through sqlx, so no call blocks the runtime. It holds no calendar logic.
 
 use std::collections::BTreeMap;
@@ -14,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::feed::{Fingerprint, Revisions};
+use crate::plan::ReminderKey;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -128,4 +131,251 @@ impl Store {
         tx.commit().await?;
         Ok(out)
     }
+}
+
+/// Where a reminder is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    /// Planned and not sent yet (possibly waiting to retry after a temporary failure).
+    Pending,
+    /// Handed to the mail server; if the process died here, it is sent again.
+    Sending,
+    Sent,
+    /// Refused for good (a bad address).
+    Failed,
+    /// Found later than the catch-up window allows: recorded, never sent.
+    Skipped,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Pending,
+        Status::Sending,
+        Status::Sent,
+        Status::Failed,
+        Status::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Sending => "sending",
+            Status::Sent => "sent",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    fn parse(s: &str) -> Status {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .unwrap_or(Status::Pending)
+    }
+}
+
+/// A reminder as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderState {
+    pub status: Status,
+    pub attempts: i64,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub message_id: Option<String>,
+    /// Recorded by this call (it was not known before).
+    pub new: bool,
+}
+
+fn state_of(row: &sqlx::sqlite::SqliteRow) -> Result<ReminderState, sqlx::Error> {
+    Ok(ReminderState {
+        status: Status::parse(row.try_get::<&str, _>("status")?),
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: row
+            .try_get::<Option<i64>, _>("next_attempt_at")?
+            .map(from_ts),
+        message_id: row.try_get("message_id")?,
+        new: false,
+    })
+}
+
+/// A planned reminder to record: its key, address and due instant.
+#[derive(Debug, Clone)]
+pub struct Planned<'a> {
+    pub key: &'a ReminderKey,
+    pub email: &'a str,
+    pub due: DateTime<Utc>,
+}
+
+fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_ts(t: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(t, 0).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+impl Store {
+    /// Records planned reminders that are not known yet — as `pending`, or as `skipped` when
+    /// due before `too_late` — and returns the state of every one of them. A pending reminder
+    /// whose due time or address changed in the schedule is updated; sent ones never change.
+    pub async fn record_planned(
+        &self,
+        planned: &[Planned<'_>],
+        too_late: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ReminderState>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(planned.len());
+        for p in planned {
+            let known = sqlx::query(
+                "SELECT 1 FROM reminders WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
+            )
+            .bind(&p.key.event_id)
+            .bind(p.key.date.format("%Y-%m-%d").to_string())
+            .bind(&p.key.task_id)
+            .bind(&p.key.person_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+            let status = if p.due < too_late {
+                Status::Skipped
+            } else {
+                Status::Pending
+            };
+            sqlx::query(
+                "INSERT INTO reminders (event_id, occurrence_date, task_id, person_id, email, due_at,
+                                        status, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (event_id, occurrence_date, task_id, person_id) DO UPDATE
+                   SET email = excluded.email, due_at = excluded.due_at, updated_at = excluded.updated_at
+                   WHERE reminders.status = 'pending'
+                     AND (reminders.email <> excluded.email OR reminders.due_at <> excluded.due_at)",
+            )
+            .bind(&p.key.event_id)
+            .bind(p.key.date.format("%Y-%m-%d").to_string())
+            .bind(&p.key.task_id)
+            .bind(&p.key.person_id)
+            .bind(p.email)
+            .bind(ts(p.due))
+            .bind(status.as_str())
+            .bind(ts(now))
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+            let row = sqlx::query(
+                "SELECT status, attempts, next_attempt_at, message_id FROM reminders
+                 WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
+            )
+            .bind(&p.key.event_id)
+            .bind(p.key.date.format("%Y-%m-%d").to_string())
+            .bind(&p.key.task_id)
+            .bind(&p.key.person_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut state = state_of(&row)?;
+            state.new = !known;
+            out.push(state);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The states of reminders, without recording anything (`None`: not known yet).
+    pub async fn lookup(
+        &self,
+        keys: &[&ReminderKey],
+    ) -> Result<Vec<Option<ReminderState>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let row = sqlx::query(
+                "SELECT status, attempts, next_attempt_at, message_id FROM reminders
+                 WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
+            )
+            .bind(&key.event_id)
+            .bind(key.date.format("%Y-%m-%d").to_string())
+            .bind(&key.task_id)
+            .bind(&key.person_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            out.push(row.as_ref().map(state_of).transpose()?);
+        }
+        Ok(out)
+    }
+
+    /// Sets the status of reminders (one transaction), with the Message-ID, error and retry
+    /// time that go with it.
+    pub async fn set_status(
+        &self,
+        keys: &[&ReminderKey],
+        change: &Change<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for key in keys {
+            let q = match change {
+                Change::Sending { message_id } => sqlx::query(
+                    "UPDATE reminders SET status = 'sending', message_id = ?, attempts = attempts + 1,
+                        updated_at = ? WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
+                )
+                .bind(*message_id)
+                .bind(ts(now)),
+                Change::Sent => sqlx::query(
+                    "UPDATE reminders SET status = 'sent', sent_at = ?, last_error = NULL, next_attempt_at = NULL,
+                        updated_at = ? WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
+                )
+                .bind(ts(now))
+                .bind(ts(now)),
+                Change::Retry { error, at } => sqlx::query(
+                    "UPDATE reminders SET status = 'pending', last_error = ?, next_attempt_at = ?,
+                        updated_at = ? WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
+                )
+                .bind(*error)
+                .bind(ts(*at))
+                .bind(ts(now)),
+                Change::Failed { error } => sqlx::query(
+                    "UPDATE reminders SET status = 'failed', last_error = ?,
+                        updated_at = ? WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
+                )
+                .bind(*error)
+                .bind(ts(now)),
+                Change::Skipped => sqlx::query(
+                    "UPDATE reminders SET status = 'skipped',
+                        updated_at = ? WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
+                )
+                .bind(ts(now)),
+            };
+            q.bind(&key.event_id)
+                .bind(key.date.format("%Y-%m-%d").to_string())
+                .bind(&key.task_id)
+                .bind(&key.person_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How many reminders are in each status.
+    pub async fn counts(&self) -> Result<BTreeMap<Status, i64>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM reminders GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: BTreeMap<Status, i64> = Status::ALL.into_iter().map(|s| (s, 0)).collect();
+        for row in rows {
+            out.insert(
+                Status::parse(row.try_get::<&str, _>("status")?),
+                row.try_get("n")?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// A status change for [`Store::set_status`].
+#[derive(Debug, Clone)]
+pub enum Change<'a> {
+    Sending { message_id: &'a str },
+    Sent,
+    Retry { error: &'a str, at: DateTime<Utc> },
+    Failed { error: &'a str },
+    Skipped,
 }

@@ -261,6 +261,7 @@ fn schedule(layer: &str, tasks: &str) -> Schedule {
         staff: Some(file("config/staff.yaml", STAFF)),
         tasks: Some(file("calendars/tasks.yaml", tasks)),
         layers: vec![file("calendars/test.yaml", layer)],
+        templates: Vec::new(),
     };
     let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
     match resolve(&sources, today) {

@@ -27,6 +27,10 @@ fn shipped() -> Sources {
         .iter()
         .map(|l| read(&format!("calendars/{l}.yaml")))
         .collect(),
+        templates: ["subject.txt.j2", "reminder.txt.j2", "reminder.html.j2"]
+            .iter()
+            .map(|t| read(&format!("config/templates/{t}")))
+            .collect(),
     }
 }
 
@@ -147,13 +151,14 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn mutated_files_never_panic(which in 0usize..8, edits in proptest::collection::vec(edit(), 1..6)) {
+    fn mutated_files_never_panic(which in 0usize..11, edits in proptest::collection::vec(edit(), 1..6)) {
         let mut src = shipped();
         let file: &mut SourceFile = match which {
             0 => &mut src.config,
             1 => src.staff.as_mut().unwrap_or_else(|| unreachable!()),
             2 => src.tasks.as_mut().unwrap_or_else(|| unreachable!()),
-            i => &mut src.layers[(i - 3) % 5],
+            i @ 3..=7 => &mut src.layers[i - 3],
+            i => &mut src.templates[(i - 8) % 3],
         };
         file.text = apply(&file.text, &edits);
         let today = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap_or_default();
@@ -163,7 +168,7 @@ proptest! {
         }
         for d in &diags {
             prop_assert!(d.line >= 1 && d.column >= 1, "{d}");
-            let known = std::iter::once(&src.config).chain(&src.staff).chain(&src.tasks).chain(&src.layers);
+            let known = std::iter::once(&src.config).chain(&src.staff).chain(&src.tasks).chain(&src.layers).chain(&src.templates);
             prop_assert!(known.map(|f| &f.path).any(|p| p == &d.path), "a diagnostic for an unknown file: {}", d);
             prop_assert!(!d.message.is_empty());
         }

@@ -924,29 +924,64 @@ mod tests {
         assert!(refused(addr));
     }
 
-    #[test]
-    fn five_hundred_messages_over_one_connection_all_arrive() {
+    #[tokio::test]
+    async fn five_hundred_messages_over_one_connection_all_arrive() {
+        // lettre's own connection type on one TCP connection with TCP_NODELAY (lettre 0.11.23
+        // never sets it: see `the_pooled_transport_reuses_one_connection`).
+        use lettre::transport::smtp::client::AsyncSmtpConnection;
+        use lettre::transport::smtp::extension::ClientId;
         let server = SmtpServer::start();
-        let transport = client(&server);
+        let tcp = tokio::net::TcpStream::connect(server.addr())
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        tcp.set_nodelay(true).unwrap_or_else(|e| panic!("{e}"));
+        let mut conn =
+            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &ClientId::default())
+                .await
+                .unwrap_or_else(|e| panic!("ehlo: {e}"));
+        let t = Instant::now();
         for i in 0..500 {
-            transport
-                .send(&simple(
-                    &format!("p{i:04}@example.org"),
-                    &format!("{SUBJECT} #{i}"),
-                ))
+            let msg = simple(&format!("p{i:04}@example.org"), &format!("{SUBJECT} #{i}"));
+            conn.send(msg.envelope(), &msg.formatted())
+                .await
                 .unwrap_or_else(|e| panic!("send {i}: {e}"));
         }
+        let elapsed = t.elapsed();
+        let _ = conn.quit().await;
         let got = server.wait_for(500, WAIT);
         assert_eq!(got.len(), 500);
+        assert_eq!(server.connections(), 1);
+        for (i, r) in got.iter().enumerate() {
+            assert_eq!(r.to, vec![format!("p{i:04}@example.org")]);
+        }
+        assert_eq!(got[499].parsed().subject, format!("{SUBJECT} #499"));
+        // No 40 ms stall per message (that would be 20 s).
+        assert!(
+            elapsed < Duration::from_secs(10),
+            "500 messages took {elapsed:?}"
+        );
+    }
+
+    #[test]
+    fn the_pooled_transport_reuses_one_connection() {
+        // lettre 0.11.23 leaves Nagle on and writes the body and the final "\r\n.\r\n" in
+        // two writes: every message then waits for the server's delayed ACK (~40 ms on
+        // Linux). Fifty messages are enough to show the reuse without a long test.
+        let server = SmtpServer::start();
+        let transport = client(&server);
+        for i in 0..50 {
+            transport
+                .send(&simple(&format!("p{i:04}@example.org"), &format!("#{i}")))
+                .unwrap_or_else(|e| panic!("send {i}: {e}"));
+        }
+        let got = server.wait_for(50, WAIT);
+        assert_eq!(got.len(), 50);
         assert_eq!(
             server.connections(),
             1,
             "the pooled client should reuse one connection"
         );
-        for (i, r) in got.iter().enumerate() {
-            assert_eq!(r.to, vec![format!("p{i:04}@example.org")]);
-        }
-        assert_eq!(got[499].parsed().subject, format!("{SUBJECT} #499"));
+        assert_eq!(got[49].parsed().subject, "#49");
     }
 
     #[test]

@@ -1,0 +1,152 @@
+//! `ngayle send-due --now INSTANT [--dry-run]` and `ngayle send-test ADDRESS`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+
+use super::{Failure, load_or_report};
+use crate::delivery::tick;
+use crate::mail::Mailer;
+use crate::plan::VIETNAM;
+use crate::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct DueArgs {
+    /// The instant of the tick: RFC 3339 (`2024-04-29T07:30:00+07:00`), or a local
+    /// Vietnamese time `2024-04-29T07:30`.
+    #[arg(long, value_parser = parse_instant)]
+    pub now: DateTime<Utc>,
+    /// Show what would be sent; record and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Where to send the test email.
+    pub address: String,
+}
+
+/// An instant: RFC 3339, or a local time in Vietnam without offset.
+pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .and_then(|t| VIETNAM.from_local_datetime(&t).single())
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| format!("`{s}` không phải thời điểm dạng 2024-04-29T07:30:00+07:00"))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub fn due(config: &Path, args: &DueArgs, out: &mut impl Write) -> Result<(), Failure> {
+    super::init_tracing();
+    let report = load_or_report(config)?;
+    let Some(schedule) = &report.schedule else {
+        return Err(Failure::Invalid);
+    };
+    let mailer = Mailer::new(&schedule.settings).map_err(|e| {
+        eprintln!("ngayle: {e}");
+        Failure::Invalid
+    })?;
+    let stop = AtomicBool::new(false);
+    let result = runtime()?.block_on(async {
+        let store = Store::open(&schedule.settings.state).await?;
+        tick(schedule, &store, &mailer, args.now, args.dry_run, &stop).await
+    });
+    let r = result.map_err(|e| {
+        eprintln!("ngayle: {e}");
+        Failure::Invalid
+    })?;
+    for line in &r.would_send {
+        writeln!(out, "{line}")?;
+    }
+    let verb = if args.dry_run {
+        "Sẽ gửi"
+    } else {
+        "Đã gửi"
+    };
+    writeln!(
+        out,
+        "{verb} {} thư ({} lời nhắc, {} muộn) qua {}; bỏ qua {} (quá hạn gửi bù); từ chối {}; chờ thử lại {}.",
+        r.messages,
+        r.sent,
+        r.late,
+        mailer.describe(),
+        r.skipped,
+        r.failed,
+        r.retrying
+    )?;
+    if r.deferred {
+        writeln!(
+            out,
+            "Máy chủ thư chưa dùng được: phần còn lại sẽ gửi ở lần sau."
+        )?;
+        out.flush()?;
+        return Err(Failure::Invalid);
+    }
+    Ok(())
+}
+
+pub fn test(config: &Path, args: &TestArgs, out: &mut impl Write) -> Result<(), Failure> {
+    super::init_tracing();
+    let report = load_or_report(config)?;
+    let Some(schedule) = &report.schedule else {
+        return Err(Failure::Invalid);
+    };
+    let mailer = Mailer::new(&schedule.settings).map_err(|e| {
+        eprintln!("ngayle: {e}");
+        Failure::Invalid
+    })?;
+    let to = args
+        .address
+        .parse()
+        .map_err(|e| Failure::Usage(format!("`{}` không phải địa chỉ email: {e}", args.address)))?;
+    let unit = &schedule.unit.name;
+    let text = format!(
+        "Đây là thư thử của ngayle ({unit}).\n\nNếu bạn nhận được thư này, cấu hình gửi thư ({}) đã đúng.\n",
+        mailer.describe()
+    );
+    // No dynamic text in the HTML part: nothing to escape by hand.
+    let html = "<p>Đây là thư thử của ngayle.</p><p>Nếu bạn nhận được thư này, cấu hình gửi thư đã đúng.</p>".to_string();
+    let message_id = mailer.new_message_id(&args.address);
+    let message = mailer
+        .message(
+            to,
+            &format!("[ngayle] Thư thử — {unit}"),
+            text,
+            html,
+            &message_id,
+        )
+        .map_err(|e| {
+            eprintln!("ngayle: {e}");
+            Failure::Invalid
+        })?;
+    match runtime()?.block_on(mailer.send(&message)) {
+        Ok(()) => {
+            writeln!(
+                out,
+                "Đã gửi thư thử tới {} qua {} ({message_id}).",
+                args.address,
+                mailer.describe()
+            )?;
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!(
+                "ngayle: không gửi được thư thử qua {}: {e}",
+                mailer.describe()
+            );
+            Err(Failure::Invalid)
+        }
+    }
+}

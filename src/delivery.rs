@@ -1,0 +1,405 @@
+//! Delivery: one scheduler step, [`tick`], that sends the reminders due at `now`.
+//!
+//! A tick plans the reminders due in the last `catch_up` (and, to record them as skipped, a
+//! month before that), records new ones in the store, and sends each person one email per due
+//! instant listing their tasks. The store's state decides: `sent`, `failed` and `skipped` rows
+//! are never sent; a row left `sending` by a crash is sent again (the one possible duplicate).
+//! Messages go one at a time, so at most one is in flight when the process dies. A temporary
+//! failure backs that message off exponentially and the others go on; when the server itself is
+//! unusable (down, wrong password) the rest wait for the next tick. A reminder found later than
+//! `catch_up` is recorded as skipped and logged, never sent silently late; one sent late within
+//! `catch_up` says so in its subject.
+//!
+//! Time is an argument: `serve` calls it every minute with the clock, `ngayle send-due --now`
+//! with any instant, tests with fixed ones. `stop` ends a tick between two emails (shutdown).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, Duration, Utc};
+use lettre::message::Mailbox;
+
+use crate::lunar;
+use crate::mail::{Mailer, SendError};
+use crate::plan::{Reminder, VIETNAM, plan};
+use crate::schedule::{Assignee, Schedule};
+use crate::store::{Change, Planned, ReminderState, Status, Store, StoreError};
+use crate::template::{ItemCtx, MailContext, PersonCtx, UnitCtx};
+
+/// How far before the catch-up window reminders are still looked at, to record them skipped.
+pub const LOOKBACK: Duration = Duration::days(31);
+/// A reminder sent more than this after its due time is marked late in its subject.
+pub const LATE_AFTER: Duration = Duration::minutes(15);
+/// The longest wait between two attempts of one message.
+pub const MAX_BACKOFF: Duration = Duration::hours(1);
+
+/// What a tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Emails sent (each may list several reminders).
+    pub messages: usize,
+    /// Reminders sent.
+    pub sent: usize,
+    /// Of those, sent later than [`LATE_AFTER`].
+    pub late: usize,
+    /// Reminders newly recorded as skipped (too late to send).
+    pub skipped: usize,
+    /// Reminders refused for good.
+    pub failed: usize,
+    /// Reminders waiting for a retry after a temporary failure.
+    pub retrying: usize,
+    /// True when the mail server was unusable and reminders were left for the next tick.
+    pub deferred: bool,
+    /// In a dry run: what would be sent, one line per email.
+    pub would_send: Vec<String>,
+}
+
+/// One email to send: a person's reminders due at one instant.
+struct Batch<'a, 's> {
+    reminders: Vec<(&'a Reminder<'s>, &'a ReminderState)>,
+}
+
+/// Sends what is due at `now`. With `dry_run`, records and sends nothing and lists the emails
+/// it would send.
+pub async fn tick(
+    schedule: &Schedule,
+    store: &Store,
+    mailer: &Mailer,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    stop: &AtomicBool,
+) -> Result<TickReport, StoreError> {
+    let mut report = TickReport::default();
+    let too_late = now - schedule.settings.catch_up;
+    let reminders = plan(schedule, too_late - LOOKBACK, now);
+    let planned: Vec<Planned> = reminders
+        .iter()
+        .map(|r| Planned {
+            key: &r.key,
+            email: &r.person.email,
+            due: r.due,
+        })
+        .collect();
+    let states: Vec<ReminderState> = if dry_run {
+        let keys: Vec<_> = reminders.iter().map(|r| &r.key).collect();
+        store
+            .lookup(&keys)
+            .await?
+            .into_iter()
+            .zip(&reminders)
+            .map(|(s, r)| {
+                s.unwrap_or(ReminderState {
+                    status: if r.due < too_late {
+                        Status::Skipped
+                    } else {
+                        Status::Pending
+                    },
+                    attempts: 0,
+                    next_attempt_at: None,
+                    message_id: None,
+                    new: true,
+                })
+            })
+            .collect()
+    } else {
+        store.record_planned(&planned, too_late, now).await?
+    };
+
+    // Too late: newly found ones were recorded as skipped; pending ones whose window closed
+    // while they waited (retries) are skipped now. Both are logged, never sent.
+    let mut expired = Vec::new();
+    for (r, s) in reminders.iter().zip(&states) {
+        let newly_skipped = s.new && s.status == Status::Skipped;
+        let ran_out = r.due < too_late && matches!(s.status, Status::Pending | Status::Sending);
+        if newly_skipped || ran_out {
+            tracing::info!(
+                reminder = %r.key,
+                email = %r.person.email,
+                due = %r.due_local().to_rfc3339(),
+                "quá hạn gửi bù: ghi là bỏ qua, không gửi"
+            );
+            report.skipped += 1;
+            if ran_out {
+                expired.push(&r.key);
+            }
+        }
+    }
+    if report.skipped > 0 {
+        tracing::warn!(
+            skipped = report.skipped,
+            catch_up_hours = schedule.settings.catch_up.num_hours(),
+            "{} lời nhắc đã quá hạn gửi bù: ghi là bỏ qua, không gửi",
+            report.skipped
+        );
+    }
+    if !dry_run && !expired.is_empty() {
+        store.set_status(&expired, &Change::Skipped, now).await?;
+    }
+
+    // The sendable ones, one email per person and due instant.
+    let mut batches: BTreeMap<(DateTime<Utc>, &str), Batch> = BTreeMap::new();
+    for (r, s) in reminders.iter().zip(&states) {
+        let sendable = matches!(s.status, Status::Pending | Status::Sending)
+            && r.due >= too_late
+            && s.next_attempt_at.is_none_or(|t| t <= now);
+        if !sendable {
+            if s.status == Status::Pending && r.due >= too_late {
+                report.retrying += 1;
+            }
+            continue;
+        }
+        batches
+            .entry((r.due, r.person.id.as_str()))
+            .or_insert_with(|| Batch {
+                reminders: Vec::new(),
+            })
+            .reminders
+            .push((r, s));
+    }
+
+    for ((due, _), batch) in &batches {
+        if stop.load(Ordering::Relaxed) {
+            // Shutting down: the rest stay pending for the next start.
+            report.deferred = true;
+            break;
+        }
+        let late = now - *due > LATE_AFTER;
+        let keys: Vec<_> = batch.reminders.iter().map(|(r, _)| &r.key).collect();
+        let seed = keys
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let message_id = mailer.new_message_id(&seed);
+        let (message, subject) = match compose(schedule, mailer, batch, late, &message_id) {
+            Ok(m) => m,
+            Err(e) => {
+                // A template that fails on real data (it passed the load-time test render).
+                tracing::error!(error = %e, reminders = %seed, "không soạn được thư");
+                if !dry_run {
+                    store
+                        .set_status(&keys, &Change::Failed { error: &e }, now)
+                        .await?;
+                }
+                report.failed += keys.len();
+                continue;
+            }
+        };
+        if dry_run {
+            let to = batch
+                .reminders
+                .first()
+                .map_or("", |(r, _)| r.person.email.as_str());
+            report.would_send.push(format!(
+                "{} → {to}: {subject}",
+                due.with_timezone(&VIETNAM).format("%Y-%m-%dT%H:%M%:z")
+            ));
+            report.messages += 1;
+            report.sent += keys.len();
+            continue;
+        }
+        store
+            .set_status(
+                &keys,
+                &Change::Sending {
+                    message_id: &message_id,
+                },
+                now,
+            )
+            .await?;
+        match mailer.send(&message).await {
+            Ok(()) => {
+                store.set_status(&keys, &Change::Sent, now).await?;
+                report.messages += 1;
+                report.sent += keys.len();
+                if late {
+                    report.late += keys.len();
+                }
+                tracing::info!(
+                    to = %batch.reminders[0].0.person.email,
+                    reminders = keys.len(),
+                    late,
+                    message_id = %message_id,
+                    "đã gửi thư nhắc việc"
+                );
+            }
+            Err(SendError::Permanent(e)) => {
+                store
+                    .set_status(&keys, &Change::Failed { error: &e }, now)
+                    .await?;
+                report.failed += keys.len();
+                tracing::error!(to = %batch.reminders[0].0.person.email, error = %e, "thư bị từ chối, không gửi lại");
+            }
+            Err(err @ (SendError::Transient(_) | SendError::Unavailable(_))) => {
+                let attempts = batch
+                    .reminders
+                    .iter()
+                    .map(|(_, s)| s.attempts)
+                    .max()
+                    .unwrap_or(0)
+                    + 1;
+                let at = now + backoff(attempts);
+                let text = err.to_string();
+                store
+                    .set_status(&keys, &Change::Retry { error: &text, at }, now)
+                    .await?;
+                report.retrying += keys.len();
+                tracing::warn!(
+                    to = %batch.reminders[0].0.person.email,
+                    error = %text,
+                    retry_at = %at.with_timezone(&VIETNAM),
+                    "gửi thư chưa được, sẽ thử lại"
+                );
+                if matches!(err, SendError::Unavailable(_)) {
+                    // The others would fail the same way: they wait for the next tick.
+                    report.deferred = true;
+                    break;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// 1 min, 2 min, 4 min, … at most [`MAX_BACKOFF`].
+pub fn backoff(attempts: i64) -> Duration {
+    let exp = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
+    (Duration::minutes(1) * 2_i32.pow(exp)).min(MAX_BACKOFF)
+}
+
+/// The email of one batch.
+fn compose(
+    schedule: &Schedule,
+    mailer: &Mailer,
+    batch: &Batch,
+    late: bool,
+    message_id: &str,
+) -> Result<(lettre::Message, String), String> {
+    let Some((first, _)) = batch.reminders.first() else {
+        return Err("empty batch".to_string());
+    };
+    let person = first.person;
+    let settings = &schedule.settings;
+    let feed = match person.groups.first() {
+        Some(g) => format!("{}/calendar/{g}.ics", settings.public_url),
+        None => format!("{}/calendar.ics", settings.public_url),
+    };
+    let feed_url = match &settings.feed_token {
+        Some(t) => format!("{feed}?token={}", t.expose()),
+        None => feed,
+    };
+    let mut events: Vec<&str> = batch
+        .reminders
+        .iter()
+        .map(|(r, _)| r.key.event_id.as_str())
+        .collect();
+    events.sort_unstable();
+    events.dedup();
+    let items = batch
+        .reminders
+        .iter()
+        .map(|(r, _)| item(schedule, r))
+        .collect();
+    let ctx = MailContext {
+        unit: UnitCtx {
+            name: schedule.unit.name.clone(),
+            place: schedule.unit.place.clone(),
+        },
+        person: PersonCtx {
+            name: person.name.clone(),
+            title: person.title.clone(),
+            email: person.email.clone(),
+        },
+        late,
+        events: events.len(),
+        items,
+        feed_url,
+        reply_to: settings.reply_to.clone(),
+    };
+    let rendered = schedule.templates.render(&ctx).map_err(|e| e.to_string())?;
+    let to: Mailbox = format!("{} <{}>", person.name, person.email)
+        .parse()
+        .or_else(|_| person.email.parse())
+        .map_err(|e: lettre::address::AddressError| format!("{}: {e}", person.email))?;
+    let message = mailer
+        .message(
+            to,
+            &rendered.subject,
+            rendered.text,
+            rendered.html,
+            message_id,
+        )
+        .map_err(|e| e.to_string())?;
+    Ok((message, rendered.subject))
+}
+
+fn item(schedule: &Schedule, r: &Reminder) -> ItemCtx {
+    let o = &r.occurrence;
+    let lunar = o
+        .lunar()
+        .map(|l| {
+            let leap = if l.leap { " nhuận" } else { "" };
+            format!(
+                "{}/{}{leap} năm {}",
+                l.day,
+                l.month,
+                lunar::year_name(l.year)
+            )
+        })
+        .unwrap_or_default();
+    let due = r.due_local();
+    // "Who else": the other people named for this task; not for a task of everyone.
+    let others = if r.task.who.iter().any(|w| !matches!(w, Assignee::All)) {
+        schedule
+            .assignees(r.task)
+            .into_iter()
+            .filter(|p| p.id != r.person.id)
+            .map(|p| p.name.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let short = match o.anniversary {
+        Some(n) => format!("Kỷ niệm {n} năm {}", o.event.name),
+        None => o.event.name.clone(),
+    };
+    ItemCtx {
+        event_title: o.title.clone(),
+        event_short: short,
+        event_name: o.event.name.clone(),
+        event_date: o.date.format("%d/%m/%Y").to_string(),
+        event_date_short: o.date.format("%-d/%-m/%Y").to_string(),
+        weekday: lunar::weekday_vi(o.date).to_string(),
+        lunar,
+        anniversary: o.anniversary,
+        class: o.class.map(|c| c.name_vi().to_string()),
+        task_title: r.task.title.clone(),
+        task_do: r.task.what.clone(),
+        before_days: r.task.before_days,
+        due: format!(
+            "{} {} {}",
+            due.format("%H:%M"),
+            lunar::weekday_vi(due.date_naive()),
+            due.format("%d/%m/%Y")
+        ),
+        others,
+        note: o.event.note.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        let m = |n| Duration::minutes(n);
+        assert_eq!(backoff(1), m(1));
+        assert_eq!(backoff(2), m(2));
+        assert_eq!(backoff(3), m(4));
+        assert_eq!(backoff(6), m(32));
+        assert_eq!(backoff(7), m(60));
+        assert_eq!(backoff(100), m(60));
+        assert_eq!(backoff(0), m(1));
+    }
+}

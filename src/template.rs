@@ -1,0 +1,292 @@
+//! Email templates: the admin-editable minijinja templates of the reminder emails.
+//!
+//! Three templates, in `config/templates/` (next to the config file): `subject.txt.j2`,
+//! `reminder.txt.j2` and `reminder.html.j2`. A missing file falls back to the default compiled
+//! into the binary (the same text as shipped). Undefined variables are errors (strict mode), and
+//! the HTML template is auto-escaped. Templates are compiled and test-rendered when the schedule
+//! is loaded, so `ngayle check` reports their mistakes with file, line and column like any
+//! other; rendering itself is pure.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::diag::{Diagnostic, Pos};
+
+/// The template names, with their built-in defaults.
+pub const DEFAULTS: [(&str, &str); 3] = [
+    (
+        "subject.txt.j2",
+        include_str!("../config/templates/subject.txt.j2"),
+    ),
+    (
+        "reminder.txt.j2",
+        include_str!("../config/templates/reminder.txt.j2"),
+    ),
+    (
+        "reminder.html.j2",
+        include_str!("../config/templates/reminder.html.j2"),
+    ),
+];
+
+/// The compiled templates. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    env: Arc<Environment<'static>>,
+}
+
+/// What the templates can use (documented at the top of `reminder.txt.j2`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MailContext {
+    pub unit: UnitCtx,
+    pub person: PersonCtx,
+    pub late: bool,
+    /// How many different events the items are about.
+    pub events: usize,
+    pub items: Vec<ItemCtx>,
+    pub feed_url: String,
+    pub reply_to: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitCtx {
+    pub name: String,
+    pub place: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonCtx {
+    pub name: String,
+    pub title: Option<String>,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemCtx {
+    pub event_title: String,
+    /// The title without its dates: `Kỷ niệm 49 năm Ngày Giải phóng miền Nam`.
+    pub event_short: String,
+    pub event_name: String,
+    pub event_date: String,
+    pub event_date_short: String,
+    pub weekday: String,
+    pub lunar: String,
+    pub anniversary: Option<u32>,
+    pub class: Option<String>,
+    pub task_title: String,
+    pub task_do: String,
+    pub before_days: u32,
+    pub due: String,
+    pub others: Vec<String>,
+    pub note: Option<String>,
+}
+
+/// A rendered email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// One line.
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Templates {
+    /// Compiles the templates found in `files` (path, text), the defaults for the others, and
+    /// test-renders them. Every problem is a located diagnostic.
+    pub fn compile(files: &[(PathBuf, String)]) -> Result<Templates, Vec<Diagnostic>> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|name| {
+            if name.contains(".html") {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
+        });
+        let mut diags = Vec::new();
+        let mut origin: Vec<(&str, Option<&Path>, &str)> = Vec::new();
+        for (name, default) in DEFAULTS {
+            let found = files
+                .iter()
+                .find(|(p, _)| p.file_name().is_some_and(|n| n == name));
+            let (path, text) = match found {
+                Some((p, t)) => (Some(p.as_path()), t.as_str()),
+                None => (None, default),
+            };
+            origin.push((name, path, text));
+            if let Err(e) = env.add_template_owned(name.to_string(), text.to_string()) {
+                diags.push(diagnostic(path, name, text, &e));
+            }
+        }
+        if !diags.is_empty() {
+            return Err(diags);
+        }
+        let templates = Templates { env: Arc::new(env) };
+        let sample = MailContext::sample();
+        for (name, path, text) in origin {
+            if let Err(e) = templates.render_one(name, &sample) {
+                diags.push(diagnostic(path, name, text, &e));
+            }
+        }
+        if diags.is_empty() {
+            Ok(templates)
+        } else {
+            Err(diags)
+        }
+    }
+
+    /// The built-in templates.
+    pub fn defaults() -> Templates {
+        match Templates::compile(&[]) {
+            Ok(t) => t,
+            // The defaults are tested; this cannot happen in a released binary.
+            Err(d) => panic!("built-in templates do not compile: {d:?}"),
+        }
+    }
+
+    /// Renders the three parts. The subject is folded to one line (no header can be injected
+    /// through it, whatever the event names hold).
+    pub fn render(&self, ctx: &MailContext) -> Result<Rendered, minijinja::Error> {
+        let subject = self.render_one("subject.txt.j2", ctx)?;
+        Ok(Rendered {
+            subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
+            text: self.render_one("reminder.txt.j2", ctx)?,
+            html: self.render_one("reminder.html.j2", ctx)?,
+        })
+    }
+
+    fn render_one(&self, name: &str, ctx: &MailContext) -> Result<String, minijinja::Error> {
+        self.env
+            .get_template(name)?
+            .render(minijinja::value::Serde(ctx))
+    }
+}
+
+fn diagnostic(path: Option<&Path>, name: &str, text: &str, e: &minijinja::Error) -> Diagnostic {
+    let pos = match (e.range(), e.line()) {
+        (Some(range), _) => {
+            let before = text.get(..range.start).unwrap_or_default();
+            Pos {
+                line: before.matches('\n').count() + 1,
+                column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+            }
+        }
+        (None, Some(line)) => Pos { line, column: 1 },
+        _ => Pos::START,
+    };
+    let shown = path.map_or_else(
+        || PathBuf::from(format!("(mẫu có sẵn) {name}")),
+        Path::to_path_buf,
+    );
+    let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+    Diagnostic::error(&shown, pos, format!("mẫu thư lỗi — {}{detail}", e.kind())).with_help(
+        "xem danh sách biến ở đầu config/templates/reminder.txt.j2; cú pháp minijinja (Jinja2)",
+    )
+}
+
+impl MailContext {
+    /// A context with every field set, to test-render templates at load time.
+    pub fn sample() -> MailContext {
+        MailContext {
+            unit: UnitCtx {
+                name: "Trường Mầm non Hoa Phượng".into(),
+                place: "Đông Triều, Quảng Ninh".into(),
+            },
+            person: PersonCtx {
+                name: "Nguyễn Văn An".into(),
+                title: Some("Nhân viên".into()),
+                email: "an@example.org".into(),
+            },
+            late: true,
+            events: 2,
+            items: vec![ItemCtx {
+                event_title: "Kỷ niệm 49 năm Ngày Giải phóng miền Nam (30/4/1975 - 30/4/2024)"
+                    .into(),
+                event_short: "Kỷ niệm 49 năm Ngày Giải phóng miền Nam".into(),
+                event_name: "Ngày Giải phóng miền Nam".into(),
+                event_date: "30/04/2024".into(),
+                event_date_short: "30/4/2024".into(),
+                weekday: "Thứ Ba".into(),
+                lunar: "22/3 năm Giáp Thìn".into(),
+                anniversary: Some(49),
+                class: Some("năm khác".into()),
+                task_title: "Treo cờ Tổ quốc".into(),
+                task_do: "Treo cờ ở cổng trường.".into(),
+                before_days: 1,
+                due: "07:00 Thứ Hai 29/04/2024".into(),
+                others: vec!["Lê Văn Bình".into()],
+                note: Some("Ghi chú".into()),
+            }],
+            feed_url: "http://127.0.0.1:8080/calendar.ics".into(),
+            reply_to: Some("vanthu@example.org".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_render_and_escape() {
+        let t = Templates::defaults();
+        let mut ctx = MailContext::sample();
+        ctx.late = false;
+        ctx.events = 1;
+        ctx.items[0].event_title =
+            "Lễ <script>alert(1)</script> & \"x\"\r\nBcc: evil@example.org".into();
+        ctx.items[0].event_short = ctx.items[0].event_title.clone();
+        let r = t.render(&ctx).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!r.subject.contains('\n') && !r.subject.contains('\r'));
+        assert!(
+            r.subject
+                .starts_with("[Nhắc việc] Treo cờ Tổ quốc — Lễ <script>"),
+            "{}",
+            r.subject
+        );
+        assert!(
+            r.html
+                .contains("Lễ &lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; &quot;x&quot;"),
+            "{}",
+            r.html
+        );
+        assert!(!r.html.contains("<script>"));
+        assert!(
+            r.text.contains("Lễ <script>alert(1)</script>"),
+            "plain text is not escaped"
+        );
+    }
+
+    #[test]
+    fn template_mistakes_are_located() {
+        let bad = [(
+            PathBuf::from("config/templates/reminder.txt.j2"),
+            "Kính gửi {{ person.name }},\n{{ persn.name }}\n".to_string(),
+        )];
+        let diags = Templates::compile(&bad).err().unwrap_or_default();
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].line, 2, "{}", diags[0]);
+        assert!(
+            diags[0]
+                .to_string()
+                .starts_with("config/templates/reminder.txt.j2:2:"),
+            "{}",
+            diags[0]
+        );
+        let syntax = [(
+            PathBuf::from("config/templates/subject.txt.j2"),
+            "[Nhắc việc] {% if late %}\n".to_string(),
+        )];
+        let diags = Templates::compile(&syntax).err().unwrap_or_default();
+        assert_eq!(diags.len(), 1);
+        assert!(
+            diags[0]
+                .to_string()
+                .starts_with("config/templates/subject.txt.j2:"),
+            "{}",
+            diags[0]
+        );
+    }
+}
