@@ -11,7 +11,8 @@
 # The sink must count exactly N for each. Prints both rates, the ratio, and PASS/FAIL against
 # the target ngayle ≥ 0.8 × plain (issue 4). Exit 0 on PASS, 1 on FAIL or error.
 #
-# Usage: scripts/bench-mail.sh [N]     (default 2000)
+# Usage: scripts/bench-mail.sh [N]     (default 2000; BENCH_MAIL_KEEP=1 keeps the temporary
+#        project, the sink's log and send-due's output for a look afterwards)
 # Needs python3 (with venv); installs aiosmtpd==1.4.6 into $BENCH_MAIL_VENV
 # (default /opt/ngayle-bench-mail) the first time. Only 127.0.0.1; every step has a time limit.
 set -euo pipefail
@@ -38,7 +39,7 @@ cleanup() {
     kill "$sink_pid" 2>/dev/null || true
     wait "$sink_pid" 2>/dev/null || true
   fi
-  rm -rf "$work"
+  if [[ -n ${BENCH_MAIL_KEEP:-} ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM

@@ -54,16 +54,19 @@ pub fn due(config: &Path, args: &DueArgs, out: &mut impl Write) -> Result<(), Fa
     let Some(schedule) = &report.schedule else {
         return Err(Failure::Invalid);
     };
-    let mailer = Mailer::new(&schedule.settings).map_err(|e| {
-        eprintln!("ngayle: {e}");
-        Failure::Invalid
-    })?;
     let stop = AtomicBool::new(false);
+    // The mailer lives and dies inside the runtime: its connection pool needs one.
     let result = runtime()?.block_on(async {
-        let store = Store::open(&schedule.settings.state).await?;
-        tick(schedule, &store, &mailer, args.now, args.dry_run, &stop).await
+        let mailer = Mailer::new(&schedule.settings).map_err(|e| e.to_string())?;
+        let store = Store::open(&schedule.settings.state)
+            .await
+            .map_err(|e| e.to_string())?;
+        let r = tick(schedule, &store, &mailer, args.now, args.dry_run, &stop)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((r, mailer.describe().to_string()))
     });
-    let r = result.map_err(|e| {
+    let (r, transport) = result.map_err(|e| {
         eprintln!("ngayle: {e}");
         Failure::Invalid
     })?;
@@ -77,14 +80,8 @@ pub fn due(config: &Path, args: &DueArgs, out: &mut impl Write) -> Result<(), Fa
     };
     writeln!(
         out,
-        "{verb} {} thư ({} lời nhắc, {} muộn) qua {}; bỏ qua {} (quá hạn gửi bù); từ chối {}; chờ thử lại {}.",
-        r.messages,
-        r.sent,
-        r.late,
-        mailer.describe(),
-        r.skipped,
-        r.failed,
-        r.retrying
+        "{verb} {} thư ({} lời nhắc, {} muộn) qua {transport}; bỏ qua {} (quá hạn gửi bù); từ chối {}; chờ thử lại {}.",
+        r.messages, r.sent, r.late, r.skipped, r.failed, r.retrying
     )?;
     if r.deferred {
         writeln!(
@@ -103,49 +100,40 @@ pub fn test(config: &Path, args: &TestArgs, out: &mut impl Write) -> Result<(), 
     let Some(schedule) = &report.schedule else {
         return Err(Failure::Invalid);
     };
-    let mailer = Mailer::new(&schedule.settings).map_err(|e| {
-        eprintln!("ngayle: {e}");
-        Failure::Invalid
-    })?;
-    let to = args
+    let to: lettre::message::Mailbox = args
         .address
         .parse()
         .map_err(|e| Failure::Usage(format!("`{}` không phải địa chỉ email: {e}", args.address)))?;
     let unit = &schedule.unit.name;
-    let text = format!(
-        "Đây là thư thử của ngayle ({unit}).\n\nNếu bạn nhận được thư này, cấu hình gửi thư ({}) đã đúng.\n",
-        mailer.describe()
-    );
-    // No dynamic text in the HTML part: nothing to escape by hand.
-    let html = "<p>Đây là thư thử của ngayle.</p><p>Nếu bạn nhận được thư này, cấu hình gửi thư đã đúng.</p>".to_string();
-    let message_id = mailer.new_message_id(&args.address);
-    let message = mailer
-        .message(
-            to,
-            &format!("[ngayle] Thư thử — {unit}"),
-            text,
-            html,
-            &message_id,
-        )
-        .map_err(|e| {
-            eprintln!("ngayle: {e}");
-            Failure::Invalid
-        })?;
-    match runtime()?.block_on(mailer.send(&message)) {
-        Ok(()) => {
+    let result = runtime()?.block_on(async {
+        let mailer = Mailer::new(&schedule.settings).map_err(|e| e.to_string())?;
+        let text = format!(
+            "Đây là thư thử của ngayle ({unit}).\n\nNếu bạn nhận được thư này, cấu hình gửi thư ({}) đã đúng.\n",
+            mailer.describe()
+        );
+        // No dynamic text in the HTML part: nothing to escape by hand.
+        let html = "<p>Đây là thư thử của ngayle.</p><p>Nếu bạn nhận được thư này, cấu hình gửi thư đã đúng.</p>".to_string();
+        let message_id = mailer.new_message_id(&args.address);
+        let message = mailer
+            .message(to, &format!("[ngayle] Thư thử — {unit}"), text, html, &message_id)
+            .map_err(|e| e.to_string())?;
+        mailer
+            .send(&message)
+            .await
+            .map_err(|e| format!("không gửi được thư thử qua {}: {e}", mailer.describe()))?;
+        Ok::<_, String>((message_id, mailer.describe().to_string()))
+    });
+    match result {
+        Ok((message_id, transport)) => {
             writeln!(
                 out,
-                "Đã gửi thư thử tới {} qua {} ({message_id}).",
-                args.address,
-                mailer.describe()
+                "Đã gửi thư thử tới {} qua {transport} ({message_id}).",
+                args.address
             )?;
             Ok(())
         }
         Err(e) => {
-            eprintln!(
-                "ngayle: không gửi được thư thử qua {}: {e}",
-                mailer.describe()
-            );
+            eprintln!("ngayle: {e}");
             Err(Failure::Invalid)
         }
     }

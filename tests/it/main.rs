@@ -7,5 +7,6 @@ mod feed;
 mod fuzz;
 mod http;
 mod lunar_cli;
+mod reminders;
 mod smtp;
 mod support;

@@ -79,6 +79,8 @@ struct Shared {
     arrived: Condvar,
     stopping: AtomicBool,
     auth: Option<(String, String)>,
+    /// How long to wait after a message's data before answering (a slow server).
+    delay_ms: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -125,6 +127,7 @@ impl SmtpServer {
             arrived: Condvar::new(),
             stopping: AtomicBool::new(false),
             auth,
+            delay_ms: std::sync::atomic::AtomicU64::new(0),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -138,6 +141,13 @@ impl SmtpServer {
             shared,
             acceptor: Some(acceptor),
         }
+    }
+
+    /// Makes the server answer each message `delay` after its data arrived (as a slow or busy
+    /// server would), so a test can act while messages are in flight.
+    pub fn set_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.delay_ms.store(ms, Ordering::Relaxed);
     }
 
     /// The address the server listens on (127.0.0.1 and its port).
@@ -415,6 +425,10 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 let to = std::mem::take(&mut s.to);
                 match raw {
                     Ok(raw) => {
+                        let delay = shared.delay_ms.load(Ordering::Relaxed);
+                        if delay > 0 {
+                            std::thread::sleep(Duration::from_millis(delay));
+                        }
                         let n = {
                             let mut state = shared.lock();
                             state.received.push(Received { from, to, raw });

@@ -1,0 +1,596 @@
+//! Reminder emails end to end: the real binary, a real SMTP server (`smtp::SmtpServer`), and
+//! what actually arrived, parsed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::smtp::SmtpServer;
+use crate::support::{Project, minimal};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn with_smtp(p: &Project, server: &SmtpServer) {
+    p.edit(
+        "config/ngayle.yaml",
+        "smtp: ~",
+        &format!("smtp: {}", server.url()),
+    );
+}
+
+/// (due, event, date, task, person, email) rows of `ngayle upcoming --format tsv`.
+fn upcoming(p: &Project, from: &str, days: u32) -> Vec<[String; 6]> {
+    let r = p.run(&[
+        "upcoming",
+        "--from",
+        from,
+        "--days",
+        &days.to_string(),
+        "--format",
+        "tsv",
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    r.stdout
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 6, "{l}");
+            [f[0], f[1], f[2], f[3], f[4], f[5]].map(str::to_string)
+        })
+        .collect()
+}
+
+fn instant(s: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// The task titles of `tasks.yaml`, by id.
+fn task_titles(p: &Project) -> BTreeMap<String, String> {
+    let text = p.read("calendars/tasks.yaml");
+    let mut out = BTreeMap::new();
+    let mut id = None;
+    for line in text.lines() {
+        if let Some(v) = line.trim().strip_prefix("- id: ") {
+            id = Some(v.trim().to_string());
+        } else if let (Some(v), Some(i)) = (line.trim().strip_prefix("title: "), &id) {
+            out.insert(i.clone(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn send_due_sends_exactly_what_upcoming_lists_once() {
+    let server = SmtpServer::start();
+    let p = Project::shipped();
+    with_smtp(&p, &server);
+    let now = "2024-04-29T07:30:00+07:00";
+    let t = instant(now);
+    let catch_up = chrono::Duration::days(3);
+    let expected: Vec<[String; 6]> = upcoming(&p, "2024-04-20", 10)
+        .into_iter()
+        .filter(|r| {
+            let due = instant(&r[0]);
+            due <= t && due >= t - catch_up
+        })
+        .collect();
+    assert!(expected.len() > 10, "a real burst: {}", expected.len());
+    // One email per person and due instant.
+    let mut by_message: BTreeMap<(String, String), Vec<&[String; 6]>> = BTreeMap::new();
+    for r in &expected {
+        by_message
+            .entry((r[5].clone(), r[0].clone()))
+            .or_default()
+            .push(r);
+    }
+
+    let run = p.run(&["send-due", "--now", now]);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    let got = server.wait_for(by_message.len(), WAIT);
+    assert_eq!(got.len(), by_message.len(), "{}", run.stdout);
+    let titles = task_titles(&p);
+    let mut seen = BTreeSet::new();
+    for m in &got {
+        assert_eq!(m.to.len(), 1, "one recipient per email: {:?}", m.to);
+        let mail = m.parsed();
+        assert_eq!(
+            mail.reply_to.as_deref(),
+            Some("Văn thư Trường MN Hoa Phượng <vanthu@example.org>")
+        );
+        assert!(
+            mail.from.ends_with("<nhacviec@example.org>"),
+            "{}",
+            mail.from
+        );
+        assert!(mail.message_id.is_some() && mail.date.is_some());
+        // Which batch is it? The one of this address whose tasks all appear in the text.
+        let batch = by_message
+            .iter()
+            .filter(|((email, _), _)| *email == m.to[0])
+            .find(|(_, rows)| rows.iter().all(|r| mail.text.contains(&titles[&r[3]])))
+            .map(|(k, rows)| (k.clone(), rows.len()));
+        let Some((key, n)) = batch else {
+            panic!(
+                "unexpected email to {}: {}\n{}",
+                m.to[0], mail.subject, mail.text
+            );
+        };
+        assert!(seen.insert(key.clone()), "two emails for {key:?}");
+        assert!(mail.subject.starts_with("[Nhắc việc"), "{}", mail.subject);
+        let due = instant(&key.1);
+        let late = t - due > chrono::Duration::minutes(15);
+        assert_eq!(
+            mail.subject.contains("gửi muộn"),
+            late,
+            "{} due {}",
+            mail.subject,
+            key.1
+        );
+        assert_eq!(mail.text.matches("\n   Hạn: ").count(), n, "{}", mail.text);
+        assert!(mail.html.contains("<strong>"), "an HTML part");
+    }
+    assert_eq!(seen.len(), by_message.len());
+    assert!(
+        run.stdout.contains(&format!(
+            "Đã gửi {} thư ({} lời nhắc",
+            by_message.len(),
+            expected.len()
+        )),
+        "{}",
+        run.stdout
+    );
+
+    // A second run sends nothing.
+    let again = p.run(&["send-due", "--now", now]);
+    assert_eq!(again.code, Some(0));
+    assert!(again.stdout.contains("Đã gửi 0 thư"), "{}", again.stdout);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.received().len(), got.len());
+}
+
+#[test]
+fn the_subject_of_the_issue() {
+    // 30/4/2024, task "Treo cờ Tổ quốc" due the day before at 07:00.
+    let layer = "events:\n  - id: giai-phong\n    name: Ngày Giải phóng miền Nam\n    date: 30/4\n    since: 1975\n    tasks: [treo-co]\n";
+    let tasks = "tasks:\n  - id: treo-co\n    title: Treo cờ Tổ quốc\n    do: Treo cờ ở cổng trường.\n    before: 1d\n    at: \"07:00\"\n    who: [csvc]\n";
+    let p = minimal(&[
+        ("calendars/national.yaml", layer),
+        ("calendars/tasks.yaml", tasks),
+    ]);
+    let server = SmtpServer::start();
+    p.write(
+        "config/ngayle.yaml",
+        &format!(
+            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\n",
+            crate::support::CONFIG,
+            server.url()
+        ),
+    );
+    let r = p.run(&["send-due", "--now", "2024-04-29T07:00:00+07:00"]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let got = server.wait_for(1, WAIT);
+    let mail = got[0].parsed();
+    assert_eq!(
+        mail.subject,
+        "[Nhắc việc] Treo cờ Tổ quốc — Kỷ niệm 49 năm Ngày Giải phóng miền Nam (30/4/2024)"
+    );
+    assert_eq!(got[0].to, ["an@example.org"]);
+    assert!(
+        mail.text.contains("Kính gửi đồng chí Nguyễn Văn An"),
+        "{}",
+        mail.text
+    );
+    assert!(
+        mail.text.contains("Hạn: 07:00 Thứ Hai 29/04/2024"),
+        "{}",
+        mail.text
+    );
+    assert!(
+        mail.text.contains("âm lịch 22/3 năm Giáp Thìn"),
+        "{}",
+        mail.text
+    );
+}
+
+#[test]
+fn smtp_down_then_back_an_hour_later() {
+    let layer = "events:\n  - id: giai-phong\n    name: Ngày Giải phóng miền Nam\n    date: 30/4\n    since: 1975\n    tasks: [treo-co, pano]\n";
+    let tasks = "tasks:\n  - id: treo-co\n    title: Treo cờ\n    do: Treo cờ.\n    before: 1d\n    at: \"07:00\"\n    who: [csvc]\n  - id: pano\n    title: Pano\n    do: Treo pano.\n    before: 1d\n    at: \"08:00\"\n    who: [an]\n";
+    let p = minimal(&[
+        ("calendars/national.yaml", layer),
+        ("calendars/tasks.yaml", tasks),
+    ]);
+    let server = SmtpServer::start();
+    let port = server.addr().port();
+    p.write(
+        "config/ngayle.yaml",
+        &format!(
+            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\n",
+            crate::support::CONFIG,
+            server.url()
+        ),
+    );
+    server.stop();
+
+    // Both fall due while the server is down: nothing is lost, the run says so.
+    let down = p.run(&["send-due", "--now", "2024-04-29T08:05:00+07:00"]);
+    assert_eq!(down.code, Some(1), "{}{}", down.stdout, down.stderr);
+    assert!(
+        down.stdout.contains("Máy chủ thư chưa dùng được"),
+        "{}",
+        down.stdout
+    );
+
+    // Back an hour later: everything arrives, marked late, once.
+    let server = SmtpServer::start_on(port);
+    let back = p.run(&["send-due", "--now", "2024-04-29T09:05:00+07:00"]);
+    assert_eq!(back.code, Some(0), "{}{}", back.stdout, back.stderr);
+    let got = server.wait_for(2, WAIT);
+    assert_eq!(got.len(), 2, "one email per due instant");
+    for m in &got {
+        let mail = m.parsed();
+        assert!(
+            mail.subject.starts_with("[Nhắc việc — gửi muộn]"),
+            "{}",
+            mail.subject
+        );
+        assert!(mail.text.contains("gửi muộn hơn dự kiến"), "{}", mail.text);
+    }
+    let again = p.run(&["send-due", "--now", "2024-04-29T09:06:00+07:00"]);
+    assert_eq!(again.code, Some(0));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.received().len(), 2, "none twice");
+}
+
+#[test]
+fn later_than_catch_up_is_skipped_not_sent() {
+    let p = minimal(&[]);
+    let server = SmtpServer::start();
+    p.write("config/ngayle.yaml", &format!("{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\nreminders:\n  catch_up: 12h\n", crate::support::CONFIG, server.url()));
+    // Due 2024-04-29 07:30; a day later is beyond 12 h.
+    let r = p.run(&["send-due", "--now", "2024-04-30T08:00:00+07:00"]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("bỏ qua 1 (quá hạn gửi bù)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("quá hạn gửi bù"), "logged: {}", r.stderr);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(server.received().is_empty());
+    // And it stays skipped: never sent later.
+    let r = p.run(&["send-due", "--now", "2024-04-30T08:01:00+07:00"]);
+    assert!(r.stdout.contains("Đã gửi 0 thư"), "{}", r.stdout);
+}
+
+#[test]
+fn a_refused_address_fails_alone_and_is_not_retried() {
+    let staff = format!(
+        "{}  - id: binh\n    name: Lê Bình\n    email: binh@example.org\n    groups: [csvc]\n",
+        crate::support::STAFF
+    );
+    let p = minimal(&[("config/staff.yaml", &staff)]);
+    let server = SmtpServer::start();
+    server.reject("an@example.org");
+    p.write(
+        "config/ngayle.yaml",
+        &format!(
+            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\n",
+            crate::support::CONFIG,
+            server.url()
+        ),
+    );
+    let r = p.run(&["send-due", "--now", "2024-04-29T07:30:00+07:00"]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("từ chối 1"), "{}", r.stdout);
+    let got = server.wait_for(1, WAIT);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].to, ["binh@example.org"]);
+    let again = p.run(&["send-due", "--now", "2024-04-29T08:30:00+07:00"]);
+    assert!(
+        again.stdout.contains("Đã gửi 0 thư") && again.stdout.contains("từ chối 0"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn no_header_injection_and_html_is_escaped() {
+    let layer = "events:\n  - id: le\n    name: \"Lễ <script>alert(1)</script>\\r\\nBcc: evil@example.org\\nX-Evil: 1\"\n    date: 30/4\n    tasks: [treo-co]\n";
+    let p = minimal(&[("calendars/national.yaml", layer)]);
+    let server = SmtpServer::start();
+    p.write(
+        "config/ngayle.yaml",
+        &format!(
+            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\n",
+            crate::support::CONFIG,
+            server.url()
+        ),
+    );
+    let r = p.run(&["send-due", "--now", "2024-04-29T07:30:00+07:00"]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let got = server.wait_for(1, WAIT);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].to, ["an@example.org"], "no extra envelope recipient");
+    let mail = got[0].parsed();
+    for (name, value) in &mail.headers {
+        let n = name.to_ascii_lowercase();
+        assert!(
+            n != "bcc" && n != "x-evil",
+            "injected header {name}: {value}"
+        );
+        assert!(
+            !value.contains("evil@example.org") || n == "subject",
+            "{name}: {value}"
+        );
+    }
+    assert!(
+        mail.subject
+            .contains("Lễ <script>alert(1)</script> Bcc: evil@example.org X-Evil: 1"),
+        "{}",
+        mail.subject
+    );
+    assert!(
+        mail.html
+            .contains("Lễ &lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+        "{}",
+        mail.html
+    );
+    assert!(!mail.html.contains("<script>"), "{}", mail.html);
+}
+
+#[test]
+fn dry_run_records_and_sends_nothing() {
+    let p = minimal(&[]);
+    let server = SmtpServer::start();
+    p.write(
+        "config/ngayle.yaml",
+        &format!(
+            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\n",
+            crate::support::CONFIG,
+            server.url()
+        ),
+    );
+    let dry = p.run(&[
+        "send-due",
+        "--now",
+        "2024-04-29T07:30:00+07:00",
+        "--dry-run",
+    ]);
+    assert_eq!(dry.code, Some(0), "{}{}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("→ an@example.org: [Nhắc việc] Treo cờ — Kỷ niệm 49 năm Ngày Giải phóng miền Nam (30/4/2024)"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("Sẽ gửi 1 thư"), "{}", dry.stdout);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(server.received().is_empty());
+    let real = p.run(&["send-due", "--now", "2024-04-29T07:30:00+07:00"]);
+    assert!(real.stdout.contains("Đã gửi 1 thư"), "{}", real.stdout);
+    assert_eq!(server.wait_for(1, WAIT).len(), 1);
+}
+
+#[test]
+fn send_test_reaches_the_server() {
+    let p = minimal(&[]);
+    let server = SmtpServer::start();
+    p.write(
+        "config/ngayle.yaml",
+        &format!(
+            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\n",
+            crate::support::CONFIG,
+            server.url()
+        ),
+    );
+    let r = p.run(&["send-test", "hieutruong@example.org"]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let got = server.wait_for(1, WAIT);
+    assert_eq!(got[0].to, ["hieutruong@example.org"]);
+    assert!(got[0].parsed().subject.starts_with("[ngayle] Thư thử"));
+    assert_eq!(p.run(&["send-test", "không phải địa chỉ"]).code, Some(2));
+}
+
+#[test]
+fn smtp_auth_password_from_the_environment() {
+    let p = minimal(&[]);
+    let server = SmtpServer::with_auth("nhacviec@example.org", "mật-khẩu-thử");
+    let url = format!("smtp://nhacviec%40example.org@{}", server.addr());
+    p.write(
+        "config/ngayle.yaml",
+        &format!(
+            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {url}\n",
+            crate::support::CONFIG
+        ),
+    );
+    let run = |password: &str, now: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ngayle"))
+            .current_dir(p.path())
+            .args(["send-due", "--now", now])
+            .env("NGAYLE_SMTP_PASSWORD", password)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let wrong = run("sai", "2024-04-29T07:30:00+07:00");
+    assert_eq!(
+        wrong.status.code(),
+        Some(1),
+        "a wrong password leaves the reminders for later"
+    );
+    assert!(
+        !String::from_utf8_lossy(&wrong.stderr).contains("sai"),
+        "the password is not logged"
+    );
+    // After the backoff (a minute for the first retry).
+    let right = run("mật-khẩu-thử", "2024-04-29T07:32:00+07:00");
+    assert_eq!(
+        right.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
+    assert_eq!(server.wait_for(1, WAIT).len(), 1);
+    let log = String::from_utf8_lossy(&right.stderr).into_owned()
+        + &String::from_utf8_lossy(&right.stdout);
+    assert!(!log.contains("mật-khẩu-thử"), "{log}");
+}
+
+/// A unit with `n` people in one group and one task due at 2026-06-01 08:00 for all of them.
+fn burst(n: usize, smtp: &str) -> Project {
+    let mut staff = String::from("groups:\n  - id: gv\n    name: Giáo viên\npeople:\n");
+    for i in 0..n {
+        staff.push_str(&format!("  - id: p{i:04}\n    name: Người {i}\n    email: p{i:04}@example.org\n    groups: [gv]\n"));
+    }
+    let tasks = "tasks:\n  - id: bao-cao\n    title: Báo cáo\n    do: Gửi báo cáo.\n    before: 0d\n    at: \"08:00\"\n    who: [gv]\n";
+    let layer =
+        "events:\n  - id: ngay-thu\n    name: Ngày thử\n    date: 1/6\n    tasks: [bao-cao]\n";
+    let config = format!(
+        "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {smtp}\n",
+        crate::support::CONFIG
+    );
+    minimal(&[
+        ("config/ngayle.yaml", &config),
+        ("config/staff.yaml", &staff),
+        ("calendars/tasks.yaml", tasks),
+        ("calendars/national.yaml", layer),
+    ])
+}
+
+#[test]
+fn kill_9_in_the_middle_of_a_burst_loses_nothing() {
+    const N: usize = 400;
+    let server = SmtpServer::start();
+    server.set_delay(Duration::from_millis(5));
+    let p = burst(N, &server.url());
+    let now = "2026-06-01T08:00:00+07:00";
+    let mut kills = 0;
+    for at in [60, 200] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ngayle"))
+            .current_dir(p.path())
+            .args(["send-due", "--now", now])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let started = Instant::now();
+        while server.received().len() < at && started.elapsed() < WAIT {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(
+            child.try_wait().ok().flatten().is_none(),
+            "the burst ended before the kill: the test would prove nothing"
+        );
+        child.kill().unwrap_or_else(|e| panic!("{e}")); // SIGKILL
+        let _ = child.wait();
+        kills += 1;
+    }
+    let r = p.run(&["send-due", "--now", now]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let started = Instant::now();
+    let mut per_person: BTreeMap<String, usize> = BTreeMap::new();
+    while started.elapsed() < WAIT {
+        per_person.clear();
+        for m in server.received() {
+            for to in &m.to {
+                *per_person.entry(to.clone()).or_default() += 1;
+            }
+        }
+        if per_person.len() == N {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(per_person.len(), N, "every reminder arrives");
+    let duplicates: usize = per_person.values().map(|n| n - 1).sum();
+    assert!(
+        duplicates <= kills,
+        "{duplicates} duplicates for {kills} kills"
+    );
+    let again = p.run(&["send-due", "--now", now]);
+    assert!(again.stdout.contains("Đã gửi 0 thư"), "{}", again.stdout);
+}
+
+#[test]
+fn the_run_command_leaves_readable_eml_files_in_the_outbox() {
+    // The shipped files as they are (no SMTP: the outbox), plus one event whose reminder is due
+    // a minute ago, so that the start-up tick of `serve` has something to send.
+    let p = Project::shipped();
+    let now =
+        chrono::Utc::now().with_timezone(&ngayle::plan::VIETNAM) - chrono::Duration::minutes(2);
+    let tomorrow = now.date_naive() + chrono::Duration::days(1);
+    p.write(
+        "calendars/zz-thu.yaml",
+        &format!(
+            "events:\n  - id: ngay-thu\n    name: Ngày thử\n    date: {}/{}/{}\n    tasks: [nhac-thu]\n",
+            chrono::Datelike::day(&tomorrow),
+            chrono::Datelike::month(&tomorrow),
+            chrono::Datelike::year(&tomorrow)
+        ),
+    );
+    let tasks = p.read("calendars/tasks.yaml");
+    p.write(
+        "calendars/tasks.yaml",
+        &format!(
+            "{tasks}\n  - id: nhac-thu\n    title: Việc thử\n    do: Đọc thư này.\n    before: 1d\n    at: \"{}\"\n    who: [ban-giam-hieu]\n",
+            now.format("%H:%M")
+        ),
+    );
+    // Weekends and days off would move the reminder: make every day a workday here.
+    p.edit(
+        "config/ngayle.yaml",
+        "workdays: [mon, tue, wed, thu, fri]",
+        "workdays: [mon, tue, wed, thu, fri, sat, sun]",
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        l.local_addr()
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let log = std::fs::File::create(p.path().join("serve.log")).unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ngayle"))
+        .current_dir(p.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let outbox = p.path().join("var/outbox");
+    let started = Instant::now();
+    let mut files = Vec::new();
+    while started.elapsed() < WAIT {
+        files = std::fs::read_dir(&outbox)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        if files.len() >= 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    let log = p.read("serve.log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert_eq!(
+        files.len(),
+        3,
+        "one email per member of ban-giam-hieu: {log}"
+    );
+    for f in files {
+        assert_eq!(f.extension().and_then(|e| e.to_str()), Some("eml"));
+        let raw = std::fs::read(&f).unwrap_or_else(|e| panic!("{e}"));
+        let mail = crate::smtp::Received {
+            from: String::new(),
+            to: Vec::new(),
+            raw,
+        }
+        .parsed();
+        assert!(
+            mail.subject.starts_with("[Nhắc việc] Việc thử — Ngày thử"),
+            "{}",
+            mail.subject
+        );
+        assert!(mail.text.contains("Đọc thư này."), "{}", mail.text);
+        assert!(mail.to[0].ends_with("@example.org>"), "{:?}", mail.to);
+    }
+}
