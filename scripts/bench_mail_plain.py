@@ -4,7 +4,7 @@
     bench_mail_plain.py PORT COUNT
 
 Builds COUNT reminder-like messages first (multipart/alternative text + HTML, Vietnamese
-subject and body, about 3 KB each, one recipient each: p0001@example.org, ...), then times
+subject and body, about 4 KB each, one recipient each: p0001@example.org, ...), then times
 sending all of them over a single SMTP connection to 127.0.0.1:PORT (EHLO once, then
 MAIL/RCPT/DATA per message, QUIT). Prints one JSON line:
 {"messages": N, "seconds": S, "rate": N/S, "bytes_per_message": B, "build_seconds": S}.

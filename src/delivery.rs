@@ -21,7 +21,7 @@ use lettre::message::Mailbox;
 
 use crate::lunar;
 use crate::mail::{Mailer, SendError};
-use crate::plan::{Reminder, VIETNAM, plan};
+use crate::plan::{Reminder, ReminderKey, VIETNAM, plan};
 use crate::schedule::{Assignee, Schedule};
 use crate::store::{Change, Planned, ReminderState, Status, Store, StoreError};
 use crate::template::{ItemCtx, MailContext, PersonCtx, UnitCtx};
@@ -30,6 +30,8 @@ use crate::template::{ItemCtx, MailContext, PersonCtx, UnitCtx};
 pub const LOOKBACK: Duration = Duration::days(31);
 /// A reminder sent more than this after its due time is marked late in its subject.
 pub const LATE_AFTER: Duration = Duration::minutes(15);
+/// How many other people an email names for a task before it just counts them.
+pub const MAX_OTHERS: usize = 8;
 /// The longest wait between two attempts of one message.
 pub const MAX_BACKOFF: Duration = Duration::hours(1);
 
@@ -157,6 +159,10 @@ pub async fn tick(
             .push((r, s));
     }
 
+    // The outcome of the email sent last, recorded together with "sending" of the next one
+    // (one commit per email). Until it is committed that email is still `sending`, so a crash
+    // can repeat it — and only it.
+    let mut done: Option<(Vec<&ReminderKey>, Outcome)> = None;
     for ((due, _), batch) in &batches {
         if stop.load(Ordering::Relaxed) {
             // Shutting down: the rest stay pending for the next start.
@@ -164,7 +170,7 @@ pub async fn tick(
             break;
         }
         let late = now - *due > LATE_AFTER;
-        let keys: Vec<_> = batch.reminders.iter().map(|(r, _)| &r.key).collect();
+        let keys: Vec<&ReminderKey> = batch.reminders.iter().map(|(r, _)| &r.key).collect();
         let seed = keys
             .iter()
             .map(ToString::to_string)
@@ -198,37 +204,33 @@ pub async fn tick(
             report.sent += keys.len();
             continue;
         }
-        store
-            .set_status(
-                &keys,
-                &Change::Sending {
-                    message_id: &message_id,
-                },
-                now,
-            )
-            .await?;
+        let sending = Change::Sending {
+            message_id: &message_id,
+        };
+        match done.take() {
+            Some((prev, outcome)) => {
+                let prev_change = outcome.change();
+                store
+                    .apply(&[(&prev, prev_change), (&keys, sending)], now)
+                    .await?;
+            }
+            None => store.set_status(&keys, &sending, now).await?,
+        }
+        let to = &batch.reminders[0].0.person.email;
         match mailer.send(&message).await {
             Ok(()) => {
-                store.set_status(&keys, &Change::Sent, now).await?;
                 report.messages += 1;
                 report.sent += keys.len();
                 if late {
                     report.late += keys.len();
                 }
-                tracing::info!(
-                    to = %batch.reminders[0].0.person.email,
-                    reminders = keys.len(),
-                    late,
-                    message_id = %message_id,
-                    "đã gửi thư nhắc việc"
-                );
+                tracing::info!(to = %to, reminders = keys.len(), late, message_id = %message_id, "đã gửi thư nhắc việc");
+                done = Some((keys, Outcome::Sent));
             }
             Err(SendError::Permanent(e)) => {
-                store
-                    .set_status(&keys, &Change::Failed { error: &e }, now)
-                    .await?;
                 report.failed += keys.len();
-                tracing::error!(to = %batch.reminders[0].0.person.email, error = %e, "thư bị từ chối, không gửi lại");
+                tracing::error!(to = %to, error = %e, "thư bị từ chối, không gửi lại");
+                done = Some((keys, Outcome::Failed(e)));
             }
             Err(err @ (SendError::Transient(_) | SendError::Unavailable(_))) => {
                 let attempts = batch
@@ -240,16 +242,14 @@ pub async fn tick(
                     + 1;
                 let at = now + backoff(attempts);
                 let text = err.to_string();
-                store
-                    .set_status(&keys, &Change::Retry { error: &text, at }, now)
-                    .await?;
                 report.retrying += keys.len();
                 tracing::warn!(
-                    to = %batch.reminders[0].0.person.email,
+                    to = %to,
                     error = %text,
                     retry_at = %at.with_timezone(&VIETNAM),
                     "gửi thư chưa được, sẽ thử lại"
                 );
+                done = Some((keys, Outcome::Retry(text, at)));
                 if matches!(err, SendError::Unavailable(_)) {
                     // The others would fail the same way: they wait for the next tick.
                     report.deferred = true;
@@ -258,7 +258,27 @@ pub async fn tick(
             }
         }
     }
+    if let Some((prev, outcome)) = done {
+        store.set_status(&prev, &outcome.change(), now).await?;
+    }
     Ok(report)
+}
+
+/// How a sent email ended, to be recorded.
+enum Outcome {
+    Sent,
+    Failed(String),
+    Retry(String, DateTime<Utc>),
+}
+
+impl Outcome {
+    fn change(&self) -> Change<'_> {
+        match self {
+            Outcome::Sent => Change::Sent,
+            Outcome::Failed(e) => Change::Failed { error: e },
+            Outcome::Retry(e, at) => Change::Retry { error: e, at: *at },
+        }
+    }
 }
 
 /// 1 min, 2 min, 4 min, … at most [`MAX_BACKOFF`].
@@ -274,7 +294,7 @@ fn compose(
     batch: &Batch,
     late: bool,
     message_id: &str,
-) -> Result<(lettre::Message, String), String> {
+) -> Result<(crate::mail::Letter, String), String> {
     let Some((first, _)) = batch.reminders.first() else {
         return Err("empty batch".to_string());
     };
@@ -348,14 +368,20 @@ fn item(schedule: &Schedule, r: &Reminder) -> ItemCtx {
         })
         .unwrap_or_default();
     let due = r.due_local();
-    // "Who else": the other people named for this task; not for a task of everyone.
+    // "Who else": the other people named for this task (a few names, then a count); not for a
+    // task of everyone.
     let others = if r.task.who.iter().any(|w| !matches!(w, Assignee::All)) {
-        schedule
+        let all: Vec<&str> = schedule
             .assignees(r.task)
             .into_iter()
             .filter(|p| p.id != r.person.id)
-            .map(|p| p.name.clone())
-            .collect()
+            .map(|p| p.name.as_str())
+            .collect();
+        let mut shown: Vec<String> = all.iter().take(MAX_OTHERS).map(|n| n.to_string()).collect();
+        if all.len() > MAX_OTHERS {
+            shown.push(format!("và {} người khác", all.len() - MAX_OTHERS));
+        }
+        shown
     } else {
         Vec::new()
     };
