@@ -5,7 +5,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
-use super::{Failure, Format, load_or_report, pad, parse_date};
+use super::{Failure, Format, load_or_report, parse_date, table};
 use crate::lunar;
 use crate::occurrence::occurrences;
 
@@ -66,33 +66,7 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
                 })
                 .collect();
             let header = ["Ngày", "Thứ", "Âm lịch", "Lần", "Loại", "Sự kiện"];
-            let mut widths = header.map(|h| h.chars().count());
-            for row in &rows {
-                for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(cell.chars().count());
-                }
-            }
-            let line = |cells: [&str; 6]| {
-                let mut s = String::new();
-                for (i, cell) in cells.iter().enumerate() {
-                    if i + 1 == cells.len() {
-                        s.push_str(cell);
-                    } else {
-                        s.push_str(&pad(cell, widths[i] + 2));
-                    }
-                }
-                s.trim_end().to_string()
-            };
-            writeln!(out, "{}", line(header))?;
-            for row in &rows {
-                writeln!(
-                    out,
-                    "{}",
-                    line(
-                        [&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]].map(String::as_str)
-                    )
-                )?;
-            }
+            out.write_all(table(&header, &rows).as_bytes())?;
             writeln!(
                 out,
                 "\n{} lần kỷ niệm từ {} đến {} ({}).",

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use chrono::{Days, NaiveDate, NaiveTime, TimeZone};
 
-use super::{Failure, Format, load_or_report, pad, parse_date, today};
+use super::{Failure, Format, load_or_report, parse_date, table, today};
 use crate::lunar;
 use crate::plan::{VIETNAM, plan};
 
@@ -79,31 +79,7 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
                 })
                 .collect();
             let header = ["Hạn nhắc", "Người nhận", "Việc", "Ngày lễ"];
-            let mut widths = header.map(|h| h.chars().count());
-            for row in &rows {
-                for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(cell.chars().count());
-                }
-            }
-            let line = |cells: [&str; 4]| {
-                let mut s = String::new();
-                for (i, cell) in cells.iter().enumerate() {
-                    if i + 1 == cells.len() {
-                        s.push_str(cell);
-                    } else {
-                        s.push_str(&pad(cell, widths[i] + 2));
-                    }
-                }
-                s.trim_end().to_string()
-            };
-            writeln!(out, "{}", line(header))?;
-            for row in &rows {
-                writeln!(
-                    out,
-                    "{}",
-                    line([&row[0], &row[1], &row[2], &row[3]].map(String::as_str))
-                )?;
-            }
+            out.write_all(table(&header, &rows).as_bytes())?;
             writeln!(
                 out,
                 "\n{} lời nhắc từ {} đến {}; \"(dời)\": dời về ngày làm việc trước đó.",

@@ -12,6 +12,17 @@ use crate::support::{Project, minimal};
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The minimal config with mail through `url`, and `extra` YAML after it.
+fn smtp_config(p: &Project, url: &str, extra: &str) {
+    p.write(
+        "config/ngayle.yaml",
+        &format!(
+            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {url}\n{extra}",
+            crate::support::CONFIG
+        ),
+    );
+}
+
 fn with_smtp(p: &Project, server: &SmtpServer) {
     p.edit(
         "config/ngayle.yaml",
@@ -160,14 +171,7 @@ fn the_subject_of_the_issue() {
         ("calendars/tasks.yaml", tasks),
     ]);
     let server = SmtpServer::start();
-    p.write(
-        "config/ngayle.yaml",
-        &format!(
-            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\n",
-            crate::support::CONFIG,
-            server.url()
-        ),
-    );
+    smtp_config(&p, &server.url(), "");
     let r = p.run(&["send-due", "--now", "2024-04-29T07:00:00+07:00"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
     let got = server.wait_for(1, WAIT);
@@ -204,14 +208,7 @@ fn smtp_down_then_back_an_hour_later() {
     ]);
     let server = SmtpServer::start();
     let port = server.addr().port();
-    p.write(
-        "config/ngayle.yaml",
-        &format!(
-            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\n",
-            crate::support::CONFIG,
-            server.url()
-        ),
-    );
+    smtp_config(&p, &server.url(), "");
     server.stop();
 
     // Both fall due while the server is down: nothing is lost, the run says so.
@@ -248,7 +245,13 @@ fn smtp_down_then_back_an_hour_later() {
 fn later_than_catch_up_is_skipped_not_sent() {
     let p = minimal(&[]);
     let server = SmtpServer::start();
-    p.write("config/ngayle.yaml", &format!("{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\nreminders:\n  catch_up: 12h\n", crate::support::CONFIG, server.url()));
+    smtp_config(
+        &p,
+        &server.url(),
+        "reminders:
+  catch_up: 12h
+",
+    );
     // Due 2024-04-29 07:30; a day later is beyond 12 h.
     let r = p.run(&["send-due", "--now", "2024-04-30T08:00:00+07:00"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
@@ -274,14 +277,7 @@ fn a_refused_address_fails_alone_and_is_not_retried() {
     let p = minimal(&[("config/staff.yaml", &staff)]);
     let server = SmtpServer::start();
     server.reject("an@example.org");
-    p.write(
-        "config/ngayle.yaml",
-        &format!(
-            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\n",
-            crate::support::CONFIG,
-            server.url()
-        ),
-    );
+    smtp_config(&p, &server.url(), "");
     let r = p.run(&["send-due", "--now", "2024-04-29T07:30:00+07:00"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("từ chối 1"), "{}", r.stdout);
@@ -301,14 +297,7 @@ fn no_header_injection_and_html_is_escaped() {
     let layer = "events:\n  - id: le\n    name: \"Lễ <script>alert(1)</script>\\r\\nBcc: evil@example.org\\nX-Evil: 1\"\n    date: 30/4\n    tasks: [treo-co]\n";
     let p = minimal(&[("calendars/national.yaml", layer)]);
     let server = SmtpServer::start();
-    p.write(
-        "config/ngayle.yaml",
-        &format!(
-            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\n",
-            crate::support::CONFIG,
-            server.url()
-        ),
-    );
+    smtp_config(&p, &server.url(), "");
     let r = p.run(&["send-due", "--now", "2024-04-29T07:30:00+07:00"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
     let got = server.wait_for(1, WAIT);
@@ -345,14 +334,7 @@ fn no_header_injection_and_html_is_escaped() {
 fn dry_run_records_and_sends_nothing() {
     let p = minimal(&[]);
     let server = SmtpServer::start();
-    p.write(
-        "config/ngayle.yaml",
-        &format!(
-            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\n",
-            crate::support::CONFIG,
-            server.url()
-        ),
-    );
+    smtp_config(&p, &server.url(), "");
     let dry = p.run(&[
         "send-due",
         "--now",
@@ -373,14 +355,7 @@ fn dry_run_records_and_sends_nothing() {
 fn send_test_reaches_the_server() {
     let p = minimal(&[]);
     let server = SmtpServer::start();
-    p.write(
-        "config/ngayle.yaml",
-        &format!(
-            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\n",
-            crate::support::CONFIG,
-            server.url()
-        ),
-    );
+    smtp_config(&p, &server.url(), "");
     let r = p.run(&["send-test", "hieutruong@example.org"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
     let got = server.wait_for(1, WAIT);
@@ -394,13 +369,7 @@ fn smtp_auth_password_from_the_environment() {
     let p = minimal(&[]);
     let server = SmtpServer::with_auth("nhacviec@example.org", "mật-khẩu-thử");
     let url = format!("smtp://nhacviec%40example.org@{}", server.addr());
-    p.write(
-        "config/ngayle.yaml",
-        &format!(
-            "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {url}\n",
-            crate::support::CONFIG
-        ),
-    );
+    smtp_config(&p, &url, "");
     let run = |password: &str, now: &str| {
         Command::new(env!("CARGO_BIN_EXE_ngayle"))
             .current_dir(p.path())
