@@ -66,7 +66,10 @@ impl Store {
 
     async fn connect(options: SqliteConnectOptions) -> Result<Store, StoreError> {
         // One connection for an in-memory database (each connection would be its own).
+        // No ping before each use: the database is a local file (a ping would be one more
+        // round trip to the SQLite worker for every statement).
         let pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(if options.get_filename() == Path::new(":memory:") {
                 1
             } else {
