@@ -178,12 +178,7 @@ fn entries<'s>(schedule: &'s Schedule, spec: &FeedSpec) -> Vec<Entry<'s>> {
     };
     let slug = unit_slug(&schedule.unit.name);
     // The days off around the due days of every task, for the deadlines in descriptions.
-    let max_before = schedule
-        .tasks
-        .iter()
-        .map(|t| t.before_days)
-        .max()
-        .unwrap_or(0);
+    let max_before = schedule.max_before_days();
     let earliest = from
         .checked_sub_days(chrono::Days::new(u64::from(max_before) + 31))
         .unwrap_or(from);
@@ -191,8 +186,9 @@ fn entries<'s>(schedule: &'s Schedule, spec: &FeedSpec) -> Vec<Entry<'s>> {
     occurrences(schedule, from, to)
         .into_iter()
         .filter_map(|o| {
-            let alarms: Vec<&Task> = match spec.group {
-                None => Vec::new(),
+            // The tasks this feed shows: all of them, or the group's own (its alarms too).
+            let tasks: Vec<&Task> = match spec.group {
+                None => o.tasks.clone(),
                 Some(g) => o
                     .tasks
                     .iter()
@@ -200,7 +196,7 @@ fn entries<'s>(schedule: &'s Schedule, spec: &FeedSpec) -> Vec<Entry<'s>> {
                     .filter(|t| task_for_group(t, &g.id))
                     .collect(),
             };
-            if spec.group.is_some() && alarms.is_empty() {
+            if spec.group.is_some() && tasks.is_empty() {
                 return None;
             }
             let layer = schedule
@@ -215,9 +211,13 @@ fn entries<'s>(schedule: &'s Schedule, spec: &FeedSpec) -> Vec<Entry<'s>> {
                 .join(",");
             Some(Entry {
                 uid: format!("{}-{}@{slug}.ngayle", o.event.id, o.year),
-                description: description(schedule, &off, &o, spec.group),
+                description: description(schedule, &off, &o, &tasks),
                 categories,
-                alarms,
+                alarms: if spec.group.is_some() {
+                    tasks
+                } else {
+                    Vec::new()
+                },
                 default_at: schedule.settings.send_at,
                 occurrence: o,
             })
@@ -247,7 +247,7 @@ fn description(
     schedule: &Schedule,
     off: &BTreeSet<NaiveDate>,
     o: &Occurrence,
-    group: Option<&Group>,
+    tasks: &[&Task],
 ) -> String {
     let mut s = String::new();
     let day = |d: NaiveDate| format!("{} {}", lunar::weekday_vi(d), d.format("%d/%m/%Y"));
@@ -270,18 +270,9 @@ fn description(
     if let (Some(n), Some(class)) = (o.anniversary, o.class) {
         let _ = write!(s, "\nKỷ niệm {n} năm — {}.", class.name_vi());
     }
-    let tasks: Vec<&Task> = match group {
-        None => o.tasks.clone(),
-        Some(g) => o
-            .tasks
-            .iter()
-            .copied()
-            .filter(|t| task_for_group(t, &g.id))
-            .collect(),
-    };
     if !tasks.is_empty() {
         s.push_str("\n\nViệc cần làm:");
-        for t in tasks {
+        for &t in tasks {
             let due = plan::due_of(schedule, off, o.date, t)
                 .map_or(o.date.and_time(NaiveTime::MIN), |(d, _)| {
                     d.with_timezone(&plan::VIETNAM).naive_local()

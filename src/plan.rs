@@ -75,12 +75,7 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
         from.with_timezone(&tz).date_naive(),
         to.with_timezone(&tz).date_naive(),
     );
-    let max_before = schedule
-        .tasks
-        .iter()
-        .map(|t| t.before_days)
-        .max()
-        .unwrap_or(0);
+    let max_before = schedule.max_before_days();
     // Events whose reminders can fall in the window: up to `max_before` days (and a few more
     // for the move to a workday) after it.
     let horizon = last

@@ -54,6 +54,11 @@ impl Schedule {
         self.groups.iter().find(|g| g.id == id)
     }
 
+    /// The longest lead time of any task, in days.
+    pub fn max_before_days(&self) -> u32 {
+        self.tasks.iter().map(|t| t.before_days).max().unwrap_or(0)
+    }
+
     /// The people a task is assigned to, each once, in the order of `staff.yaml`.
     pub fn assignees(&self, task: &Task) -> Vec<&Person> {
         self.people
