@@ -19,21 +19,10 @@ import subprocess
 import sys
 
 import expected as ref
+from expected import check
 
 TIMEOUT = 180  # seconds per vdirsyncer / khal command
-FAILED = 0
 LUNAR = ("tet-nguyen-dan", "gio-to-hung-vuong", "tet-trung-thu")
-
-
-def check(name: str, ok: bool, detail: str = "") -> bool:
-    global FAILED
-    if ok:
-        print(f"PASS {name}")
-    else:
-        FAILED += 1
-        print(f"FAIL {name}: {detail}")
-    sys.stdout.flush()
-    return ok
 
 
 def run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -183,7 +172,7 @@ default_calendar = ngayle
     check(f"khal shows each of {len(sample)} sampled occurrences ({len(lunar)} of them lunar: "
           f"{', '.join(LUNAR)}; {len(multi)} multi-day) under every day it spans in the listed range",
           len(sample) >= 20 and len(lunar) >= 3 and not missing, f"missing {missing[:8]}")
-    return 1 if FAILED else 0
+    return 1 if ref.FAILED else 0
 
 
 if __name__ == "__main__":

@@ -22,20 +22,9 @@ import icalendar
 import recurring_ical_events
 
 import expected as ref
+from expected import check
 
 TIMEOUT = 20  # seconds, for every HTTP request and every ngayle command
-FAILED = 0
-
-
-def check(name: str, ok: bool, detail: str = "") -> bool:
-    global FAILED
-    if ok:
-        print(f"PASS {name}")
-    else:
-        FAILED += 1
-        print(f"FAIL {name}: {detail}")
-    sys.stdout.flush()
-    return ok
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -333,7 +322,7 @@ def main() -> int:
 
     status, _, _ = fetch(args.base + "/calendar/no-such-group.ics")
     check("/calendar/no-such-group.ics: 404", status == 404, f"status {status}")
-    return 1 if FAILED else 0
+    return 1 if ref.FAILED else 0
 
 
 if __name__ == "__main__":

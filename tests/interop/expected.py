@@ -20,6 +20,21 @@ import sys
 
 import yaml
 
+# Checks that failed so far, in this process (the checkers print PASS/FAIL lines through `check`).
+FAILED = 0
+
+
+def check(name: str, ok: bool, detail: str = "") -> bool:
+    """Prints `PASS name` or `FAIL name: detail` (run.sh counts them) and returns `ok`."""
+    global FAILED
+    if ok:
+        print(f"PASS {name}")
+    else:
+        FAILED += 1
+        print(f"FAIL {name}: {detail}")
+    sys.stdout.flush()
+    return ok
+
 ROUND_CLASSES = {"tron", "le5"}
 
 

@@ -282,6 +282,11 @@ fn occ(s: &Schedule, from: &str, to: &str) -> Vec<(NaiveDate, String, Option<u32
         .collect()
 }
 
+/// The first days of the occurrences in a range.
+fn dates(s: &Schedule, from: &str, to: &str) -> Vec<NaiveDate> {
+    occ(s, from, to).into_iter().map(|o| o.0).collect()
+}
+
 #[test]
 fn anniversaries_classes_and_titles() {
     let s = schedule(
@@ -399,20 +404,8 @@ fn lunar_events_late_in_the_lunar_year_fall_in_the_next_solar_year() {
         TASKS,
     );
     // 23/12 of lunar 2024 is 2025-01-22; 23/12 of lunar 2025 is 2026-02-10.
-    assert_eq!(
-        occ(&s, "2025-01-01", "2025-12-31")
-            .iter()
-            .map(|o| o.0)
-            .collect::<Vec<_>>(),
-        [d("2025-01-22")]
-    );
-    assert_eq!(
-        occ(&s, "2026-01-01", "2026-12-31")
-            .iter()
-            .map(|o| o.0)
-            .collect::<Vec<_>>(),
-        [d("2026-02-10")]
-    );
+    assert_eq!(dates(&s, "2025-01-01", "2025-12-31"), [d("2025-01-22")]);
+    assert_eq!(dates(&s, "2026-01-01", "2026-12-31"), [d("2026-02-10")]);
 }
 
 #[test]
@@ -433,18 +426,6 @@ fn spans_one_offs_and_leap_days() {
     );
     assert_eq!(occ(&s, "2024-11-01", "2024-11-01").len(), 1);
     assert!(occ(&s, "2025-11-01", "2025-11-01").is_empty(), "one-off");
-    assert_eq!(
-        occ(&s, "2023-02-01", "2023-03-31")
-            .iter()
-            .map(|o| o.0)
-            .collect::<Vec<_>>(),
-        [d("2023-02-28")]
-    );
-    assert_eq!(
-        occ(&s, "2024-02-01", "2024-03-31")
-            .iter()
-            .map(|o| o.0)
-            .collect::<Vec<_>>(),
-        [d("2024-02-29")]
-    );
+    assert_eq!(dates(&s, "2023-02-01", "2023-03-31"), [d("2023-02-28")]);
+    assert_eq!(dates(&s, "2024-02-01", "2024-03-31"), [d("2024-02-29")]);
 }
