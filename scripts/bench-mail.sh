@@ -15,7 +15,9 @@
 # the target ngayle ≥ 0.8 × plain (issue 4). Exit 0 on PASS, 1 on FAIL or error.
 #
 # Usage: scripts/bench-mail.sh [N]     (default 2000; BENCH_MAIL_KEEP=1 keeps the temporary
-#        project, the sink's log and send-due's output for a look afterwards)
+#        project, the sink's log and send-due's output for a look afterwards;
+#        BENCH_MAIL_WRAP="/usr/bin/time -v" runs send-due under that command, its report going
+#        to send-due's stderr in the kept folder)
 # Needs python3 (with venv); installs aiosmtpd==1.4.6 into $BENCH_MAIL_VENV
 # (default /opt/ngayle-bench-mail) the first time. Only 127.0.0.1; every step has a time limit.
 set -euo pipefail
@@ -99,7 +101,7 @@ if [[ $have_send_due == 1 ]]; then
   read -r m0 b0 < <(sink_stats)
   t0=$(date +%s.%N)
   set +e
-  (cd "$proj" && RUST_LOG=warn timeout 600 "$ngayle" --config "$cfg" send-due --now "$now") \
+  (cd "$proj" && RUST_LOG=warn ${BENCH_MAIL_WRAP:-} timeout 600 "$ngayle" --config "$cfg" send-due --now "$now") \
     >"$work/send-due.out" 2>"$work/send-due.err"
   code=$?
   set -e

@@ -159,25 +159,31 @@ pub async fn tick(
             .push((r, s));
     }
 
-    // The outcome of the email sent last, recorded together with "sending" of the next one
-    // (one commit per email). Until it is committed that email is still `sending`, so a crash
-    // can repeat it — and only it.
+    // Emails go one after the other, and ngayle does its own work while the server does its
+    // own: the next email is composed while this one is on the wire, and the outcome of the
+    // last one is recorded (with "sending" for this one) while this one's envelope goes out —
+    // its content, which makes the server take it, leaves only once that record is committed.
+    // So a crash can repeat the email in flight, and only it.
     let mut done: Option<(Vec<&ReminderKey>, Outcome)> = None;
-    for ((due, _), batch) in &batches {
+    let mut teams = Teams::default();
+    let mut queue = batches.iter();
+    let mut next = prepare(schedule, mailer, &mut teams, now, queue.next());
+    while let Some(this) = next.take() {
         if stop.load(Ordering::Relaxed) {
             // Shutting down: the rest stay pending for the next start.
             report.deferred = true;
             break;
         }
-        let late = now - *due > LATE_AFTER;
-        let keys: Vec<&ReminderKey> = batch.reminders.iter().map(|(r, _)| &r.key).collect();
-        let seed = keys
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let message_id = mailer.new_message_id(&seed);
-        let (message, subject) = match compose(schedule, mailer, batch, late, &message_id) {
+        let Prepared {
+            due,
+            batch,
+            late,
+            keys,
+            seed,
+            message_id,
+            composed,
+        } = this;
+        let (message, subject) = match composed {
             Ok(m) => m,
             Err(e) => {
                 // A template that fails on real data (it passed the load-time test render).
@@ -188,6 +194,7 @@ pub async fn tick(
                         .await?;
                 }
                 report.failed += keys.len();
+                next = prepare(schedule, mailer, &mut teams, now, queue.next());
                 continue;
             }
         };
@@ -202,22 +209,28 @@ pub async fn tick(
             ));
             report.messages += 1;
             report.sent += keys.len();
+            next = prepare(schedule, mailer, &mut teams, now, queue.next());
             continue;
         }
         let sending = Change::Sending {
             message_id: &message_id,
         };
-        match done.take() {
-            Some((prev, outcome)) => {
-                let prev_change = outcome.change();
-                store
-                    .apply(&[(&prev, prev_change), (&keys, sending)], now)
-                    .await?;
+        let previous = done.take();
+        let record = async {
+            match &previous {
+                Some((prev, outcome)) => {
+                    store
+                        .apply(&[(prev, outcome.change()), (&keys, sending)], now)
+                        .await
+                }
+                None => store.set_status(&keys, &sending, now).await,
             }
-            None => store.set_status(&keys, &sending, now).await?,
-        }
+        };
+        let compose_next = async { prepare(schedule, mailer, &mut teams, now, queue.next()) };
+        let (sent, following) = tokio::join!(mailer.send_after(&message, record), compose_next);
+        next = following;
         let to = &batch.reminders[0].0.person.email;
-        match mailer.send(&message).await {
+        match sent? {
             Ok(()) => {
                 report.messages += 1;
                 report.sent += keys.len();
@@ -264,6 +277,47 @@ pub async fn tick(
     Ok(report)
 }
 
+/// An email composed ahead of its turn.
+struct Prepared<'a, 'b, 's> {
+    due: DateTime<Utc>,
+    batch: &'a Batch<'b, 's>,
+    late: bool,
+    keys: Vec<&'b ReminderKey>,
+    /// The reminders' keys, for logs and the Message-ID.
+    seed: String,
+    message_id: String,
+    composed: Result<(crate::mail::Letter, String), String>,
+}
+
+/// Composes the next email, if there is one.
+fn prepare<'a, 'b, 's>(
+    schedule: &'s Schedule,
+    mailer: &Mailer,
+    teams: &mut Teams<'s>,
+    now: DateTime<Utc>,
+    next: Option<(&'a (DateTime<Utc>, &'s str), &'a Batch<'b, 's>)>,
+) -> Option<Prepared<'a, 'b, 's>> {
+    let ((due, _), batch) = next?;
+    let late = now - *due > LATE_AFTER;
+    let keys: Vec<&ReminderKey> = batch.reminders.iter().map(|(r, _)| &r.key).collect();
+    let seed = keys
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let message_id = mailer.new_message_id(&seed);
+    let composed = compose(schedule, mailer, teams, batch, late, &message_id);
+    Some(Prepared {
+        due: *due,
+        batch,
+        late,
+        keys,
+        seed,
+        message_id,
+        composed,
+    })
+}
+
 /// How a sent email ended, to be recorded.
 enum Outcome {
     Sent,
@@ -288,10 +342,11 @@ pub fn backoff(attempts: i64) -> Duration {
 }
 
 /// The email of one batch.
-fn compose(
-    schedule: &Schedule,
+fn compose<'s>(
+    schedule: &'s Schedule,
     mailer: &Mailer,
-    batch: &Batch,
+    teams: &mut Teams<'s>,
+    batch: &Batch<'_, 's>,
     late: bool,
     message_id: &str,
 ) -> Result<(crate::mail::Letter, String), String> {
@@ -318,7 +373,7 @@ fn compose(
     let items = batch
         .reminders
         .iter()
-        .map(|(r, _)| item(schedule, r))
+        .map(|(r, _)| item(schedule, teams, r))
         .collect();
     let ctx = MailContext {
         unit: UnitCtx {
@@ -353,7 +408,26 @@ fn compose(
     Ok((message, rendered.subject))
 }
 
-fn item(schedule: &Schedule, r: &Reminder) -> ItemCtx {
+/// The people named for each task (by id), computed once per tick: a task's team is the same
+/// in every email that mentions it.
+#[derive(Default)]
+struct Teams<'s> {
+    by_task: std::collections::HashMap<&'s str, Vec<&'s crate::schedule::Person>>,
+}
+
+impl<'s> Teams<'s> {
+    fn of(
+        &mut self,
+        schedule: &'s Schedule,
+        task: &'s crate::schedule::Task,
+    ) -> &[&'s crate::schedule::Person] {
+        self.by_task
+            .entry(task.id.as_str())
+            .or_insert_with(|| schedule.assignees(task))
+    }
+}
+
+fn item<'s>(schedule: &'s Schedule, teams: &mut Teams<'s>, r: &Reminder<'s>) -> ItemCtx {
     let o = &r.occurrence;
     let lunar = o
         .lunar()
@@ -371,9 +445,9 @@ fn item(schedule: &Schedule, r: &Reminder) -> ItemCtx {
     // "Who else": the other people named for this task (a few names, then a count); not for a
     // task of everyone.
     let others = if r.task.who.iter().any(|w| !matches!(w, Assignee::All)) {
-        let all: Vec<&str> = schedule
-            .assignees(r.task)
-            .into_iter()
+        let all: Vec<&str> = teams
+            .of(schedule, r.task)
+            .iter()
             .filter(|p| p.id != r.person.id)
             .map(|p| p.name.as_str())
             .collect();

@@ -142,36 +142,121 @@ impl SmtpSender {
         Ok(conn)
     }
 
-    async fn send(&self, letter: &Letter) -> Result<(), SendError> {
+    /// Sends one message on the kept connection (opened first if need be), while `gate` runs
+    /// beside it: the connection, MAIL, RCPT and DATA go on while `gate` works, and the
+    /// message's content — what makes the server take it — goes only once `gate` is done. If
+    /// `gate` fails, the message is abandoned mid-transaction (the connection is dropped before
+    /// the content, so the server discards it) and the gate's error is returned.
+    async fn send_after<E>(
+        &self,
+        letter: &Letter,
+        gate: impl Future<Output = Result<(), E>>,
+    ) -> Result<Result<(), SendError>, E> {
         let mut slot = self.conn.lock().await;
-        if let Some((conn, used)) = slot.as_mut()
-            && (conn.has_broken() || (used.elapsed() > IDLE_CHECK && !conn.test_connected().await))
-        {
-            *slot = None;
-        }
-        let (mut conn, _) = match slot.take() {
-            Some(c) => c,
-            None => (self.connect().await?, std::time::Instant::now()),
-        };
-        let eight_bit = conn.server_info().supports_feature(Extension::EightBitMime);
-        let message = letter
-            .build(eight_bit)
-            .map_err(|e| SendError::Permanent(e.to_string()))?;
-        let bytes = message.formatted();
-        let sending = conn.send(message.envelope(), &bytes);
-        let result = match tokio::time::timeout(SMTP_TIMEOUT * 2, sending).await {
-            Ok(r) => r.map(drop).map_err(classify),
-            Err(_) => {
-                // The server stopped answering mid-message: this connection is done.
-                return Err(SendError::Unavailable("máy chủ không trả lời".to_string()));
+        let envelope = async {
+            if let Some((conn, used)) = slot.as_mut()
+                && (conn.has_broken()
+                    || (used.elapsed() > IDLE_CHECK && !conn.test_connected().await))
+            {
+                *slot = None;
+            }
+            let (mut conn, _) = match slot.take() {
+                Some(c) => c,
+                None => (self.connect().await?, std::time::Instant::now()),
+            };
+            let eight_bit = conn.server_info().supports_feature(Extension::EightBitMime);
+            let message = letter
+                .build(eight_bit)
+                .map_err(|e| SendError::Permanent(e.to_string()))?;
+            let bytes = message.formatted();
+            let steps = envelope_steps(&mut conn, message.envelope(), &bytes);
+            match tokio::time::timeout(SMTP_TIMEOUT * 2, steps).await {
+                Ok(Ok(())) => Ok((conn, bytes)),
+                Ok(Err(e)) => {
+                    // Refused before the content: end the transaction politely, reconnect next
+                    // time (as lettre does).
+                    conn.abort().await;
+                    Err(classify(e))
+                }
+                Err(_) => Err(SendError::Unavailable("máy chủ không trả lời".to_string())),
             }
         };
-        // Keep the connection unless it broke: a refused recipient leaves it usable.
+        let (gate, envelope) = tokio::join!(gate, envelope);
+        // A failed gate drops the connection in the middle of DATA: nothing is delivered.
+        gate?;
+        let (mut conn, bytes) = match envelope {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        let content = async {
+            match std::str::from_utf8(&bytes) {
+                Ok(text) => conn.command(Content(text)).await,
+                Err(_) => conn.message(&bytes).await,
+            }
+        };
+        let result = match tokio::time::timeout(SMTP_TIMEOUT * 2, content).await {
+            Ok(r) => r.map(drop).map_err(classify),
+            // The server stopped answering mid-message: this connection is done.
+            Err(_) => {
+                return Ok(Err(SendError::Unavailable(
+                    "máy chủ không trả lời".to_string(),
+                )));
+            }
+        };
         if !conn.has_broken() {
             *slot = Some((conn, std::time::Instant::now()));
         }
-        result
+        Ok(result)
     }
+}
+
+/// A message's content as it goes after DATA: dot-stuffed (RFC 5321 §4.5.2) and ended by
+/// `<CRLF>.<CRLF>`, as lettre's `AsyncSmtpConnection::message` sends it — but in one write,
+/// where lettre makes two (the content, then the end): the server reads it at once instead of
+/// waking twice. Sent with `command`, which writes it and reads the server's reply.
+struct Content<'a>(&'a str);
+
+impl std::fmt::Display for Content<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.starts_with('.') {
+            f.write_str(".")?;
+        }
+        let mut parts = self.0.split("\r\n.");
+        if let Some(first) = parts.next() {
+            f.write_str(first)?;
+        }
+        for part in parts {
+            f.write_str("\r\n..")?;
+            f.write_str(part)?;
+        }
+        f.write_str("\r\n.\r\n")
+    }
+}
+
+/// MAIL, RCPT and DATA for one message (what `AsyncSmtpConnection::send` does before the
+/// content), with 8BITMIME / SMTPUTF8 when the message or the addresses need them.
+async fn envelope_steps(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &lettre::address::Envelope,
+    bytes: &[u8],
+) -> Result<(), lettre::transport::smtp::Error> {
+    use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+    use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter};
+    let mut options = Vec::new();
+    let addresses = envelope.from().into_iter().chain(envelope.to());
+    if addresses.map(AsRef::<str>::as_ref).any(|a| !a.is_ascii()) {
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !bytes.is_ascii() {
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    conn.command(Mail::new(envelope.from().cloned(), options))
+        .await?;
+    for to in envelope.to() {
+        conn.command(Rcpt::new(to.clone(), Vec::new())).await?;
+    }
+    conn.command(Data).await?;
+    Ok(())
 }
 
 /// Sends messages with the configured transport.
@@ -274,21 +359,45 @@ impl Mailer {
 
     /// Sends one email.
     pub async fn send(&self, letter: &Letter) -> Result<(), SendError> {
+        let ready = std::future::ready(Ok::<(), std::convert::Infallible>(()));
+        match self.send_after(letter, ready).await {
+            Ok(result) => result,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Sends one email once `gate` is done, working on the connection while it runs (see
+    /// `delivery`: the outcome of the previous email is recorded meanwhile). `Err` is the
+    /// gate's error, in which case the email was not delivered; `Ok` holds the send's outcome.
+    pub async fn send_after<E>(
+        &self,
+        letter: &Letter,
+        gate: impl Future<Output = Result<(), E>>,
+    ) -> Result<Result<(), SendError>, E> {
         match &self.transport {
-            Transport::Smtp(t) => t.send(letter).await,
+            Transport::Smtp(t) => t.send_after(letter, gate).await,
             Transport::Outbox(t) => {
-                tokio::fs::create_dir_all(&self.outbox).await.map_err(|e| {
-                    SendError::Unavailable(format!("{}: {e}", self.outbox.display()))
-                })?;
-                let message = letter
-                    .build(true)
-                    .map_err(|e| SendError::Permanent(e.to_string()))?;
-                t.send(message)
-                    .await
-                    .map(drop)
-                    .map_err(|e| SendError::Unavailable(e.to_string()))
+                gate.await?;
+                Ok(self.write_outbox(t, letter).await)
             }
         }
+    }
+
+    async fn write_outbox(
+        &self,
+        t: &AsyncFileTransport<Tokio1Executor>,
+        letter: &Letter,
+    ) -> Result<(), SendError> {
+        tokio::fs::create_dir_all(&self.outbox)
+            .await
+            .map_err(|e| SendError::Unavailable(format!("{}: {e}", self.outbox.display())))?;
+        let message = letter
+            .build(true)
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        t.send(message)
+            .await
+            .map(drop)
+            .map_err(|e| SendError::Unavailable(e.to_string()))
     }
 }
 
@@ -307,16 +416,16 @@ pub struct Letter {
 impl Letter {
     /// The lettre message. With `eight_bit` (the server takes 8BITMIME, or the outbox) the
     /// parts are UTF-8 text as written — readable in any editor, and a third smaller than
-    /// base64 — unless a line is too long for 8bit (998 octets), where lettre's choice stands.
+    /// base64 (half the size of quoted-printable for Vietnamese) — unless a line is too long
+    /// for 8bit (998 octets), where lettre's choice stands.
     pub fn build(&self, eight_bit: bool) -> Result<Message, MailError> {
-        let body = |s: &str| {
-            if eight_bit {
-                let wrapped = wrap(s, 76);
-                Body::new_with_encoding(wrapped, ContentTransferEncoding::EightBit)
-                    .unwrap_or_else(|_| Body::new(s.to_string()))
-            } else {
-                Body::new(s.to_string())
-            }
+        // Plain text is wrapped for reading; HTML is not (its line breaks mean nothing, and one
+        // inside an attribute would change it).
+        let body = |s: &str, wrap_at: Option<usize>| {
+            eight_bit
+                .then(|| eight_bit_body(s, wrap_at))
+                .flatten()
+                .unwrap_or_else(|| Body::new(s.to_string()))
         };
         let mut b = Message::builder()
             .from(self.from.clone())
@@ -329,17 +438,32 @@ impl Letter {
             b = b.reply_to(r.clone());
         }
         b.multipart(MultiPart::alternative_plain_html(
-            body(&self.text),
-            body(&self.html),
+            body(&self.text, Some(76)),
+            body(&self.html, None),
         ))
         .map_err(|e| MailError::Build(e.to_string()))
     }
 }
 
+/// `text` as an 8bit body (RFC 6152): with `wrap_at`, long lines broken at spaces under that many
+/// octets where they can be (plain text then reads well anywhere); CRLF line ends; `None` when
+/// a line is over SMTP's 998 octets or the text holds a NUL or a lone CR. (lettre itself takes
+/// 8bit only when every line is under 76 octets, which an HTML line with a URL seldom is.)
+fn eight_bit_body(text: &str, wrap_at: Option<usize>) -> Option<Body> {
+    let wrapped = match wrap_at {
+        Some(limit) => wrap(text, limit),
+        None => text.replace("\r\n", "\n"),
+    };
+    let fits = !wrapped.contains(['\0', '\r']) && wrapped.split('\n').all(|l| l.len() <= 998);
+    fits.then(|| {
+        let crlf = wrapped.replace('\n', "\r\n");
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit)
+    })
+}
+
 /// Breaks lines longer than `limit` octets at spaces (continuation lines keep the line's
-/// indentation), so that the text can travel as 8bit, which lettre allows only for lines
-/// under 76 octets. A line with no space to break at is left as it is (lettre then picks
-/// base64 for that part).
+/// indentation), so that 8bit text reads well in any mail program. A line with no space to
+/// break at is left as it is.
 pub fn wrap(text: &str, limit: usize) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 32);
     for (n, line) in text.split('\n').enumerate() {
@@ -476,7 +600,18 @@ fn redact(url: &url::Url) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::wrap;
+    use super::{Content, wrap};
+
+    #[test]
+    fn content_is_dot_stuffed_and_ended_in_one_piece() {
+        let wire = |s: &str| Content(s).to_string();
+        assert_eq!(wire("a\r\nb"), "a\r\nb\r\n.\r\n");
+        assert_eq!(
+            wire(".a\r\n.\r\n..b\r\nc."),
+            "..a\r\n..\r\n...b\r\nc.\r\n.\r\n"
+        );
+        assert_eq!(wire(""), "\r\n.\r\n");
+    }
 
     #[test]
     fn wrapping_keeps_words_and_indentation() {

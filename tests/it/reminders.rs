@@ -331,6 +331,35 @@ fn no_header_injection_and_html_is_escaped() {
 }
 
 #[test]
+fn a_lone_dot_line_cannot_end_the_message_early() {
+    // A line that is just "." ends an SMTP message: the client must dot-stuff it, or the rest
+    // of the email would be read as commands (SMTP smuggling).
+    let layer = "events:\n  - id: le\n    name: \"Lễ\\n.\\nMAIL FROM:<evil@example.org>\\n..hai chấm\\n.ba\"\n    date: 30/4\n    tasks: [treo-co]\n";
+    let p = minimal(&[("calendars/national.yaml", layer)]);
+    let server = SmtpServer::start();
+    smtp_config(&p, &server.url(), "");
+    let r = p.run(&["send-due", "--now", "2024-04-29T07:30:00+07:00"]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let got = server.wait_for(1, WAIT);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].from, "nhacviec@example.org");
+    assert_eq!(got[0].to, ["an@example.org"]);
+    let mail = got[0].parsed();
+    let text = mail.text.replace("\r\n", "\n");
+    assert!(
+        text.contains("Dịp: Lễ\n.\nMAIL FROM:<evil@example.org>\n..hai chấm\n.ba\n"),
+        "{text}"
+    );
+    // The whole email arrived: the text part's last line, and the HTML part after it.
+    assert!(mail.text.contains("Thư tự động từ ngayle"), "{}", mail.text);
+    assert!(
+        mail.html.contains("MAIL FROM:&lt;evil@example.org&gt;"),
+        "{}",
+        mail.html
+    );
+}
+
+#[test]
 fn dry_run_records_and_sends_nothing() {
     let p = minimal(&[]);
     let server = SmtpServer::start();
