@@ -37,17 +37,66 @@ pub struct Schedule {
     pub groups: Vec<Group>,
     pub people: Vec<Person>,
     task_index: BTreeMap<String, usize>,
+    /// Person id → index in `people`.
+    person_index: BTreeMap<String, usize>,
+    /// Group id → indices in `people` of its members, in staff order.
+    members: BTreeMap<String, Vec<usize>>,
     /// The email templates, compiled and checked.
     pub templates: crate::template::Templates,
 }
 
 impl Schedule {
+    /// Builds the lookup tables of a resolved schedule.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        version: String,
+        unit: Unit,
+        settings: Settings,
+        layers: Vec<Layer>,
+        events: Vec<Event>,
+        tasks: Vec<Task>,
+        groups: Vec<Group>,
+        people: Vec<Person>,
+        templates: crate::template::Templates,
+    ) -> Schedule {
+        let task_index = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id.clone(), i))
+            .collect();
+        let person_index = people
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.clone(), i))
+            .collect();
+        let mut members: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, p) in people.iter().enumerate() {
+            for g in &p.groups {
+                members.entry(g.clone()).or_default().push(i);
+            }
+        }
+        Schedule {
+            version,
+            unit,
+            settings,
+            layers,
+            events,
+            tasks,
+            groups,
+            people,
+            task_index,
+            person_index,
+            members,
+            templates,
+        }
+    }
+
     pub fn task(&self, id: &str) -> Option<&Task> {
         self.task_index.get(id).and_then(|&i| self.tasks.get(i))
     }
 
     pub fn person(&self, id: &str) -> Option<&Person> {
-        self.people.iter().find(|p| p.id == id)
+        self.person_index.get(id).and_then(|&i| self.people.get(i))
     }
 
     pub fn group(&self, id: &str) -> Option<&Group> {
@@ -59,17 +108,25 @@ impl Schedule {
         self.tasks.iter().map(|t| t.before_days).max().unwrap_or(0)
     }
 
-    /// The people a task is assigned to, each once, in the order of `staff.yaml`.
+    /// The people a task is assigned to, each once, in the order of `staff.yaml`. Looked up by
+    /// group and id (a province-sized staff list is not scanned per task).
     pub fn assignees(&self, task: &Task) -> Vec<&Person> {
-        self.people
-            .iter()
-            .filter(|p| {
-                task.who.iter().any(|w| match w {
-                    Assignee::All => true,
-                    Assignee::Group(g) => p.groups.contains(g),
-                    Assignee::Person(id) => &p.id == id,
-                })
-            })
+        if task.who.iter().any(|w| matches!(w, Assignee::All)) {
+            return self.people.iter().collect();
+        }
+        let mut which: Vec<usize> = Vec::new();
+        for w in &task.who {
+            match w {
+                Assignee::All => {}
+                Assignee::Group(g) => which.extend(self.members.get(g).into_iter().flatten()),
+                Assignee::Person(id) => which.extend(self.person_index.get(id)),
+            }
+        }
+        which.sort_unstable();
+        which.dedup();
+        which
+            .into_iter()
+            .filter_map(|i| self.people.get(i))
             .collect()
     }
 }

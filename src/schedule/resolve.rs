@@ -97,13 +97,8 @@ pub fn resolve(src: &Sources, today: NaiveDate) -> (Option<Schedule>, Vec<Diagno
     let (Some((unit, settings)), Some(templates)) = (config, templates) else {
         return (None, diags);
     };
-    let task_index = tasks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.id.clone(), i))
-        .collect();
-    let schedule = Schedule {
-        version: version(src),
+    let schedule = Schedule::new(
+        version(src),
         unit,
         settings,
         layers,
@@ -111,9 +106,8 @@ pub fn resolve(src: &Sources, today: NaiveDate) -> (Option<Schedule>, Vec<Diagno
         tasks,
         groups,
         people,
-        task_index,
         templates,
-    };
+    );
     (Some(schedule), diags)
 }
 
@@ -654,6 +648,8 @@ impl Resolver {
             }
         }
         let group_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        let group_set: std::collections::HashSet<&str> =
+            group_ids.iter().map(String::as_str).collect();
         let mut people = Vec::new();
         let mut emails: BTreeMap<String, Defined<'a>> = BTreeMap::new();
         for (i, p) in s.people.iter().flatten().enumerate() {
@@ -709,7 +705,7 @@ impl Resolver {
             for (j, g) in p.groups.iter().flat_map(|l| l.0.iter()).enumerate() {
                 let path = [k("people"), Seg::Index(i), k("groups"), Seg::Index(j)];
                 let g = g.text().map(str::trim).unwrap_or_default();
-                if group_ids.iter().any(|id| id == g) {
+                if group_set.contains(g) {
                     groups_of.push(g.to_string());
                 } else {
                     let known: Vec<&str> = group_ids.iter().map(String::as_str).collect();
@@ -731,15 +727,15 @@ impl Resolver {
                 });
             }
         }
-        let named_in_people = |id: &str| {
-            s.people
-                .iter()
-                .flatten()
-                .flat_map(|p| p.groups.iter().flat_map(|l| l.0.iter()))
-                .any(|g| g.text().map(str::trim) == Some(id))
-        };
+        let named_in_people: std::collections::HashSet<&str> = s
+            .people
+            .iter()
+            .flatten()
+            .flat_map(|p| p.groups.iter().flat_map(|l| l.0.iter()))
+            .filter_map(|g| g.text().map(str::trim))
+            .collect();
         for (i, g) in groups.iter().enumerate() {
-            if !named_in_people(&g.id) {
+            if !named_in_people.contains(g.id.as_str()) {
                 self.warning(
                     f,
                     &[k("groups"), Seg::Index(i), k("id")],
@@ -828,6 +824,10 @@ impl Resolver {
         let mut who_ids: Vec<&str> = vec![ALL];
         who_ids.extend(groups.iter().map(|g| g.id.as_str()));
         who_ids.extend(people.iter().map(|p| p.id.as_str()));
+        let group_set: std::collections::HashSet<&str> =
+            groups.iter().map(|g| g.id.as_str()).collect();
+        let person_set: std::collections::HashSet<&str> =
+            people.iter().map(|p| p.id.as_str()).collect();
         let mut out = Vec::new();
         for (i, raw) in t.tasks.iter().flatten().enumerate() {
             let item = Item {
@@ -884,9 +884,9 @@ impl Resolver {
                         let w = w.text().map(str::trim).unwrap_or_default();
                         if w == ALL {
                             who.push(Assignee::All);
-                        } else if groups.iter().any(|g| g.id == w) {
+                        } else if group_set.contains(w) {
                             who.push(Assignee::Group(w.to_string()));
-                        } else if people.iter().any(|p| p.id == w) {
+                        } else if person_set.contains(w) {
                             who.push(Assignee::Person(w.to_string()));
                         } else {
                             self.error(

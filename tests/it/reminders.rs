@@ -162,6 +162,24 @@ fn send_due_sends_exactly_what_upcoming_lists_once() {
 }
 
 #[test]
+fn a_task_reaches_each_assignee_once_in_staff_order() {
+    // Named by group, by id and both: each person once, in the order of staff.yaml.
+    let staff = "groups:\n  - id: csvc\n    name: CSVC\n  - id: vp\n    name: Văn phòng\npeople:\n  - id: an\n    name: An\n    email: an@example.org\n    groups: [csvc]\n  - id: binh\n    name: Bình\n    email: binh@example.org\n    groups: [csvc, vp]\n  - id: chi\n    name: Chi\n    email: chi@example.org\n    groups: [vp]\n  - id: dung\n    name: Dũng\n    email: dung@example.org\n";
+    let tasks = "tasks:\n  - id: treo-co\n    title: Treo cờ\n    do: Treo cờ.\n    before: 1d\n    who: [chi, csvc, binh]\n";
+    let p = minimal(&[
+        ("config/staff.yaml", staff),
+        ("calendars/tasks.yaml", tasks),
+    ]);
+    let rows = upcoming(&p, "2024-04-28", 3);
+    let emails: Vec<&str> = rows.iter().map(|r| r[5].as_str()).collect();
+    assert_eq!(
+        emails,
+        ["an@example.org", "binh@example.org", "chi@example.org"],
+        "{rows:?}"
+    );
+}
+
+#[test]
 fn the_subject_of_the_issue() {
     // 30/4/2024, task "Treo cờ Tổ quốc" due the day before at 07:00.
     let layer = "events:\n  - id: giai-phong\n    name: Ngày Giải phóng miền Nam\n    date: 30/4\n    since: 1975\n    tasks: [treo-co]\n";
