@@ -18,6 +18,7 @@ use crate::feed::{self, FeedSpec};
 use crate::http::{self, AppState, Feeds, RenderedFeed};
 use crate::mail::Mailer;
 use crate::schedule::{LoadReport, Schedule, load};
+use crate::status::{ReloadError, Status};
 use crate::store::{Store, StoreError};
 
 /// Why the daemon could not start or stopped with an error.
@@ -73,6 +74,7 @@ pub async fn build_feeds(
         groups,
         schedule_version: schedule.version.clone(),
         loaded_at: now,
+        token: schedule.settings.feed_token.clone(),
     })
 }
 
@@ -104,10 +106,20 @@ async fn render_one(
 pub struct ServeOptions {
     pub config: PathBuf,
     pub listener: TcpListener,
+    /// Reload when a file in the config or calendars folder changes.
+    pub watch: bool,
+    /// Reload on SIGHUP (the process's signal: only for the real service, not in-process tests).
+    pub sighup: bool,
 }
 
-/// Runs the service until `shutdown` completes: the HTTP feeds and, every minute (and once at
-/// start, to catch up after downtime), a reminder tick.
+/// The schedule being served, shared by the reminder loop and the reloader.
+type Current = watch::Sender<Arc<Schedule>>;
+
+/// Runs the service until `shutdown` completes: the HTTP feeds, `/healthz`, `/metrics`, a
+/// reminder tick every minute (and once at start, to catch up after downtime), and reloads of
+/// the schedule (file changes, SIGHUP). On shutdown: no new connection or email is started;
+/// requests and the email in flight get `shutdown_grace` to finish; then everything still
+/// running is stopped and awaited, and `serve` returns.
 pub async fn serve(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
@@ -120,8 +132,11 @@ pub async fn serve(
     let store = Store::open(&schedule.settings.state).await?;
     let mailer = Mailer::new(&schedule.settings)?;
     let feeds = build_feeds(&schedule, &store, today, now).await?;
-    let state = AppState::new(feeds, schedule.settings.feed_token.clone(), store.clone());
+    let status = Arc::new(Status::new(now));
+    status.loaded(&schedule.version, now, false);
+    let state = AppState::new(feeds, store.clone(), Arc::clone(&status));
     let addr = opts.listener.local_addr()?;
+    let grace = schedule.settings.shutdown_grace;
     tracing::info!(
         %addr,
         events = schedule.events.len(),
@@ -131,47 +146,316 @@ pub async fn serve(
         "ngayle đang chạy: http://{addr}/calendar.ics"
     );
 
-    // One shutdown signal, fanned out to the HTTP server and the reminder loop.
+    // One shutdown signal, fanned out to the HTTP server, the reminder loop and the reloader.
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_flag = Arc::new(AtomicBool::new(false));
-    let reminders = tokio::spawn(reminder_loop(
-        Arc::new(schedule),
-        store,
-        mailer,
+    let (current, schedules) = watch::channel(Arc::new(schedule));
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(reminder_loop(
+        schedules,
+        store.clone(),
+        Arc::new(mailer),
         stop_rx.clone(),
         Arc::clone(&stop_flag),
+        Arc::clone(&status),
+    ));
+    tasks.spawn(reloader(
+        opts.config.clone(),
+        current,
+        store,
+        Arc::clone(&state),
+        Arc::clone(&status),
+        stop_rx.clone(),
+        opts.watch,
+        opts.sighup,
     ));
     let mut http_stop = stop_rx;
-    let http = http::serve(opts.listener, http::router(state), async move {
-        let _ = http_stop.wait_for(|s| *s).await;
-    });
+    let http = http::serve(
+        opts.listener,
+        http::router(state),
+        async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        },
+        grace,
+    );
     let signal = async {
         shutdown.await;
+        tracing::info!(grace_seconds = grace.as_secs_f32(), "đang dừng");
         stop_flag.store(true, Ordering::Relaxed);
         let _ = stop_tx.send(true);
     };
     let (served, ()) = tokio::join!(http, signal);
-    match reminders.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "vòng gửi thư dừng vì lỗi"),
-        Err(e) => tracing::error!(error = %e, "vòng gửi thư bị hủy"),
+    // The reminder loop ends after the email in flight; the reloader at once. Past the grace
+    // period (counted from the signal, the HTTP side having used its share) they are aborted.
+    let drained = async {
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "một phần của dịch vụ dừng vì lỗi"),
+                Err(e) if e.is_cancelled() => {}
+                Err(e) => tracing::error!(error = %e, "một phần của dịch vụ bị hủy"),
+            }
+        }
+    };
+    if tokio::time::timeout(grace, drained).await.is_err() {
+        tracing::warn!("hết thời gian chờ khi dừng: dừng ngay các việc còn lại");
+        tasks.shutdown().await;
     }
     served?;
     tracing::info!("đã dừng");
     Ok(())
 }
 
+/// Reloads the schedule when asked (a file changed, SIGHUP) until `stop`. A reload validates
+/// everything first; a schedule with errors is refused whole — the last good one keeps running,
+/// every diagnostic is logged and shown by `/healthz` until a reload succeeds. A good one
+/// replaces the feeds and the reminder loop's schedule at once.
+#[allow(clippy::too_many_arguments)]
+async fn reloader(
+    config: PathBuf,
+    current: Current,
+    store: Store,
+    state: Arc<AppState>,
+    status: Arc<Status>,
+    mut stop: watch::Receiver<bool>,
+    watch_files: bool,
+    sighup: bool,
+) -> Result<(), DaemonError> {
+    let (wake_tx, mut wake) = mpsc::channel::<&'static str>(1);
+    // The file watcher (its own thread, owned here: dropped when this returns).
+    let mut watcher = None;
+    if watch_files {
+        match FileWatcher::start(&current.borrow().settings, wake_tx.clone()) {
+            Ok(w) => watcher = Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "không theo dõi được thay đổi tệp: chỉ nạp lại khi nhận SIGHUP")
+            }
+        }
+    }
+    let mut hangup = if sighup { hangup_signal() } else { None };
+    loop {
+        let why = tokio::select! {
+            got = wake.recv() => match got { Some(why) => why, None => break },
+            () = next_hangup(&mut hangup) => "SIGHUP",
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (today, now) = now();
+        let path = config.clone();
+        let loaded = tokio::task::spawn_blocking(move || load(&path, today)).await;
+        let report = match loaded {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "nạp lại bị hủy");
+                continue;
+            }
+        };
+        let Some(schedule) = report.schedule.clone() else {
+            let diagnostics: Vec<String> = report
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| match &d.help {
+                    Some(help) if !help.is_empty() => format!("{d} — {help}"),
+                    _ => d.to_string(),
+                })
+                .collect();
+            for d in &report.diagnostics {
+                tracing::error!(diagnostic = %d, "lịch không hợp lệ");
+            }
+            tracing::error!(
+                reason = why,
+                errors = diagnostics.len(),
+                "không nạp lại: lịch có lỗi; vẫn dùng lịch cũ cho tới khi sửa xong"
+            );
+            status.reload_failed(ReloadError {
+                at: now,
+                errors: diagnostics.len(),
+                diagnostics,
+            });
+            continue;
+        };
+        if schedule.version == current.borrow().version {
+            // Saved without a change (or changed back): nothing to swap, but healthy again.
+            status.loaded(&schedule.version, now, false);
+            continue;
+        }
+        for d in &report.diagnostics {
+            tracing::warn!(diagnostic = %d, "cảnh báo");
+        }
+        match build_feeds(&schedule, &store, today, now).await {
+            Ok(feeds) => {
+                state.replace_feeds(feeds);
+                status.loaded(&schedule.version, now, true);
+                tracing::info!(
+                    reason = why,
+                    version = %schedule.version,
+                    events = schedule.events.len(),
+                    "đã nạp lại lịch"
+                );
+                if let Some(w) = watcher.as_mut() {
+                    w.follow(&schedule.settings);
+                }
+                current.send_replace(Arc::new(schedule));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "không nạp lại được: lỗi cơ sở dữ liệu");
+                status.reload_failed(ReloadError {
+                    at: now,
+                    errors: 1,
+                    diagnostics: vec![e.to_string()],
+                });
+            }
+        }
+    }
+    drop(watcher);
+    Ok(())
+}
+
+/// How long the watcher waits for a burst of file events to settle (an editor's save is
+/// several: write a temporary file, rename it over the old one).
+pub const WATCH_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Watches the folders a schedule is read from (the config's folder, with its templates, the
+/// staff file's folder and the calendars folder) — folders, not files, since editors save by
+/// rename — and wakes the reloader after each settled burst of changes.
+struct FileWatcher {
+    debouncer: notify_debouncer_mini::Debouncer<notify::RecommendedWatcher>,
+    watched: Vec<PathBuf>,
+}
+
+impl FileWatcher {
+    fn start(
+        settings: &crate::schedule::Settings,
+        wake: mpsc::Sender<&'static str>,
+    ) -> Result<FileWatcher, notify::Error> {
+        let debouncer = notify_debouncer_mini::new_debouncer(
+            WATCH_DEBOUNCE,
+            move |events: notify_debouncer_mini::DebounceEventResult| {
+                let relevant = match &events {
+                    Ok(evs) => evs.iter().any(|e| is_input(&e.path)),
+                    Err(_) => true,
+                };
+                if relevant {
+                    // A full channel means a reload is already pending: enough.
+                    let _ = wake.try_send("tệp thay đổi");
+                }
+            },
+        )?;
+        let mut w = FileWatcher {
+            debouncer,
+            watched: Vec::new(),
+        };
+        w.follow(settings);
+        if w.watched.is_empty() {
+            return Err(notify::Error::generic("không theo dõi được thư mục nào"));
+        }
+        Ok(w)
+    }
+
+    /// Watches the folders of `settings` (after a reload that moved them, the new ones).
+    fn follow(&mut self, settings: &crate::schedule::Settings) {
+        let mut dirs: Vec<PathBuf> = [
+            settings.config_path.parent().map(Path::to_path_buf),
+            settings.staff_path.parent().map(Path::to_path_buf),
+            Some(settings.calendars_dir.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                d
+            }
+        })
+        .collect();
+        dirs.sort();
+        dirs.dedup();
+        if dirs == self.watched {
+            return;
+        }
+        for old in &self.watched {
+            let _ = self.debouncer.watcher().unwatch(old);
+        }
+        self.watched.clear();
+        for dir in dirs {
+            // Recursive for the config folder's `templates/`; the others have no subfolders
+            // that matter, and watching them recursively costs little.
+            match self
+                .debouncer
+                .watcher()
+                .watch(&dir, notify::RecursiveMode::Recursive)
+            {
+                Ok(()) => self.watched.push(dir),
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "không theo dõi được thư mục")
+                }
+            }
+        }
+    }
+}
+
+/// A file whose change can change the schedule: YAML and templates, not editors' swap files.
+fn is_input(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    if name.starts_with('.') || name.ends_with('~') || name.ends_with(".swp") {
+        return false;
+    }
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "j2")
+    ) || path.extension().is_none()
+}
+
+#[cfg(unix)]
+fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "không nhận được SIGHUP");
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn hangup_signal() -> Option<()> {
+    None
+}
+
+#[cfg(unix)]
+async fn next_hangup(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            if s.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_hangup(_: &mut Option<()>) {
+    std::future::pending::<()>().await
+}
+
 /// Every minute, at second 0 (tokio-cron-scheduler uses six fields, seconds first).
 pub const TICK_CRON: &str = "0 * * * * *";
 
-/// Ticks at start and then every minute until `stop`. Ticks never overlap: one that takes
-/// longer than a minute makes the next wait (the channel holds one pending tick).
+/// Ticks at start and then every minute until `stop`, each with the schedule current then.
+/// Ticks never overlap: one that takes longer than a minute makes the next wait (the channel
+/// holds one pending tick).
 async fn reminder_loop(
-    schedule: Arc<Schedule>,
+    schedules: watch::Receiver<Arc<Schedule>>,
     store: Store,
-    mailer: Mailer,
+    mailer: Arc<Mailer>,
     mut stop: watch::Receiver<bool>,
     stop_flag: Arc<AtomicBool>,
+    status: Arc<Status>,
 ) -> Result<(), DaemonError> {
     let (tick_tx, mut tick_rx) = mpsc::channel::<()>(1);
     let mut scheduler = JobScheduler::new().await?;
@@ -185,6 +469,8 @@ async fn reminder_loop(
     scheduler.add(job).await?;
     scheduler.start().await?;
     let mut first = true;
+    let mut mailer = mailer;
+    let mut mail_settings = schedules.borrow().settings.clone();
     loop {
         if !first {
             tokio::select! {
@@ -196,8 +482,25 @@ async fn reminder_loop(
         if *stop.borrow() {
             break;
         }
+        let schedule = Arc::clone(&schedules.borrow());
+        // A reload that changed the mail settings gets a new mailer (a new connection).
+        if mail_changed(&mail_settings, &schedule.settings) {
+            match Mailer::new(&schedule.settings) {
+                Ok(m) => {
+                    tracing::info!(mail = m.describe(), "cấu hình thư đã đổi");
+                    mailer = Arc::new(m);
+                    mail_settings = schedule.settings.clone();
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cấu hình thư mới không dùng được: giữ cấu hình cũ")
+                }
+            }
+        }
         let now = Utc::now();
-        match delivery::tick(&schedule, &store, &mailer, now, false, &stop_flag).await {
+        status.tick_started(now);
+        let result = delivery::tick(&schedule, &store, &mailer, now, false, &stop_flag).await;
+        status.tick_finished(Utc::now(), result.as_ref().map_err(ToString::to_string));
+        match result {
             Ok(r) if r.messages + r.skipped + r.failed > 0 || r.deferred => tracing::info!(
                 messages = r.messages,
                 sent = r.sent,
@@ -212,10 +515,19 @@ async fn reminder_loop(
             Err(e) => tracing::error!(error = %e, "lượt gửi thư lỗi cơ sở dữ liệu"),
         }
     }
+    status.scheduler_stopped();
     if let Err(e) = scheduler.shutdown().await {
         tracing::warn!(error = %e, "dừng bộ hẹn giờ");
     }
     Ok(())
+}
+
+/// True when the mailer must be rebuilt for `new`.
+fn mail_changed(old: &crate::schedule::Settings, new: &crate::schedule::Settings) -> bool {
+    old.smtp != new.smtp
+        || old.mail_from != new.mail_from
+        || old.reply_to != new.reply_to
+        || old.outbox != new.outbox
 }
 
 /// Completes on SIGINT or SIGTERM.

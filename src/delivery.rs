@@ -50,6 +50,8 @@ pub struct TickReport {
     pub failed: usize,
     /// Reminders waiting for a retry after a temporary failure.
     pub retrying: usize,
+    /// Of those, the ones whose email failed in this tick.
+    pub temporary_failures: usize,
     /// True when the mail server was unusable and reminders were left for the next tick.
     pub deferred: bool,
     /// In a dry run: what would be sent, one line per email.
@@ -256,6 +258,7 @@ pub async fn tick(
                 let at = now + backoff(attempts);
                 let text = err.to_string();
                 report.retrying += keys.len();
+                report.temporary_failures += keys.len();
                 tracing::warn!(
                     to = %to,
                     error = %text,

@@ -25,12 +25,13 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::schedule::Secret;
+use crate::status::Status;
 use crate::store::Store;
 
 /// How long a request may take (the feeds are in memory: this only bounds slow clients).
@@ -41,8 +42,6 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Requests carry no body here.
 pub const MAX_BODY_BYTES: usize = 1024;
-/// How long open connections get to finish after shutdown is asked.
-pub const GRACE: Duration = Duration::from_secs(10);
 
 /// One feed, ready to send.
 #[derive(Debug, Clone)]
@@ -80,22 +79,24 @@ pub struct Feeds {
     pub groups: HashMap<String, RenderedFeed>,
     pub schedule_version: String,
     pub loaded_at: DateTime<Utc>,
+    /// The schedule's `http.feed_token`: feeds are private when it is set.
+    pub token: Option<Secret>,
 }
 
 /// What the handlers share.
 #[derive(Debug)]
 pub struct AppState {
     feeds: RwLock<Arc<Feeds>>,
-    token: Option<Secret>,
     store: Store,
+    status: Arc<Status>,
 }
 
 impl AppState {
-    pub fn new(feeds: Feeds, token: Option<Secret>, store: Store) -> Arc<AppState> {
+    pub fn new(feeds: Feeds, store: Store, status: Arc<Status>) -> Arc<AppState> {
         Arc::new(AppState {
             feeds: RwLock::new(Arc::new(feeds)),
-            token,
             store,
+            status,
         })
     }
 
@@ -123,6 +124,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/calendar.ics", get(full_feed))
         .route("/calendar/{file}", get(group_feed))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -143,11 +145,13 @@ async fn full_feed(
     Query(q): Query<FeedQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if !token_ok(state.token.as_ref(), q.token.as_deref()) {
+    let feeds = state.feeds();
+    if !token_ok(feeds.token.as_ref(), q.token.as_deref()) {
         return not_found().await;
     }
-    let feeds = state.feeds();
-    send_feed(&feeds.all, &headers, state.token.is_some())
+    let response = send_feed(&feeds.all, &headers, feeds.token.is_some());
+    state.count(false, &response);
+    response
 }
 
 async fn group_feed(
@@ -156,13 +160,24 @@ async fn group_feed(
     Query(q): Query<FeedQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if !token_ok(state.token.as_ref(), q.token.as_deref()) {
+    let feeds = state.feeds();
+    if !token_ok(feeds.token.as_ref(), q.token.as_deref()) {
         return not_found().await;
     }
-    let feeds = state.feeds();
     match file.strip_suffix(".ics").and_then(|g| feeds.groups.get(g)) {
-        Some(feed) => send_feed(feed, &headers, state.token.is_some()),
+        Some(feed) => {
+            let response = send_feed(feed, &headers, feeds.token.is_some());
+            state.count(true, &response);
+            response
+        }
         None => not_found().await,
+    }
+}
+
+impl AppState {
+    fn count(&self, group: bool, response: &Response) {
+        self.status
+            .feed_request(group, response.status() == StatusCode::NOT_MODIFIED);
     }
 }
 
@@ -254,34 +269,40 @@ fn token_ok(expected: Option<&Secret>, given: Option<&str>) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// The health check: 200 when the store answers, else 503.
-#[derive(Debug, Serialize)]
-struct Health {
-    status: &'static str,
-    schedule_version: String,
-    loaded_at: DateTime<Utc>,
-    store_ok: bool,
-}
-
+/// The health check (JSON): 200 while the service works — `ok`, or `degraded` when the last
+/// reload or tick failed (the report says why: the files, lines and columns) — and 503 when the
+/// store does not answer or the scheduler is not ticking.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let feeds = state.feeds();
-    let store_ok = state.store.ping().await;
-    let health = Health {
-        status: if store_ok { "ok" } else { "error" },
-        schedule_version: feeds.schedule_version.clone(),
-        loaded_at: feeds.loaded_at,
-        store_ok,
-    };
-    let code = if store_ok {
+    let report = state.status.report(&state.store, Utc::now()).await;
+    let code = if report.healthy() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let mut response = (code, Json(health)).into_response();
+    let mut response = (code, Json(report)).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The metrics, in the OpenMetrics text format that Prometheus scrapes.
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match state.status.metrics(&state.store).await {
+        Ok(text) => (
+            StatusCode::OK,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// One answer for everything that is not there, including a feed asked without its token:
@@ -311,15 +332,18 @@ async fn log_request(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then lets open connections finish
-/// within [`GRACE`]. Each connection is HTTP/1.1 with a header size limit and a header
-/// timeout (against slow clients).
+/// Serves `app` on `listener` until `shutdown` completes, then stops accepting and lets open
+/// connections finish within `grace`; those still open then are closed. Every connection task
+/// is owned here (none is left running). Each connection is HTTP/1.1 with a header size limit
+/// and a header timeout (against slow clients).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()>,
+    grace: Duration,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = pin!(shutdown);
     loop {
         tokio::select! {
@@ -332,7 +356,7 @@ pub async fn serve(
                         .max_buf_size(MAX_HEADER_BYTES)
                         .serve_connection(TokioIo::new(stream), service);
                     let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
+                    connections.spawn(async move {
                         if let Err(e) = conn.await {
                             tracing::debug!(error = %e, "connection closed with an error");
                         }
@@ -344,14 +368,20 @@ pub async fn serve(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
+            // Reap finished connections as they end.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             () = &mut shutdown => break,
         }
     }
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(GRACE) => tracing::warn!("connections still open after the grace period"),
+        () = tokio::time::sleep(grace) => tracing::warn!(
+            open = connections.len(),
+            "connections still open after the grace period: closed"
+        ),
     }
+    connections.shutdown().await;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod mail;
 pub mod occurrence;
 pub mod plan;
 pub mod schedule;
+pub mod status;
 pub mod store;
 pub mod template;
 pub mod yaml;

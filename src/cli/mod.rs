@@ -30,6 +30,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "NGAYLE_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
+    /// Log format [default: $NGAYLE_LOG_FORMAT, else text].
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -50,7 +54,7 @@ pub enum Command {
     SendTest(send::TestArgs),
     /// Write an iCalendar feed (the same bytes the server sends).
     Ics(ics::Args),
-    /// Run the service: the HTTP feeds (and, soon, the reminder emails).
+    /// Run the service: the HTTP feeds, the reminder emails, reloads, /healthz and /metrics.
     Serve(serve::Args),
 }
 
@@ -83,6 +87,9 @@ impl From<io::Error> for Failure {
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
+    if let Some(format) = cli.log_format {
+        let _ = LOG_FORMAT.set(format);
+    }
     let config = cli
         .config
         .unwrap_or_else(|| PathBuf::from("config/ngayle.yaml"));
@@ -122,6 +129,20 @@ pub fn today() -> NaiveDate {
 
 /// Logs to stderr: human-readable, or JSON lines with `NGAYLE_LOG_FORMAT=json`; the level
 /// from `RUST_LOG` (default `info`).
+/// The log format asked for on the command line (over `NGAYLE_LOG_FORMAT`).
+static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// How `serve` and `send-due` write their logs (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line, for a log collector.
+    Json,
+}
+
+/// Sets up logging: `RUST_LOG` filters (default `info`), `--log-format` or `NGAYLE_LOG_FORMAT`
+/// (`json`) chooses the format.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -129,7 +150,11 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_writer(io::stderr);
-    let json = std::env::var("NGAYLE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let json = match LOG_FORMAT.get() {
+        Some(LogFormat::Json) => true,
+        Some(LogFormat::Text) => false,
+        None => std::env::var("NGAYLE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json")),
+    };
     // A second initialisation (tests) is not an error worth reporting.
     let _ = if json {
         builder.json().try_init()

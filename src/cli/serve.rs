@@ -11,6 +11,9 @@ pub struct Args {
     /// Address to listen on [default: `http.listen` of the config].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// Do not watch the files for changes (reload on SIGHUP only).
+    #[arg(long)]
+    pub no_watch: bool,
 }
 
 pub fn run(config: &Path, args: &Args) -> Result<(), Failure> {
@@ -36,6 +39,8 @@ pub fn run(config: &Path, args: &Args) -> Result<(), Failure> {
         let opts = ServeOptions {
             config: config.to_path_buf(),
             listener,
+            watch: !args.no_watch,
+            sighup: true,
         };
         daemon::serve(opts, daemon::shutdown_signal()).await
     });

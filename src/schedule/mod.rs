@@ -18,7 +18,7 @@ pub mod raw;
 mod resolve;
 
 pub use load::{LoadReport, load, normalize, read_source};
-pub use resolve::{SourceFile, Sources, resolve, suggest_id};
+pub use resolve::{ENV_KEYS, EnvValue, SourceFile, Sources, resolve, suggest_id};
 
 /// The only time zone ngayle computes in (the Vietnamese civil and lunar calendars).
 pub const TIMEZONE: &str = "Asia/Ho_Chi_Minh";
@@ -157,6 +157,8 @@ pub struct Settings {
     pub workdays: Vec<Weekday>,
     /// How late a reminder may still go out after downtime.
     pub catch_up: chrono::Duration,
+    /// How long `serve` waits for sends and requests in flight when asked to stop.
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// A value that must never be printed: `Debug` shows `[redacted]`, and there is no `Display`.

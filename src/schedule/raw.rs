@@ -19,6 +19,7 @@ pub struct Config {
     pub mail: Option<Mail>,
     pub state: Option<Scalar>,
     pub reminders: Option<Reminders>,
+    pub shutdown_grace: Option<Scalar>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -33,6 +34,7 @@ impl Config {
         "mail",
         "state",
         "reminders",
+        "shutdown_grace",
     ];
 }
 

@@ -29,7 +29,29 @@ pub struct Sources {
     pub layers: Vec<SourceFile>,
     /// Email templates found in `templates/` next to the config (the others are built in).
     pub templates: Vec<SourceFile>,
+    /// `NGAYLE_*` environment variables that override keys of the config (see [`ENV_KEYS`]).
+    pub env: Vec<EnvValue>,
 }
+
+/// An environment variable's value, read by `load`.
+#[derive(Debug, Clone)]
+pub struct EnvValue {
+    pub name: &'static str,
+    pub value: String,
+}
+
+/// The environment variables that override the config file: (variable, key it overrides,
+/// secret). A secret's value is never shown in a diagnostic. `NGAYLE_SMTP_URL` and
+/// `NGAYLE_FEED_TOKEN` may also come from a file named by the same variable with `_FILE`.
+pub const ENV_KEYS: &[(&str, &str, bool)] = &[
+    ("NGAYLE_LISTEN", "http.listen", false),
+    ("NGAYLE_PUBLIC_URL", "http.public_url", false),
+    ("NGAYLE_FEED_TOKEN", "http.feed_token", true),
+    ("NGAYLE_SMTP_URL", "mail.smtp", true),
+    ("NGAYLE_OUTBOX", "mail.outbox", false),
+    ("NGAYLE_STATE", "state", false),
+    ("NGAYLE_SHUTDOWN_GRACE", "shutdown_grace", false),
+];
 
 #[derive(Debug, Clone, Default)]
 pub struct SourceFile {
@@ -47,7 +69,7 @@ pub fn resolve(src: &Sources, today: NaiveDate) -> (Option<Schedule>, Vec<Diagno
         diags: Vec::new(),
         today,
     };
-    let config = r.config(&src.config);
+    let config = r.config(&src.config, &src.env);
     let (groups, people) = match &src.staff {
         Some(f) => r.staff(f),
         None => (Vec::new(), Vec::new()),
@@ -109,6 +131,20 @@ pub fn resolve(src: &Sources, today: NaiveDate) -> (Option<Schedule>, Vec<Diagno
         templates,
     );
     (Some(schedule), diags)
+}
+
+/// Where a config key's value comes from: the environment variable's pseudo-file (the whole
+/// "file" is the value) when it is set, else the config file at `path`.
+fn pick<'a, 'k>(
+    env: &'a Option<(SourceFile, Option<Scalar>)>,
+    f: &'a SourceFile,
+    path: &'a [Seg<'k>],
+    v: &'a Option<Scalar>,
+) -> (&'a SourceFile, &'a [Seg<'k>], &'a Option<Scalar>) {
+    match env {
+        Some((ef, ev)) => (ef, &[], ev),
+        None => (f, path, v),
+    }
 }
 
 /// A hash of every input file, in a fixed order.
@@ -329,7 +365,31 @@ impl Resolver {
 
     // ---- config/ngayle.yaml ----
 
-    fn config(&mut self, f: &SourceFile) -> Option<(Unit, Settings)> {
+    fn config(&mut self, f: &SourceFile, env: &[EnvValue]) -> Option<(Unit, Settings)> {
+        // A variable set in the environment replaces the key; its mistakes are reported against
+        // `$NAME` (a secret's value shown as `[ẩn]`).
+        let over = |name: &str| -> Option<(SourceFile, Option<Scalar>)> {
+            let v = env.iter().find(|e| e.name == name)?;
+            let secret = ENV_KEYS.iter().any(|(n, _, s)| *n == name && *s);
+            Some((
+                SourceFile {
+                    path: PathBuf::from(format!("${name}")),
+                    text: if secret {
+                        "[ẩn]".to_string()
+                    } else {
+                        v.value.clone()
+                    },
+                },
+                Some(Scalar::Text(v.value.clone())),
+            ))
+        };
+        let env_listen = over("NGAYLE_LISTEN");
+        let env_url = over("NGAYLE_PUBLIC_URL");
+        let env_token = over("NGAYLE_FEED_TOKEN");
+        let env_smtp = over("NGAYLE_SMTP_URL");
+        let env_outbox = over("NGAYLE_OUTBOX");
+        let env_state = over("NGAYLE_STATE");
+        let env_grace = over("NGAYLE_SHUTDOWN_GRACE");
         let c = self.parse::<raw::Config>(f)?;
         if yaml::is_blank(&f.text) {
             self.error(
@@ -382,23 +442,51 @@ impl Resolver {
             self.optional_text(f, &[k("staff")], &c.staff, "tệp nhân sự"),
             "staff.yaml",
         );
-        let state = rel(
-            self.optional_text(f, &[k("state")], &c.state, "tệp dữ liệu"),
-            "../var/ngayle.sqlite",
-        );
+        let state = match &env_state {
+            // From the environment: relative to the working directory, like any path there.
+            Some((ef, v)) => super::normalize(Path::new(
+                &self
+                    .optional_text(ef, &[], v, "tệp dữ liệu")
+                    .unwrap_or_default(),
+            )),
+            None => rel(
+                self.optional_text(f, &[k("state")], &c.state, "tệp dữ liệu"),
+                "../var/ngayle.sqlite",
+            ),
+        };
+        let grace_path = [k("shutdown_grace")];
+        let (gf, gp, gv) = pick(&env_grace, f, &grace_path, &c.shutdown_grace);
+        let shutdown_grace = match self.optional_text(gf, gp, gv, "thời gian chờ khi dừng") {
+            None => Some(std::time::Duration::from_secs(10)),
+            Some(t) => match parse_duration(&t, &['s', 'm']) {
+                Ok(d) if d > chrono::Duration::zero() && d <= chrono::Duration::minutes(10) => {
+                    d.to_std().ok()
+                }
+                Ok(_) | Err(_) => {
+                    self.error(
+                        gf,
+                        gp,
+                        format!("thời gian chờ `{t}` không hợp lệ"),
+                        "viết số giây hoặc phút, từ `1s` đến `10m`; mặc định `10s`",
+                    );
+                    None
+                }
+            },
+        };
 
         let default_http = raw::Http::default();
         let http = c.http.as_ref().unwrap_or(&default_http);
         self.unknown_keys(f, &[k("http")], &http.unknown, raw::Http::KEYS);
         let listen_path = [k("http"), k("listen")];
-        let listen = match self.optional_text(f, &listen_path, &http.listen, "địa chỉ nghe") {
+        let (lf, lp, lv) = pick(&env_listen, f, &listen_path, &http.listen);
+        let listen = match self.optional_text(lf, lp, lv, "địa chỉ nghe") {
             None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             Some(s) => match s.parse::<SocketAddr>() {
                 Ok(a) => Some(a),
                 Err(_) => {
                     self.error(
-                        f,
-                        &listen_path,
+                        lf,
+                        lp,
                         format!("`{s}` không phải địa chỉ IP:cổng"),
                         "ví dụ `127.0.0.1:8080`, hoặc `0.0.0.0:8080` để nghe trên mọi giao diện mạng",
                     );
@@ -407,30 +495,31 @@ impl Resolver {
             },
         };
         let url_path = [k("http"), k("public_url")];
-        let public_url =
-            match self.optional_text(f, &url_path, &http.public_url, "địa chỉ công khai") {
-                None => listen.map(|a| format!("http://{a}")),
-                Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
-                    Some(u.trim_end_matches('/').to_string())
-                }
-                Some(u) => {
-                    self.error(
-                        f,
-                        &url_path,
-                        format!("`{u}` không phải địa chỉ web"),
-                        "ghi đầy đủ, ví dụ `https://lich.truong.edu.vn`",
-                    );
-                    None
-                }
-            };
+        let (uf, up, uv) = pick(&env_url, f, &url_path, &http.public_url);
+        let public_url = match self.optional_text(uf, up, uv, "địa chỉ công khai") {
+            None => listen.map(|a| format!("http://{a}")),
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                Some(u.trim_end_matches('/').to_string())
+            }
+            Some(u) => {
+                self.error(
+                    uf,
+                    up,
+                    format!("`{u}` không phải địa chỉ web"),
+                    "ghi đầy đủ, ví dụ `https://lich.truong.edu.vn`",
+                );
+                None
+            }
+        };
         let token_path = [k("http"), k("feed_token")];
+        let (tf, tp, tv) = pick(&env_token, f, &token_path, &http.feed_token);
         let feed_token = self
-            .optional_text(f, &token_path, &http.feed_token, "mã bảo vệ lịch")
+            .optional_text(tf, tp, tv, "mã bảo vệ lịch")
             .and_then(|t| {
                 if t.chars().count() < 16 {
                     self.error(
-                        f,
-                        &token_path,
+                        tf,
+                        tp,
                         "mã bảo vệ lịch quá ngắn (cần ít nhất 16 ký tự)",
                         "dùng một chuỗi ngẫu nhiên dài, ví dụ kết quả của `openssl rand -hex 16`",
                     );
@@ -469,25 +558,33 @@ impl Resolver {
             )
             .and_then(|m| self.mailbox(f, &[k("mail"), k("reply_to")], m));
         let smtp_path = [k("mail"), k("smtp")];
+        let (sf, sp, sv) = pick(&env_smtp, f, &smtp_path, &mail.smtp);
         let smtp = self
-            .optional_text(f, &smtp_path, &mail.smtp, "máy chủ SMTP")
+            .optional_text(sf, sp, sv, "máy chủ SMTP")
             .and_then(|u| {
                 if ["smtp://", "smtps://"].iter().any(|p| u.starts_with(p)) {
                     Some(Secret::new(u))
                 } else {
                     self.error(
-                        f,
-                        &smtp_path,
+                        sf,
+                        sp,
                         "địa chỉ SMTP phải bắt đầu bằng `smtp://` (STARTTLS) hoặc `smtps://` (TLS)",
                         "ví dụ `smtps://nhacviec@truong.edu.vn@smtp.gmail.com`; để trống (`~`) để ghi thư vào thư mục outbox",
                     );
                     None
                 }
             });
-        let outbox = rel(
-            self.optional_text(f, &[k("mail"), k("outbox")], &mail.outbox, "thư mục outbox"),
-            "../var/outbox",
-        );
+        let outbox = match &env_outbox {
+            Some((ef, v)) => super::normalize(Path::new(
+                &self
+                    .optional_text(ef, &[], v, "thư mục outbox")
+                    .unwrap_or_default(),
+            )),
+            None => rel(
+                self.optional_text(f, &[k("mail"), k("outbox")], &mail.outbox, "thư mục outbox"),
+                "../var/outbox",
+            ),
+        };
 
         let default_rem = raw::Reminders::default();
         let rem = c.reminders.as_ref().unwrap_or(&default_rem);
@@ -534,6 +631,7 @@ impl Resolver {
                 send_at: send_at?,
                 workdays: workdays?,
                 catch_up: catch_up?,
+                shutdown_grace: shutdown_grace?,
             },
         ))
     }
@@ -1420,6 +1518,7 @@ pub fn parse_duration(s: &str, units: &[char]) -> Result<chrono::Duration, Strin
         .map_err(|_| format!("`{number}` không phải số nguyên không âm"))?
         .into();
     let d = match unit {
+        's' => chrono::Duration::seconds(n),
         'm' => chrono::Duration::minutes(n),
         'h' => chrono::Duration::hours(n),
         'd' => chrono::Duration::days(n),

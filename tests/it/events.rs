@@ -262,6 +262,7 @@ fn schedule(layer: &str, tasks: &str) -> Schedule {
         tasks: Some(file("calendars/tasks.yaml", tasks)),
         layers: vec![file("calendars/test.yaml", layer)],
         templates: Vec::new(),
+        env: Vec::new(),
     };
     let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
     match resolve(&sources, today) {

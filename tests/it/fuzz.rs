@@ -31,6 +31,7 @@ fn shipped() -> Sources {
             .iter()
             .map(|t| read(&format!("config/templates/{t}")))
             .collect(),
+        env: Vec::new(),
     }
 }
 

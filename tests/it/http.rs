@@ -30,6 +30,8 @@ impl App {
         let opts = ngayle::daemon::ServeOptions {
             config: project.config(),
             listener,
+            watch: false,
+            sighup: false,
         };
         let task = tokio::spawn(ngayle::daemon::serve(opts, async {
             let _ = stopped.await;
@@ -340,8 +342,10 @@ async fn group_feeds_and_not_found() {
     assert_eq!(health.status, 200);
     let json: serde_json::Value =
         serde_json::from_slice(&health.body).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(json["status"], "ok");
-    assert_eq!(json["store_ok"], true);
+    assert_eq!(json["status"], "ok", "{json}");
+    assert_eq!(json["store_reachable"], true);
+    assert_eq!(json["scheduler_running"], true);
+    assert_eq!(json["last_reload_error"], serde_json::Value::Null);
     app.stop().await;
 }
 
