@@ -233,6 +233,9 @@ async fn reloader(
         }
     }
     let mut hangup = if sighup { hangup_signal() } else { None };
+    // The files of the last refused reload: the same mistakes seen again (an editor's save
+    // arrives as several events) are not reported twice.
+    let mut refused: Option<String> = None;
     loop {
         let why = tokio::select! {
             got = wake.recv() => match got { Some(why) => why, None => break },
@@ -250,6 +253,11 @@ async fn reloader(
             }
         };
         let Some(schedule) = report.schedule.clone() else {
+            let attempt = report.sources.version();
+            if refused.as_ref() == Some(&attempt) {
+                continue;
+            }
+            refused = Some(attempt);
             let diagnostics: Vec<String> = report
                 .diagnostics
                 .iter()
@@ -274,6 +282,7 @@ async fn reloader(
             });
             continue;
         };
+        refused = None;
         if schedule.version == current.borrow().version {
             // Saved without a change (or changed back): nothing to swap, but healthy again.
             status.loaded(&schedule.version, now, false);

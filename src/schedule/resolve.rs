@@ -147,6 +147,13 @@ fn pick<'a, 'k>(
     }
 }
 
+impl Sources {
+    /// A hash of every input file: what a schedule's `version` is made of.
+    pub fn version(&self) -> String {
+        version(self)
+    }
+}
+
 /// A hash of every input file, in a fixed order.
 fn version(src: &Sources) -> String {
     let mut bytes = Vec::new();
