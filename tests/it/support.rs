@@ -29,6 +29,11 @@ impl From<Output> for Run {
 
 /// Runs `ngayle ARGS` in `dir`, with no NGAYLE_* variables from the caller's environment.
 pub fn ngayle(dir: &Path, args: &[&str]) -> Run {
+    ngayle_env(dir, args, &[])
+}
+
+/// Runs `ngayle ARGS` in `dir` with only the NGAYLE_* variables of `env`.
+pub fn ngayle_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ngayle"));
     cmd.current_dir(dir).args(args);
     for (k, _) in std::env::vars() {
@@ -36,6 +41,7 @@ pub fn ngayle(dir: &Path, args: &[&str]) -> Run {
             cmd.env_remove(k);
         }
     }
+    cmd.envs(env.iter().copied());
     match cmd.output() {
         Ok(o) => o.into(),
         Err(e) => panic!("cannot run ngayle: {e}"),

@@ -1,0 +1,479 @@
+//! `ngayle serve` as a service: hot reload (file watch and SIGHUP), a broken edit that keeps the
+//! last good schedule, SIGTERM during a burst of emails, and `/metrics` read by a Prometheus
+//! text-format parser. The binary runs as a child process, signalled with `kill`.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::smtp::SmtpServer;
+use crate::support::{CONFIG, Project, minimal};
+
+/// Generous bound for things that should take well under a second.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A running `ngayle serve` on a free port, its log in a file (a pipe could fill up).
+struct Serve {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Serve {
+    fn start(p: &Project, extra: &[&str]) -> Serve {
+        Serve::start_env(p, extra, &[])
+    }
+
+    fn start_env(p: &Project, extra: &[&str], env: &[(&str, &str)]) -> Serve {
+        let port = free_port();
+        let log = p.path().join("serve.log");
+        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}"));
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ngayle"));
+        cmd.current_dir(p.path())
+            .args(["serve", "--listen", &listen])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("NGAYLE_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.envs(env.iter().copied());
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
+        let s = Serve { child, port, log };
+        let started = Instant::now();
+        while s.try_get("/healthz").is_none() {
+            assert!(
+                started.elapsed() < WAIT,
+                "serve did not start:\n{}",
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn try_get(&self, path: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(WAIT)).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).ok()?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        Some((status, body.to_string()))
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.try_get(path)
+            .unwrap_or_else(|| panic!("no answer to {path}:\n{}", self.log()))
+    }
+
+    fn health(&self) -> serde_json::Value {
+        let (_, body) = self.get("/healthz");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{name}");
+    }
+
+    /// Polls `what` until it returns `Some` or `limit` passes.
+    fn until<T>(&self, limit: Duration, mut what: impl FnMut() -> Option<T>) -> Option<T> {
+        let started = Instant::now();
+        loop {
+            if let Some(t) = what() {
+                return Some(t);
+            }
+            if started.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// SIGTERM, then the exit code and how long it took.
+    fn terminate(mut self) -> (Option<i32>, Duration) {
+        self.signal("TERM");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+                return (status.code(), started.elapsed());
+            }
+            if started.elapsed() > WAIT * 2 {
+                let _ = self.child.kill();
+                panic!("serve did not stop after SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Saves a file the way editors do: a temporary file renamed over the old one.
+fn save(p: &Project, rel: &str, text: &str) {
+    let path = p.path().join(rel);
+    let tmp = path.with_extension("yaml.tmp~");
+    std::fs::write(&tmp, text).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::rename(&tmp, &path).unwrap_or_else(|e| panic!("{e}"));
+}
+
+const LAYER: &str = "name: Thử\nevents:\n  - id: giai-phong\n    name: Ngày Giải phóng miền Nam\n    date: 30/4\n    tasks: [treo-co]\n";
+/// The same file with a mistake on line 5, column 11 (`31/2`).
+const BROKEN: &str = "name: Thử\nevents:\n  - id: giai-phong\n    name: Ngày Thống nhất\n    date: 31/2\n    tasks: [treo-co]\n";
+
+/// What the reload tests check, whatever wakes the reload (`reload`).
+fn reload_scenario(p: &Project, serve: &Serve, reload: &dyn Fn(), watch: bool) {
+    let (code, before) = serve.get("/calendar.ics");
+    assert_eq!(code, 200);
+    assert!(before.contains("Ngày Giải phóng miền Nam"), "{before}");
+    let version = serve.health()["schedule_version"].clone();
+
+    // 1. An edit: the feed changes (within 2 s of the save when watching).
+    save(
+        p,
+        "calendars/national.yaml",
+        &LAYER.replace("Ngày Giải phóng miền Nam", "Ngày Thống nhất đất nước"),
+    );
+    let saved = Instant::now();
+    if !watch {
+        std::thread::sleep(Duration::from_millis(1200));
+        let (_, body) = serve.get("/calendar.ics");
+        assert!(
+            body.contains("Ngày Giải phóng miền Nam"),
+            "reloaded without SIGHUP"
+        );
+    }
+    reload();
+    let changed = serve.until(WAIT, || {
+        let (_, body) = serve.get("/calendar.ics");
+        body.contains("Ngày Thống nhất đất nước").then_some(body)
+    });
+    let elapsed = saved.elapsed();
+    let good = changed.unwrap_or_else(|| panic!("the feed did not change:\n{}", serve.log()));
+    if watch {
+        assert!(
+            elapsed <= Duration::from_secs(2),
+            "the feed changed {elapsed:?} after the save"
+        );
+    }
+    let health = serve.health();
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_ne!(health["schedule_version"], version);
+    let version = health["schedule_version"].clone();
+
+    // 2. A broken edit: the last good schedule stays, /healthz says where the mistake is.
+    save(p, "calendars/national.yaml", BROKEN);
+    reload();
+    let health = serve
+        .until(WAIT, || {
+            let h = serve.health();
+            (!h["last_reload_error"].is_null()).then_some(h)
+        })
+        .unwrap_or_else(|| panic!("no reload error reported:\n{}", serve.log()));
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(
+        health["schedule_version"], version,
+        "the old schedule stays"
+    );
+    let diagnostics = health["last_reload_error"]["diagnostics"].to_string();
+    assert!(
+        diagnostics.contains("calendars/national.yaml:5:11: error"),
+        "{diagnostics}"
+    );
+    let (_, body) = serve.get("/calendar.ics");
+    assert_eq!(body, good, "the feed is the last good one");
+    assert!(
+        serve.log().contains("national.yaml:5:11"),
+        "{}",
+        serve.log()
+    );
+    let (_, metrics) = serve.get("/metrics");
+    assert_eq!(
+        sample(&metrics, "ngayle_reload_errors_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(sample(&metrics, "ngayle_reloads_total", &[]), Some(1.0));
+
+    // 3. Fixed: healthy again, the fixed schedule served.
+    save(
+        p,
+        "calendars/national.yaml",
+        &BROKEN.replace("31/2", "30/4"),
+    );
+    reload();
+    let health = serve
+        .until(WAIT, || {
+            let h = serve.health();
+            (h["status"] == "ok").then_some(h)
+        })
+        .unwrap_or_else(|| panic!("not healthy after the fix:\n{}", serve.log()));
+    assert!(health["last_reload_error"].is_null(), "{health}");
+    let (_, body) = serve.get("/calendar.ics");
+    assert!(body.contains("Ngày Thống nhất"), "{body}");
+    let (_, metrics) = serve.get("/metrics");
+    assert_eq!(sample(&metrics, "ngayle_reloads_total", &[]), Some(2.0));
+}
+
+#[test]
+fn an_edit_reloads_the_feed_and_a_broken_one_keeps_the_last_good() {
+    let p = minimal(&[("calendars/national.yaml", LAYER)]);
+    let serve = Serve::start(&p, &[]);
+    reload_scenario(&p, &serve, &|| {}, true);
+    let (code, took) = serve.terminate();
+    assert_eq!(code, Some(0));
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
+fn sighup_reloads_when_files_are_not_watched() {
+    let p = minimal(&[("calendars/national.yaml", LAYER)]);
+    let serve = Serve::start(&p, &["--no-watch"]);
+    reload_scenario(&p, &serve, &|| serve.signal("HUP"), false);
+    let (code, _) = serve.terminate();
+    assert_eq!(code, Some(0));
+}
+
+/// One sample's value from a scrape (`labels` must all match).
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap_or_else(|e| panic!("{e}: {text}"));
+    scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(k).is_some_and(|x| x == *v))
+        })
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+#[test]
+fn metrics_parse_and_count_feed_requests_and_304s() {
+    let p = minimal(&[("calendars/national.yaml", LAYER)]);
+    let serve = Serve::start(&p, &["--no-watch"]);
+    let (code, text) = serve.get("/metrics");
+    assert_eq!(code, 200);
+    let version = serve.health()["schedule_version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        sample(&text, "ngayle_schedule_info", &[("version", &version)]),
+        Some(1.0),
+        "{text}"
+    );
+    for status in ["pending", "sending", "sent", "failed", "skipped"] {
+        assert!(
+            sample(&text, "ngayle_reminders", &[("status", status)]).is_some(),
+            "{status}: {text}"
+        );
+    }
+    assert!(
+        sample(&text, "ngayle_ticks_total", &[]).is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert!(sample(&text, "ngayle_last_tick_timestamp_seconds", &[]).is_some_and(|t| t > 1.7e9));
+    let requests = |text: &str| sample(text, "ngayle_feed_requests_total", &[("feed", "all")]);
+    let not_modified =
+        |text: &str| sample(text, "ngayle_feed_not_modified_total", &[("feed", "all")]);
+    assert_eq!(requests(&text), None, "no request yet: {text}");
+
+    // Two full answers, then a 304 for the ETag.
+    let mut etag = String::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(("127.0.0.1", serve.port)).unwrap_or_else(|e| panic!("{e}"));
+        write!(
+            s,
+            "GET /calendar.ics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap_or_else(|e| panic!("{e}"));
+        etag = raw
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("etag: ")
+                    .or_else(|| l.strip_prefix("ETag: "))
+            })
+            .unwrap_or_default()
+            .to_string();
+    }
+    assert!(!etag.is_empty());
+    let mut s = TcpStream::connect(("127.0.0.1", serve.port)).unwrap_or_else(|e| panic!("{e}"));
+    write!(
+        s,
+        "GET /calendar.ics HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap_or_else(|e| panic!("{e}"));
+    assert!(raw.starts_with("HTTP/1.1 304"), "{raw}");
+    let (_, group) = serve.get("/calendar/csvc.ics");
+    assert!(group.contains("BEGIN:VCALENDAR"));
+
+    let (_, text) = serve.get("/metrics");
+    assert_eq!(requests(&text), Some(3.0), "{text}");
+    assert_eq!(not_modified(&text), Some(1.0), "{text}");
+    assert_eq!(
+        sample(&text, "ngayle_feed_requests_total", &[("feed", "group")]),
+        Some(1.0)
+    );
+}
+
+/// A project whose `n` reminders are all due today at 00:00 (Vietnam), every day a workday, so
+/// that `serve`'s first tick (at the real clock) sends them at once.
+fn due_now(n: usize, smtp: &str) -> Project {
+    let today = (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive();
+    let mut staff = String::from("groups:\n  - id: gv\n    name: Giáo viên\npeople:\n");
+    for i in 0..n {
+        staff.push_str(&format!(
+            "  - id: p{i:04}\n    name: Người {i}\n    email: p{i:04}@example.org\n    groups: [gv]\n"
+        ));
+    }
+    let tasks = "tasks:\n  - id: bao-cao\n    title: Báo cáo\n    do: Gửi báo cáo.\n    before: 0d\n    at: \"00:00\"\n    who: [gv]\n";
+    let layer = format!(
+        "events:\n  - id: ngay-thu\n    name: Ngày thử\n    date: {}\n    tasks: [bao-cao]\n",
+        today.format("%-d/%-m")
+    );
+    let config = format!(
+        "{CONFIG}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {smtp}\nreminders:\n  workdays: [mon, tue, wed, thu, fri, sat, sun]\nshutdown_grace: 5s\n"
+    );
+    minimal(&[
+        ("config/ngayle.yaml", &config),
+        ("config/staff.yaml", &staff),
+        ("calendars/tasks.yaml", tasks),
+        ("calendars/national.yaml", &layer),
+    ])
+}
+
+#[test]
+fn sigterm_during_a_burst_exits_0_in_the_grace_period_and_loses_nothing() {
+    const N: usize = 300;
+    let server = SmtpServer::start();
+    server.set_delay(Duration::from_millis(10));
+    let p = due_now(N, &server.url());
+    let serve = Serve::start(&p, &["--no-watch"]);
+    let started = Instant::now();
+    while server.received().len() < 40 {
+        assert!(
+            started.elapsed() < WAIT,
+            "the burst did not start:\n{}",
+            serve.log()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let log = serve.log.clone();
+    let (code, took) = serve.terminate();
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        took < Duration::from_secs(5),
+        "stopped after {took:?} (grace 5 s)"
+    );
+    let sent_before = server.received().len();
+    assert!(
+        sent_before < N,
+        "the burst ended before SIGTERM: the test would prove nothing"
+    );
+
+    // Restart: the rest goes out, nothing twice (beyond the one in flight).
+    let serve = Serve::start(&p, &["--no-watch"]);
+    let mut per_person: BTreeMap<String, usize> = BTreeMap::new();
+    let all = serve.until(WAIT * 2, || {
+        per_person.clear();
+        for m in server.received() {
+            for to in &m.to {
+                *per_person.entry(to.clone()).or_default() += 1;
+            }
+        }
+        (per_person.len() == N).then_some(())
+    });
+    assert!(
+        all.is_some(),
+        "{} of {N} arrived:\n{}",
+        per_person.len(),
+        serve.log()
+    );
+    let duplicates: usize = per_person.values().map(|n| n - 1).sum();
+    assert!(duplicates <= 1, "{duplicates} duplicates");
+    let (code, _) = serve.terminate();
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn environment_variables_override_the_config_and_name_themselves_in_errors() {
+    let p = minimal(&[]);
+    let r = crate::support::ngayle_env(
+        p.path(),
+        &["check"],
+        &[("NGAYLE_LISTEN", "nowhere"), ("NGAYLE_FEED_TOKEN", "ngan")],
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("$NGAYLE_LISTEN:1:1: error"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("$NGAYLE_FEED_TOKEN:1:1: error"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("ngan\n"),
+        "a secret is not shown: {}",
+        r.stderr
+    );
+
+    // A token from a file makes the feeds private.
+    let token_file = p.path().join("token");
+    let token = "0123456789abcdef0123";
+    std::fs::write(&token_file, format!("{token}\n")).unwrap_or_else(|e| panic!("{e}"));
+    let path = token_file.to_str().unwrap_or_default();
+    let serve = Serve::start_env(&p, &["--no-watch"], &[("NGAYLE_FEED_TOKEN_FILE", path)]);
+    assert_eq!(serve.get("/calendar.ics").0, 404);
+    assert_eq!(serve.get(&format!("/calendar.ics?token={token}")).0, 200);
+    assert!(!serve.log().contains(token), "{}", serve.log());
+    let (code, _) = serve.terminate();
+    assert_eq!(code, Some(0));
+}
