@@ -143,8 +143,8 @@ fn systemd_analyze_verify_accepts_the_unit() {
     // --man=no: verify would otherwise look up `man:` links of Documentation= (none today,
     // but a man page that is not installed must not fail the build). --generators=no: do
     // not run the host's unit generators, the result must not depend on the machine.
-    // --recursive-errors=no: the exit status is about this unit only, not about the host's
-    // own units that it is ordered after (network-online.target, multi-user.target).
+    // --recursive-errors=no (systemd >= 250): the exit status is about this unit only, not
+    // about the host's own units it is ordered after (network-online.target and the like).
     let output = Command::new("systemd-analyze")
         .args([
             "verify",
