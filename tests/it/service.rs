@@ -291,8 +291,16 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 fn metrics_parse_and_count_feed_requests_and_304s() {
     let p = minimal(&[("calendars/national.yaml", LAYER)]);
     let serve = Serve::start(&p, &["--no-watch"]);
-    let (code, text) = serve.get("/metrics");
-    assert_eq!(code, 200);
+    assert_eq!(serve.get("/metrics").0, 200);
+    // The first tick runs beside the server: wait for it to be counted.
+    let text = serve
+        .until(WAIT, || {
+            let (_, text) = serve.get("/metrics");
+            sample(&text, "ngayle_ticks_total", &[])
+                .is_some_and(|n| n >= 1.0)
+                .then_some(text)
+        })
+        .unwrap_or_else(|| panic!("no tick counted:\n{}", serve.log()));
     let version = serve.health()["schedule_version"]
         .as_str()
         .unwrap_or_default()
