@@ -6,14 +6,13 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::delivery;
+use crate::delivery::{self, TickControl};
 use crate::feed::{self, FeedSpec};
 use crate::http::{self, AppState, Feeds, RenderedFeed};
 use crate::mail::Mailer;
@@ -124,6 +123,9 @@ pub async fn serve(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    // First thing: SIGHUP's default action ends the process, and a reload asked for while the
+    // service starts must wait for it (tokio keeps a signal that arrived before it is awaited).
+    let hangup = if opts.sighup { hangup_signal() } else { None };
     let (today, now) = now();
     let (schedule, report) = load_logged(&opts.config, today);
     let Some(schedule) = schedule else {
@@ -132,7 +134,8 @@ pub async fn serve(
     let store = Store::open(&schedule.settings.state).await?;
     let mailer = Mailer::new(&schedule.settings)?;
     let feeds = build_feeds(&schedule, &store, today, now).await?;
-    let status = Arc::new(Status::new(now));
+    let control = Arc::new(TickControl::default());
+    let status = Arc::new(Status::new(now, Arc::clone(&control)));
     status.loaded(&schedule.version, now, false);
     let state = AppState::new(feeds, store.clone(), Arc::clone(&status));
     let addr = opts.listener.local_addr()?;
@@ -148,7 +151,6 @@ pub async fn serve(
 
     // One shutdown signal, fanned out to the HTTP server, the reminder loop and the reloader.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stop_flag = Arc::new(AtomicBool::new(false));
     let (current, schedules) = watch::channel(Arc::new(schedule));
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(reminder_loop(
@@ -156,7 +158,7 @@ pub async fn serve(
         store.clone(),
         Arc::new(mailer),
         stop_rx.clone(),
-        Arc::clone(&stop_flag),
+        Arc::clone(&control),
         Arc::clone(&status),
     ));
     tasks.spawn(reloader(
@@ -167,7 +169,7 @@ pub async fn serve(
         Arc::clone(&status),
         stop_rx.clone(),
         opts.watch,
-        opts.sighup,
+        hangup,
     ));
     let mut http_stop = stop_rx;
     let http = http::serve(
@@ -181,7 +183,7 @@ pub async fn serve(
     let signal = async {
         shutdown.await;
         tracing::info!(grace_seconds = grace.as_secs_f32(), "đang dừng");
-        stop_flag.store(true, Ordering::Relaxed);
+        control.stop();
         let _ = stop_tx.send(true);
     };
     let (served, ()) = tokio::join!(http, signal);
@@ -219,7 +221,7 @@ async fn reloader(
     status: Arc<Status>,
     mut stop: watch::Receiver<bool>,
     watch_files: bool,
-    sighup: bool,
+    mut hangup: Hangup,
 ) -> Result<(), DaemonError> {
     let (wake_tx, mut wake) = mpsc::channel::<&'static str>(1);
     // The file watcher (its own thread, owned here: dropped when this returns).
@@ -232,7 +234,6 @@ async fn reloader(
             }
         }
     }
-    let mut hangup = if sighup { hangup_signal() } else { None };
     // The files of the last refused reload: the same mistakes seen again (an editor's save
     // arrives as several events) are not reported twice.
     let mut refused: Option<String> = None;
@@ -286,6 +287,11 @@ async fn reloader(
         if schedule.version == current.borrow().version {
             // Saved without a change (or changed back): nothing to swap, but healthy again.
             status.loaded(&schedule.version, now, false);
+            tracing::info!(
+                reason = why,
+                version = %schedule.version,
+                "lịch không đổi: vẫn dùng lịch đang chạy"
+            );
             continue;
         }
         for d in &report.diagnostics {
@@ -419,8 +425,14 @@ fn is_input(path: &Path) -> bool {
     ) || path.extension().is_none()
 }
 
+/// SIGHUP, when the service listens to it.
 #[cfg(unix)]
-fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = Option<()>;
+
+#[cfg(unix)]
+fn hangup_signal() -> Hangup {
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -431,12 +443,12 @@ fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
 }
 
 #[cfg(not(unix))]
-fn hangup_signal() -> Option<()> {
+fn hangup_signal() -> Hangup {
     None
 }
 
 #[cfg(unix)]
-async fn next_hangup(signal: &mut Option<tokio::signal::unix::Signal>) {
+async fn next_hangup(signal: &mut Hangup) {
     match signal {
         Some(s) => {
             if s.recv().await.is_none() {
@@ -448,7 +460,7 @@ async fn next_hangup(signal: &mut Option<tokio::signal::unix::Signal>) {
 }
 
 #[cfg(not(unix))]
-async fn next_hangup(_: &mut Option<()>) {
+async fn next_hangup(_: &mut Hangup) {
     std::future::pending::<()>().await
 }
 
@@ -463,7 +475,7 @@ async fn reminder_loop(
     store: Store,
     mailer: Arc<Mailer>,
     mut stop: watch::Receiver<bool>,
-    stop_flag: Arc<AtomicBool>,
+    control: Arc<TickControl>,
     status: Arc<Status>,
 ) -> Result<(), DaemonError> {
     let (tick_tx, mut tick_rx) = mpsc::channel::<()>(1);
@@ -507,7 +519,7 @@ async fn reminder_loop(
         }
         let now = Utc::now();
         status.tick_started(now);
-        let result = delivery::tick(&schedule, &store, &mailer, now, false, &stop_flag).await;
+        let result = delivery::tick(&schedule, &store, &mailer, now, false, &control).await;
         status.tick_finished(Utc::now(), result.as_ref().map_err(ToString::to_string));
         match result {
             Ok(r) if r.messages + r.skipped + r.failed > 0 || r.deferred => tracing::info!(

@@ -11,10 +11,11 @@
 //! `catch_up` says so in its subject.
 //!
 //! Time is an argument: `serve` calls it every minute with the clock, `ngayle send-due --now`
-//! with any instant, tests with fixed ones. `stop` ends a tick between two emails (shutdown).
+//! with any instant, tests with fixed ones. A [`TickControl`] ends a tick between two emails
+//! (shutdown) and tells its caller when the tick last made progress (health).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use lettre::message::Mailbox;
@@ -34,6 +35,40 @@ pub const LATE_AFTER: Duration = Duration::minutes(15);
 pub const MAX_OTHERS: usize = 8;
 /// The longest wait between two attempts of one message.
 pub const MAX_BACKOFF: Duration = Duration::hours(1);
+
+/// Shared between a running tick and its caller.
+#[derive(Debug, Default)]
+pub struct TickControl {
+    /// Set to end the tick after the email in flight.
+    stop: AtomicBool,
+    /// When the tick last got something done (Unix milliseconds; 0: never).
+    progress: AtomicI64,
+}
+
+impl TickControl {
+    /// Asks the running tick (and later ones) to stop after the email in flight.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// When a tick last made progress: planned its reminders, or got an answer for an email.
+    /// A long tick (hundreds of emails to a slow server) keeps this fresh; a stuck one does not.
+    pub fn last_progress(&self) -> Option<DateTime<Utc>> {
+        match self.progress.load(Ordering::Relaxed) {
+            0 => None,
+            ms => DateTime::from_timestamp_millis(ms),
+        }
+    }
+
+    fn progressed(&self) {
+        self.progress
+            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+}
 
 /// What a tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,7 +106,7 @@ pub async fn tick(
     mailer: &Mailer,
     now: DateTime<Utc>,
     dry_run: bool,
-    stop: &AtomicBool,
+    control: &TickControl,
 ) -> Result<TickReport, StoreError> {
     let mut report = TickReport::default();
     let too_late = now - schedule.settings.catch_up;
@@ -108,6 +143,7 @@ pub async fn tick(
     } else {
         store.record_planned(&planned, too_late, now).await?
     };
+    control.progressed();
 
     // Too late: newly found ones were recorded as skipped; pending ones whose window closed
     // while they waited (retries) are skipped now. Both are logged, never sent.
@@ -171,7 +207,7 @@ pub async fn tick(
     let mut queue = batches.iter();
     let mut next = prepare(schedule, mailer, &mut teams, now, queue.next());
     while let Some(this) = next.take() {
-        if stop.load(Ordering::Relaxed) {
+        if control.stopping() {
             // Shutting down: the rest stay pending for the next start.
             report.deferred = true;
             break;
@@ -231,6 +267,7 @@ pub async fn tick(
         let compose_next = async { prepare(schedule, mailer, &mut teams, now, queue.next()) };
         let (sent, following) = tokio::join!(mailer.send_after(&message, record), compose_next);
         next = following;
+        control.progressed();
         let to = &batch.reminders[0].0.person.email;
         match sent? {
             Ok(()) => {

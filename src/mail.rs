@@ -559,17 +559,21 @@ fn smtp_transport(url: &str) -> Result<(SmtpSender, String), MailError> {
     let user = percent_encoding::percent_decode_str(parsed.username())
         .decode_utf8_lossy()
         .into_owned();
-    let password = match (
-        std::env::var("NGAYLE_SMTP_PASSWORD_FILE"),
-        std::env::var("NGAYLE_SMTP_PASSWORD"),
-    ) {
-        (Ok(path), _) if !path.is_empty() => Some(
+    // An empty file counts as none: systemd's unit gives an empty credential when the admin
+    // has not put a password file in place, and the password may then come from elsewhere.
+    let from_file = match std::env::var("NGAYLE_SMTP_PASSWORD_FILE") {
+        Ok(path) if !path.is_empty() => Some(
             std::fs::read_to_string(&path)
                 .map_err(|source| MailError::PasswordFile { path, source })?
                 .trim_end_matches(['\r', '\n'])
                 .to_string(),
-        ),
-        (_, Ok(p)) if !p.is_empty() => Some(p),
+        )
+        .filter(|p| !p.is_empty()),
+        _ => None,
+    };
+    let password = match (from_file, std::env::var("NGAYLE_SMTP_PASSWORD")) {
+        (Some(p), _) => Some(p),
+        (None, Ok(p)) if !p.is_empty() => Some(p),
         _ => parsed.password().map(|p| {
             percent_encoding::percent_decode_str(p)
                 .decode_utf8_lossy()

@@ -4,8 +4,8 @@
 //! One [`Status`] is shared by the HTTP handlers, the reminder loop and the reloader. Counters
 //! only go up; the reminders by status are read from the store when `/metrics` is scraped.
 
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,11 +15,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 
-use crate::delivery::TickReport;
+use crate::delivery::{TickControl, TickReport};
 use crate::store::{Status as ReminderStatus, Store};
 
-/// A tick that has not finished for this long (or no tick for this long) means the scheduler
-/// is stuck: `/healthz` answers 503.
+/// A tick that has made no progress for this long (no email answered, or no tick at all for
+/// this long) means the scheduler is stuck: `/healthz` answers 503. A long tick that keeps
+/// sending is not stuck.
 pub const TICK_OVERDUE: chrono::Duration = chrono::Duration::minutes(3);
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -64,6 +65,21 @@ struct Health {
     scheduler_stopped: bool,
 }
 
+impl Health {
+    /// Whether the reminder loop runs and gets things done: a tick in progress that made
+    /// progress (started, or got an answer for an email) less than [`TICK_OVERDUE`] ago, or a
+    /// last tick that finished less than that ago (before the first: started less than that ago).
+    fn scheduler_ok(&self, progress: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        let running = self.tick_started > self.tick_finished;
+        let since = if running {
+            self.tick_started.max(progress)
+        } else {
+            self.tick_finished.or(self.started_at)
+        };
+        !self.scheduler_stopped && since.is_some_and(|t| now - t < TICK_OVERDUE)
+    }
+}
+
 /// Health and metrics of one running service.
 pub struct Status {
     registry: Registry,
@@ -80,6 +96,7 @@ pub struct Status {
     feed_not_modified: Family<FeedLabel, Counter>,
     schedule_info: Family<VersionLabel, Gauge>,
     schedule_loaded: Gauge<f64, AtomicU64>,
+    control: Arc<TickControl>,
     health: Mutex<Health>,
 }
 
@@ -90,7 +107,9 @@ impl std::fmt::Debug for Status {
 }
 
 impl Status {
-    pub fn new(started_at: DateTime<Utc>) -> Status {
+    /// `control` is the one the reminder loop gives its ticks: its progress tells a long tick
+    /// from a stuck one.
+    pub fn new(started_at: DateTime<Utc>, control: Arc<TickControl>) -> Status {
         let mut registry = Registry::with_prefix("ngayle");
         let s = Status {
             reminders: Family::default(),
@@ -106,6 +125,7 @@ impl Status {
             feed_not_modified: Family::default(),
             schedule_info: Family::default(),
             schedule_loaded: Gauge::default(),
+            control,
             health: Mutex::new(Health {
                 started_at: Some(started_at),
                 ..Health::default()
@@ -271,13 +291,7 @@ impl Status {
         // The scheduler is healthy while it runs and ticks: a tick in progress for less than
         // TICK_OVERDUE, or the last one finished less than TICK_OVERDUE ago (or, before the
         // first, the service started less than that ago).
-        let running = h.tick_started > h.tick_finished;
-        let since = if running {
-            h.tick_started
-        } else {
-            h.tick_finished.or(h.started_at)
-        };
-        let scheduler_ok = !h.scheduler_stopped && since.is_some_and(|t| now - t < TICK_OVERDUE);
+        let scheduler_ok = h.scheduler_ok(self.control.last_progress(), now);
         let status = if !store_ok || !scheduler_ok {
             "error"
         } else if h.reload_error.is_some() || h.tick_error.is_some() {
@@ -320,4 +334,50 @@ impl HealthReport {
 
 fn unix(t: DateTime<Utc>) -> f64 {
     t.timestamp_millis() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(minute: u32, second: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 4, 29, 0, minute, second)
+            .single()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_long_tick_that_keeps_sending_is_not_stuck() {
+        let h = Health {
+            started_at: Some(at(0, 0)),
+            tick_started: Some(at(1, 0)),
+            tick_finished: Some(at(0, 1)),
+            ..Health::default()
+        };
+        // Ten minutes into one tick, the last email answered a minute ago: healthy.
+        assert!(h.scheduler_ok(Some(at(10, 0)), at(11, 0)));
+        // The same tick with no answer for over three minutes: stuck.
+        assert!(!h.scheduler_ok(Some(at(10, 0)), at(13, 1)));
+        // Progress from an earlier tick does not count for this one.
+        assert!(!h.scheduler_ok(Some(at(0, 30)), at(4, 1)));
+        assert!(h.scheduler_ok(None, at(3, 59)));
+    }
+
+    #[test]
+    fn no_tick_for_three_minutes_or_a_stopped_loop_is_unhealthy() {
+        let mut h = Health {
+            started_at: Some(at(0, 0)),
+            ..Health::default()
+        };
+        assert!(h.scheduler_ok(None, at(2, 59)));
+        assert!(!h.scheduler_ok(None, at(3, 0)));
+        h.tick_started = Some(at(1, 0));
+        h.tick_finished = Some(at(1, 2));
+        assert!(h.scheduler_ok(None, at(4, 1)));
+        assert!(!h.scheduler_ok(None, at(4, 3)));
+        h.scheduler_stopped = true;
+        assert!(!h.scheduler_ok(None, at(1, 3)));
+    }
 }

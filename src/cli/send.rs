@@ -2,12 +2,11 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 
 use super::{Failure, load_or_report};
-use crate::delivery::tick;
+use crate::delivery::{TickControl, tick};
 use crate::mail::Mailer;
 use crate::plan::VIETNAM;
 use crate::store::Store;
@@ -54,14 +53,14 @@ pub fn due(config: &Path, args: &DueArgs, out: &mut impl Write) -> Result<(), Fa
     let Some(schedule) = &report.schedule else {
         return Err(Failure::Invalid);
     };
-    let stop = AtomicBool::new(false);
+    let control = TickControl::default();
     // The mailer lives and dies inside the runtime: its connection pool needs one.
     let result = runtime()?.block_on(async {
         let mailer = Mailer::new(&schedule.settings).map_err(|e| e.to_string())?;
         let store = Store::open(&schedule.settings.state)
             .await
             .map_err(|e| e.to_string())?;
-        let r = tick(schedule, &store, &mailer, args.now, args.dry_run, &stop)
+        let r = tick(schedule, &store, &mailer, args.now, args.dry_run, &control)
             .await
             .map_err(|e| e.to_string())?;
         Ok::<_, String>((r, mailer.describe().to_string()))

@@ -610,3 +610,31 @@ fn the_run_command_leaves_readable_eml_files_in_the_outbox() {
         assert!(mail.to[0].ends_with("@example.org>"), "{:?}", mail.to);
     }
 }
+
+#[test]
+fn smtp_password_from_a_file_and_an_empty_file_counts_as_none() {
+    let p = minimal(&[]);
+    let server = SmtpServer::with_auth("nhacviec@example.org", "mật-khẩu-thử");
+    let url = format!("smtp://nhacviec%40example.org@{}", server.addr());
+    smtp_config(&p, &url, "");
+    let file = p.path().join("smtp-password");
+    let send_test = |file_content: &str, env_password: &str| {
+        std::fs::write(&file, file_content).unwrap_or_else(|e| panic!("{e}"));
+        Command::new(env!("CARGO_BIN_EXE_ngayle"))
+            .current_dir(p.path())
+            .args(["send-test", "hieutruong@example.org"])
+            .env("NGAYLE_SMTP_PASSWORD_FILE", &file)
+            .env("NGAYLE_SMTP_PASSWORD", env_password)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .status
+            .code()
+    };
+    // The file (as written by an editor, with its newline) wins over the variable.
+    assert_eq!(send_test("mật-khẩu-thử\n", "sai"), Some(0));
+    assert_eq!(send_test("sai\n", "mật-khẩu-thử"), Some(1));
+    // systemd's fallback credential is an empty file: the variable is used then.
+    assert_eq!(send_test("", "mật-khẩu-thử"), Some(0));
+    assert_eq!(send_test("\n", "mật-khẩu-thử"), Some(0));
+    assert_eq!(server.wait_for(3, WAIT).len(), 3);
+}

@@ -262,6 +262,13 @@ fn sighup_reloads_when_files_are_not_watched() {
     let p = minimal(&[("calendars/national.yaml", LAYER)]);
     let serve = Serve::start(&p, &["--no-watch"]);
     reload_scenario(&p, &serve, &|| serve.signal("HUP"), false);
+    // A SIGHUP with nothing changed says so (the admin sees the signal arrived).
+    let unchanged = || serve.log().matches("lịch không đổi").count();
+    let before = unchanged();
+    serve.signal("HUP");
+    serve
+        .until(WAIT, || (unchanged() > before).then_some(()))
+        .unwrap_or_else(|| panic!("no log line for an unchanged reload:\n{}", serve.log()));
     let (code, _) = serve.terminate();
     assert_eq!(code, Some(0));
 }
