@@ -243,6 +243,12 @@ async fn reloader(
             () = next_hangup(&mut hangup) => "SIGHUP",
             _ = stop.wait_for(|s| *s) => break,
         };
+        if why == FILES_CHANGED {
+            tokio::select! {
+                () = settle(&mut wake) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
         let (today, now) = now();
         let path = config.clone();
         let loaded = tokio::task::spawn_blocking(move || load(&path, today)).await;
@@ -326,15 +332,31 @@ async fn reloader(
     Ok(())
 }
 
-/// How long the watcher waits for a burst of file events to settle (an editor's save is
-/// several: write a temporary file, rename it over the old one).
+/// How long the folders must stay quiet before a reload (an editor's save is several events:
+/// write a temporary file, rename it over the old one).
 pub const WATCH_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(300);
+/// The longest a reload waits for the folders to settle (files written without a pause).
+const WATCH_SETTLE_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+/// Why a reload happens, when the watcher asked.
+const FILES_CHANGED: &str = "tệp thay đổi";
+
+/// Waits until no file event came for [`WATCH_DEBOUNCE`] (at most [`WATCH_SETTLE_MAX`]),
+/// swallowing the events of the same burst.
+async fn settle(wake: &mut mpsc::Receiver<&'static str>) {
+    let give_up = tokio::time::Instant::now() + WATCH_SETTLE_MAX;
+    while tokio::time::Instant::now() < give_up {
+        match tokio::time::timeout(WATCH_DEBOUNCE, wake.recv()).await {
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+}
 
 /// Watches the folders a schedule is read from (the config's folder, with its templates, the
 /// staff file's folder and the calendars folder) — folders, not files, since editors save by
 /// rename — and wakes the reloader after each settled burst of changes.
 struct FileWatcher {
-    debouncer: notify_debouncer_mini::Debouncer<notify::RecommendedWatcher>,
+    watcher: notify::RecommendedWatcher,
     watched: Vec<PathBuf>,
 }
 
@@ -343,21 +365,24 @@ impl FileWatcher {
         settings: &crate::schedule::Settings,
         wake: mpsc::Sender<&'static str>,
     ) -> Result<FileWatcher, notify::Error> {
-        let debouncer = notify_debouncer_mini::new_debouncer(
-            WATCH_DEBOUNCE,
-            move |events: notify_debouncer_mini::DebounceEventResult| {
-                let relevant = match &events {
-                    Ok(evs) => evs.iter().any(|e| is_input(&e.path)),
-                    Err(_) => true,
-                };
-                if relevant {
-                    // A full channel means a reload is already pending: enough.
-                    let _ = wake.try_send("tệp thay đổi");
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            // Reading is not changing: notify reports opens and closes too, and every load
+            // opens the files it watches — counting those would reload forever.
+            let relevant = match &event {
+                Ok(e) => {
+                    !matches!(e.kind, notify::EventKind::Access(_))
+                        && e.paths.iter().any(|p| is_input(p))
                 }
-            },
-        )?;
+                // Events were lost (queue overflow): a reload finds out what changed.
+                Err(_) => true,
+            };
+            if relevant {
+                // A full channel means a reload is already pending: enough.
+                let _ = wake.try_send(FILES_CHANGED);
+            }
+        })?;
         let mut w = FileWatcher {
-            debouncer,
+            watcher,
             watched: Vec::new(),
         };
         w.follow(settings);
@@ -390,16 +415,13 @@ impl FileWatcher {
             return;
         }
         for old in &self.watched {
-            let _ = self.debouncer.watcher().unwatch(old);
+            let _ = notify::Watcher::unwatch(&mut self.watcher, old);
         }
         self.watched.clear();
         for dir in dirs {
             // Recursive for the config folder's `templates/`; the others have no subfolders
             // that matter, and watching them recursively costs little.
-            match self
-                .debouncer
-                .watcher()
-                .watch(&dir, notify::RecursiveMode::Recursive)
+            match notify::Watcher::watch(&mut self.watcher, &dir, notify::RecursiveMode::Recursive)
             {
                 Ok(()) => self.watched.push(dir),
                 Err(e) => {

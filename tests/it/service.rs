@@ -251,6 +251,18 @@ fn reload_scenario(p: &Project, serve: &Serve, reload: &dyn Fn(), watch: bool) {
 fn an_edit_reloads_the_feed_and_a_broken_one_keeps_the_last_good() {
     let p = minimal(&[("calendars/national.yaml", LAYER)]);
     let serve = Serve::start(&p, &[]);
+    // Reading is not changing: someone (a backup, `cat`) reads a calendar — nothing reloads.
+    // (notify reports opens; counting them once made each reload, which opens every file,
+    // start the next: a reload every 300 ms for ever.)
+    std::thread::sleep(Duration::from_millis(300));
+    let text = std::fs::read_to_string(p.path().join("calendars/national.yaml"));
+    assert!(text.is_ok_and(|t| t == LAYER));
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = serve.log();
+    assert!(
+        !log.contains("lịch không đổi") && !log.contains("đã nạp lại"),
+        "an idle service reloaded:\n{log}"
+    );
     reload_scenario(&p, &serve, &|| {}, true);
     let (code, took) = serve.terminate();
     assert_eq!(code, Some(0));
