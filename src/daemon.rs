@@ -54,27 +54,31 @@ pub fn load_logged(config: &Path, today: NaiveDate) -> (Option<Schedule>, LoadRe
     (report.schedule.clone(), report)
 }
 
-/// Renders every feed of `schedule` (the full one and one per group) for the years around
-/// `today`, recording revisions in the store.
+/// The feeds of `schedule` for the years around `today`: the full one rendered now (its
+/// revisions recorded in the store), the groups' on their first request; gzip is left for
+/// later ([`Feeds::compress`]).
 pub async fn build_feeds(
-    schedule: &Schedule,
+    schedule: &Arc<Schedule>,
     store: &Store,
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Feeds, StoreError> {
-    let all = render_one(schedule, store, &FeedSpec::around(today, None), now).await?;
-    let mut groups = std::collections::HashMap::new();
-    for g in &schedule.groups {
-        let spec = FeedSpec::around(today, Some(g));
-        groups.insert(g.id.clone(), render_one(schedule, store, &spec, now).await?);
-    }
-    Ok(Feeds {
-        all,
-        groups,
-        schedule_version: schedule.version.clone(),
-        loaded_at: now,
-        token: schedule.settings.feed_token.clone(),
-    })
+    let spec = FeedSpec::around(today, None);
+    let draft = feed::Draft::new(schedule, &feed::Inputs::new(schedule, &spec), &spec);
+    finish_feeds(schedule, store, draft, today, now).await
+}
+
+/// [`build_feeds`] from the full feed's draft on.
+async fn finish_feeds(
+    schedule: &Arc<Schedule>,
+    store: &Store,
+    all: feed::Draft,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Feeds, StoreError> {
+    let spec = FeedSpec::around(today, None);
+    let all = RenderedFeed::new(draft_text(store, &spec, &all, now).await?);
+    Ok(Feeds::new(Arc::clone(schedule), all, today, now))
 }
 
 /// One feed's text, with its revisions recorded first.
@@ -84,20 +88,20 @@ pub async fn feed_text(
     spec: &FeedSpec<'_>,
     now: DateTime<Utc>,
 ) -> Result<String, StoreError> {
-    let prints = feed::fingerprints(schedule, spec);
-    let revisions = store.revisions(&spec.key(), &prints, now).await?;
-    Ok(feed::render(schedule, spec, &revisions))
+    let draft = feed::Draft::new(schedule, &feed::Inputs::new(schedule, spec), spec);
+    draft_text(store, spec, &draft, now).await
 }
 
-async fn render_one(
-    schedule: &Schedule,
+async fn draft_text(
     store: &Store,
     spec: &FeedSpec<'_>,
+    draft: &feed::Draft,
     now: DateTime<Utc>,
-) -> Result<RenderedFeed, StoreError> {
-    Ok(RenderedFeed::new(
-        feed_text(schedule, store, spec, now).await?,
-    ))
+) -> Result<String, StoreError> {
+    let revisions = store
+        .revisions(&spec.key(), &draft.fingerprints(), now)
+        .await?;
+    Ok(draft.finish(&revisions))
 }
 
 /// What `serve` needs from its caller.
@@ -131,9 +135,15 @@ pub async fn serve(
     let Some(schedule) = schedule else {
         return Err(DaemonError::Invalid(report.errors()));
     };
-    let store = Store::open(&schedule.settings.state).await?;
+    // The database opens (on its own thread) while the full feed's events are rendered.
+    let schedule = Arc::new(schedule);
+    let spec = FeedSpec::around(today, None);
+    let (store, draft) = tokio::join!(Store::open(&schedule.settings.state), async {
+        feed::Draft::new(&schedule, &feed::Inputs::new(&schedule, &spec), &spec)
+    });
+    let store = store?;
     let mailer = Mailer::new(&schedule.settings)?;
-    let feeds = build_feeds(&schedule, &store, today, now).await?;
+    let feeds = finish_feeds(&schedule, &store, draft, today, now).await?;
     let control = Arc::new(TickControl::default());
     let status = Arc::new(Status::new(now, Arc::clone(&control)));
     status.loaded(&schedule.version, now, false);
@@ -151,8 +161,14 @@ pub async fn serve(
 
     // One shutdown signal, fanned out to the HTTP server, the reminder loop and the reloader.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (current, schedules) = watch::channel(Arc::new(schedule));
+    let (current, schedules) = watch::channel(schedule);
     let mut tasks = tokio::task::JoinSet::new();
+    // The feeds are gzipped beside the server (a request wanting gzip sooner does it itself).
+    let warm = state.feeds();
+    tasks.spawn_blocking(move || {
+        warm.compress();
+        Ok(())
+    });
     tasks.spawn(reminder_loop(
         schedules,
         store.clone(),
@@ -303,6 +319,7 @@ async fn reloader(
         for d in &report.diagnostics {
             tracing::warn!(diagnostic = %d, "cảnh báo");
         }
+        let schedule = Arc::new(schedule);
         match build_feeds(&schedule, &store, today, now).await {
             Ok(feeds) => {
                 state.replace_feeds(feeds);
@@ -316,7 +333,11 @@ async fn reloader(
                 if let Some(w) = watcher.as_mut() {
                     w.follow(&schedule.settings);
                 }
-                current.send_replace(Arc::new(schedule));
+                current.send_replace(schedule);
+                let fresh = state.feeds();
+                if let Err(e) = tokio::task::spawn_blocking(move || fresh.compress()).await {
+                    tracing::warn!(error = %e, "nén lịch bị hủy");
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "không nạp lại được: lỗi cơ sở dữ liệu");

@@ -4,13 +4,17 @@
 //! the revision times of its events. Rendering is done in two steps so that the bytes are
 //! stable across renders and processes:
 //!
-//! 1. [`fingerprints`] gives each event occurrence its UID and a hash of everything it shows;
+//! 1. a [`Draft`] renders each event occurrence once, with the Unix epoch for its timestamps,
+//!    and gives it its UID and a hash of that text ([`Draft::fingerprints`]);
 //! 2. the caller looks up, in the store, when each hash was first seen (that instant is the
-//!    event's `DTSTAMP` and `LAST-MODIFIED`), and [`render`] writes the text.
+//!    event's `DTSTAMP` and `LAST-MODIFIED`), and [`Draft::finish`] writes the text with those
+//!    instants in place of the epoch.
 //!
 //! So a feed changes only when its content changes, and changing one event changes only that
 //! event's lines. Text is built with the `icalendar` crate, then re-folded here: the crate's
-//! folding can leave 76-octet lines, and ours never splits a UTF-8 character.
+//! folding can leave 76-octet lines, and ours never splits a UTF-8 character. The occurrences
+//! and days off of the feeds' years are worked out once for all the feeds of a schedule
+//! ([`Inputs`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -63,20 +67,135 @@ pub struct Fingerprint {
 /// When each UID's content was last modified, from the store.
 pub type Revisions = BTreeMap<String, DateTime<Utc>>;
 
-/// The UIDs and content hashes of the feed's events.
-pub fn fingerprints(schedule: &Schedule, spec: &FeedSpec) -> Vec<Fingerprint> {
-    entries(schedule, spec)
-        .into_iter()
-        .map(|e| Fingerprint {
-            hash: e.hash(),
-            uid: e.uid,
-        })
-        .collect()
+/// The occurrences and days off that every feed of one schedule and one span of years is
+/// made from (the lunar calendar and the moved days off are the costly part: once, not once
+/// per feed).
+pub struct Inputs<'s> {
+    from_year: i32,
+    to_year: i32,
+    occurrences: Vec<Occurrence<'s>>,
+    off: BTreeSet<NaiveDate>,
 }
 
-/// The feed text. An event whose UID has no revision time gets the Unix epoch (the caller
-/// records revisions first; this only keeps `render` total).
+impl<'s> Inputs<'s> {
+    /// For the feeds of `spec`'s years (the group does not matter).
+    pub fn new(schedule: &'s Schedule, spec: &FeedSpec) -> Inputs<'s> {
+        let (Some(from), Some(to)) = (
+            NaiveDate::from_ymd_opt(spec.from_year, 1, 1),
+            NaiveDate::from_ymd_opt(spec.to_year, 12, 31),
+        ) else {
+            return Inputs {
+                from_year: spec.from_year,
+                to_year: spec.to_year,
+                occurrences: Vec::new(),
+                off: BTreeSet::new(),
+            };
+        };
+        // The days off around the due days of every task, for the deadlines in descriptions.
+        let max_before = schedule.max_before_days();
+        let earliest = from
+            .checked_sub_days(chrono::Days::new(u64::from(max_before) + 31))
+            .unwrap_or(from);
+        Inputs {
+            from_year: spec.from_year,
+            to_year: spec.to_year,
+            occurrences: occurrences(schedule, from, to),
+            off: plan::days_off(schedule, earliest, to),
+        }
+    }
+}
+
+/// A feed with its events rendered, waiting for their revision times.
+pub struct Draft {
+    /// `BEGIN:VCALENDAR` and the calendar's properties.
+    head: String,
+    events: Vec<DraftEvent>,
+}
+
+struct DraftEvent {
+    uid: String,
+    /// The folded VEVENT with the epoch as its timestamps; the hash is of this text.
+    text: String,
+    hash: String,
+}
+
+/// `DTSTAMP` (of the event and its alarms) and `LAST-MODIFIED` as a draft has them. Each is
+/// a whole content line: TEXT values escape line breaks, so no value can forge one.
+const EPOCH_LINES: [(&str, &str); 2] = [
+    ("\r\nDTSTAMP:19700101T000000Z\r\n", "DTSTAMP"),
+    ("\r\nLAST-MODIFIED:19700101T000000Z\r\n", "LAST-MODIFIED"),
+];
+
+impl Draft {
+    /// Renders the events of `spec` (whose years must be those of `inputs`).
+    pub fn new(schedule: &Schedule, inputs: &Inputs, spec: &FeedSpec) -> Draft {
+        debug_assert_eq!(
+            (inputs.from_year, inputs.to_year),
+            (spec.from_year, spec.to_year)
+        );
+        let events = entries(schedule, inputs, spec)
+            .into_iter()
+            .map(|e| {
+                let text = fold(&e.event(DateTime::UNIX_EPOCH).to_string());
+                DraftEvent {
+                    hash: format!("{:016x}", crate::fnv1a(text.as_bytes())),
+                    uid: e.uid,
+                    text,
+                }
+            })
+            .collect();
+        Draft {
+            head: head(schedule, spec),
+            events,
+        }
+    }
+
+    /// The UIDs and content hashes of the feed's events.
+    pub fn fingerprints(&self) -> Vec<Fingerprint> {
+        self.events
+            .iter()
+            .map(|e| Fingerprint {
+                uid: e.uid.clone(),
+                hash: e.hash.clone(),
+            })
+            .collect()
+    }
+
+    /// The feed text. An event whose UID has no revision time keeps the Unix epoch (the
+    /// caller records revisions first; this only keeps `finish` total).
+    pub fn finish(&self, revisions: &Revisions) -> String {
+        let size = self.head.len() + self.events.iter().map(|e| e.text.len()).sum::<usize>();
+        let mut out = String::with_capacity(size + 32);
+        out.push_str(&self.head);
+        for e in &self.events {
+            match revisions.get(&e.uid) {
+                Some(&stamp) if stamp != DateTime::UNIX_EPOCH => {
+                    let mut text = e.text.clone();
+                    for (line, key) in EPOCH_LINES {
+                        text = text.replace(line, &format!("\r\n{key}:{}\r\n", utc(stamp)));
+                    }
+                    out.push_str(&text);
+                }
+                _ => out.push_str(&e.text),
+            }
+        }
+        out.push_str("END:VCALENDAR\r\n");
+        out
+    }
+}
+
+/// The UIDs and content hashes of the feed's events.
+pub fn fingerprints(schedule: &Schedule, spec: &FeedSpec) -> Vec<Fingerprint> {
+    Draft::new(schedule, &Inputs::new(schedule, spec), spec).fingerprints()
+}
+
+/// The feed text (one feed on its own: [`Draft`] does the work once for several).
 pub fn render(schedule: &Schedule, spec: &FeedSpec, revisions: &Revisions) -> String {
+    Draft::new(schedule, &Inputs::new(schedule, spec), spec).finish(revisions)
+}
+
+/// `BEGIN:VCALENDAR` and the calendar's properties, folded.
+fn head(schedule: &Schedule, spec: &FeedSpec) -> String {
     let mut cal = Calendar::empty();
     let unit = &schedule.unit;
     let (name, desc) = match spec.group {
@@ -115,14 +234,11 @@ pub fn render(schedule: &Schedule, spec: &FeedSpec, revisions: &Revisions) -> St
     ] {
         cal.append_property(p);
     }
-    for entry in entries(schedule, spec) {
-        let stamp = revisions
-            .get(&entry.uid)
-            .copied()
-            .unwrap_or(DateTime::UNIX_EPOCH);
-        cal.push(entry.event(stamp));
+    let text = fold(&cal.to_string());
+    match text.strip_suffix("END:VCALENDAR\r\n") {
+        Some(head) => head.to_string(),
+        None => text,
     }
-    fold(&cal.to_string())
 }
 
 /// One VEVENT to be: the occurrence and what the feed shows of it.
@@ -162,29 +278,14 @@ impl Entry<'_> {
         }
         ev.done()
     }
-
-    fn hash(&self) -> String {
-        let text = fold(&self.event(DateTime::UNIX_EPOCH).to_string());
-        format!("{:016x}", crate::fnv1a(text.as_bytes()))
-    }
 }
 
-fn entries<'s>(schedule: &'s Schedule, spec: &FeedSpec) -> Vec<Entry<'s>> {
-    let (Some(from), Some(to)) = (
-        NaiveDate::from_ymd_opt(spec.from_year, 1, 1),
-        NaiveDate::from_ymd_opt(spec.to_year, 12, 31),
-    ) else {
-        return Vec::new();
-    };
+fn entries<'s>(schedule: &'s Schedule, inputs: &Inputs<'s>, spec: &FeedSpec) -> Vec<Entry<'s>> {
     let slug = unit_slug(&schedule.unit.name);
-    // The days off around the due days of every task, for the deadlines in descriptions.
-    let max_before = schedule.max_before_days();
-    let earliest = from
-        .checked_sub_days(chrono::Days::new(u64::from(max_before) + 31))
-        .unwrap_or(from);
-    let off = plan::days_off(schedule, earliest, to);
-    occurrences(schedule, from, to)
-        .into_iter()
+    let off = &inputs.off;
+    inputs
+        .occurrences
+        .iter()
         .filter_map(|o| {
             // The tasks this feed shows: all of them, or the group's own (its alarms too).
             let tasks: Vec<&Task> = match spec.group {
@@ -211,7 +312,7 @@ fn entries<'s>(schedule: &'s Schedule, spec: &FeedSpec) -> Vec<Entry<'s>> {
                 .join(",");
             Some(Entry {
                 uid: format!("{}-{}@{slug}.ngayle", o.event.id, o.year),
-                description: description(schedule, &off, &o, &tasks),
+                description: description(schedule, off, o, &tasks),
                 categories,
                 alarms: if spec.group.is_some() {
                     tasks
@@ -219,7 +320,7 @@ fn entries<'s>(schedule: &'s Schedule, spec: &FeedSpec) -> Vec<Entry<'s>> {
                     Vec::new()
                 },
                 default_at: schedule.settings.send_at,
-                occurrence: o,
+                occurrence: o.clone(),
             })
         })
         .collect()
@@ -434,6 +535,56 @@ mod tests {
             fold(&format!("{l76}\r\n")),
             format!("X:{}\r\n a\r\n", "a".repeat(73))
         );
+    }
+
+    /// The draft (each event rendered once, its timestamps put in afterwards) writes exactly
+    /// what rendering the whole calendar with its timestamps at once writes.
+    #[test]
+    fn a_draft_finished_is_the_calendar_rendered_whole() {
+        let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ngayle.yaml");
+        let today = NaiveDate::from_ymd_opt(2024, 9, 5).unwrap_or_default();
+        let report = crate::schedule::load(&config, today);
+        let Some(schedule) = report.schedule else {
+            panic!("the shipped files load: {:?}", report.diagnostics);
+        };
+        let group = schedule.groups.first();
+        for spec in [
+            FeedSpec::around(today, None),
+            FeedSpec::around(today, group),
+        ] {
+            let inputs = Inputs::new(&schedule, &spec);
+            let draft = Draft::new(&schedule, &inputs, &spec);
+            let prints = draft.fingerprints();
+            assert!(prints.len() > 40, "{}", prints.len());
+            // Half the events modified at some instant, the others never recorded.
+            let revisions: Revisions = prints
+                .iter()
+                .step_by(2)
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    let t = DateTime::from_timestamp(1_700_000_000 + i as i64 * 3_601, 0)?;
+                    Some((p.uid.clone(), t))
+                })
+                .collect();
+            // The head is the same code as before; the events are what the draft changes.
+            let mut cal = Calendar::empty();
+            for e in entries(&schedule, &inputs, &spec) {
+                let stamp = revisions
+                    .get(&e.uid)
+                    .copied()
+                    .unwrap_or(DateTime::UNIX_EPOCH);
+                cal.push(e.event(stamp));
+            }
+            let whole = fold(&cal.to_string());
+            let finished = draft.finish(&revisions);
+            let events = finished.strip_prefix(head(&schedule, &spec).as_str());
+            assert!(head(&schedule, &spec).starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"));
+            assert_eq!(events, whole.strip_prefix("BEGIN:VCALENDAR\r\n"));
+            assert!(
+                finished.contains("DTSTAMP:20231114T"),
+                "a revision time is used"
+            );
+        }
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub struct Store {
     pool: SqlitePool,
 }
 
+/// Transactions that read and then write take the write lock first: a deferred one that
+/// reads, then finds another connection has written since, cannot upgrade and fails at once
+/// with SQLITE_BUSY (the busy timeout does not apply) — e.g. a group feed's first request
+/// during a tick.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
@@ -96,7 +102,7 @@ impl Store {
         prints: &[Fingerprint],
         now: DateTime<Utc>,
     ) -> Result<Revisions, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let rows = sqlx::query("SELECT uid, hash, modified_at FROM feed_revisions WHERE feed = ?")
             .bind(feed)
             .fetch_all(&mut *tx)
@@ -227,13 +233,13 @@ impl Store {
         too_late: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<ReminderState>, StoreError> {
-        let mut tx = self.pool.begin().await?;
         let (Some(first), Some(last)) = (
             planned.iter().map(|p| p.key.date).min(),
             planned.iter().map(|p| p.key.date).max(),
         ) else {
             return Ok(Vec::new());
         };
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let rows = sqlx::query(
             "SELECT event_id, occurrence_date, task_id, person_id, email, due_at,
                     status, attempts, next_attempt_at, message_id

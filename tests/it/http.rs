@@ -180,7 +180,9 @@ fn parsed_events(text: &str) -> (BTreeSet<(String, String)>, usize, usize) {
     (pairs, n, uids.len())
 }
 
-#[tokio::test]
+// Multi-threaded: the server keeps running (and holding its locks only briefly) while this
+// thread waits for the `ngayle ics` process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_full_feed_on_the_wire() {
     let p = Project::shipped();
     let app = App::start(&p).await;
