@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, TimeZone, Utc};
 
@@ -51,7 +52,8 @@ impl fmt::Display for ReminderKey {
 pub struct Reminder<'s> {
     pub key: ReminderKey,
     pub due: DateTime<Utc>,
-    pub occurrence: Occurrence<'s>,
+    /// Shared by the reminders of one occurrence (a task for a whole staff is one clone).
+    pub occurrence: Arc<Occurrence<'s>>,
     pub task: &'s Task,
     pub person: &'s Person,
     /// True when the due day was moved off a non-workday.
@@ -88,6 +90,7 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
     );
     let mut out = Vec::new();
     for o in occurrences(schedule, first, horizon) {
+        let o = Arc::new(o);
         for &task in &o.tasks {
             let Some((due, moved)) = due_of(schedule, &off, o.date, task) else {
                 continue;
@@ -104,7 +107,7 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
                         person_id: person.id.clone(),
                     },
                     due,
-                    occurrence: o.clone(),
+                    occurrence: Arc::clone(&o),
                     task,
                     person,
                     moved,
@@ -112,7 +115,8 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
             }
         }
     }
-    out.sort_by(|a, b| (a.due, &a.person.id, &a.key).cmp(&(b.due, &b.person.id, &b.key)));
+    // Keys are unique: an unstable sort gives the same order, faster.
+    out.sort_unstable_by(|a, b| (a.due, &a.person.id, &a.key).cmp(&(b.due, &b.person.id, &b.key)));
     out
 }
 
