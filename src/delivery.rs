@@ -406,7 +406,7 @@ fn compose<'s>(
     let mut events: Vec<&str> = batch
         .reminders
         .iter()
-        .map(|(r, _)| r.key.event_id.as_str())
+        .map(|(r, _)| &*r.key.event_id)
         .collect();
     events.sort_unstable();
     events.dedup();

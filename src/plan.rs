@@ -27,14 +27,15 @@ pub fn zone() -> FixedOffset {
     VIETNAM
 }
 
-/// What identifies a reminder for ever.
+/// What identifies a reminder for ever. The ids are shared (`Arc<str>`): a plan holds one
+/// key per person and task, and copying the ids would be most of its work.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ReminderKey {
-    pub event_id: String,
+    pub event_id: Arc<str>,
     /// The occurrence's first day.
     pub date: NaiveDate,
-    pub task_id: String,
-    pub person_id: String,
+    pub task_id: Arc<str>,
+    pub person_id: Arc<str>,
 }
 
 impl fmt::Display for ReminderKey {
@@ -89,8 +90,16 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
         horizon,
     );
     let mut out = Vec::new();
+    // Each id once per plan, shared by its keys.
+    let person_ids: Vec<Arc<str>> = schedule
+        .people
+        .iter()
+        .map(|p| Arc::from(p.id.as_str()))
+        .collect();
+    let mut task_ids: std::collections::HashMap<&str, Arc<str>> = std::collections::HashMap::new();
     for o in occurrences(schedule, first, horizon) {
         let o = Arc::new(o);
+        let event_id: Arc<str> = Arc::from(o.event.id.as_str());
         for &task in &o.tasks {
             let Some((due, moved)) = due_of(schedule, &off, o.date, task) else {
                 continue;
@@ -98,13 +107,19 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
             if due < from || due > to {
                 continue;
             }
-            for person in schedule.assignees(task) {
+            let task_id = task_ids
+                .entry(task.id.as_str())
+                .or_insert_with(|| Arc::from(task.id.as_str()))
+                .clone();
+            for (index, person) in schedule.assignee_indices(task) {
                 out.push(Reminder {
                     key: ReminderKey {
-                        event_id: o.event.id.clone(),
+                        event_id: Arc::clone(&event_id),
                         date: o.date,
-                        task_id: task.id.clone(),
-                        person_id: person.id.clone(),
+                        task_id: Arc::clone(&task_id),
+                        person_id: person_ids
+                            .get(index)
+                            .map_or_else(|| Arc::from(person.id.as_str()), Arc::clone),
                     },
                     due,
                     occurrence: Arc::clone(&o),

@@ -111,8 +111,16 @@ impl Schedule {
     /// The people a task is assigned to, each once, in the order of `staff.yaml`. Looked up by
     /// group and id (a province-sized staff list is not scanned per task).
     pub fn assignees(&self, task: &Task) -> Vec<&Person> {
+        self.assignee_indices(task)
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    /// [`Schedule::assignees`] with each person's index in `people`.
+    pub fn assignee_indices(&self, task: &Task) -> Vec<(usize, &Person)> {
         if task.who.iter().any(|w| matches!(w, Assignee::All)) {
-            return self.people.iter().collect();
+            return self.people.iter().enumerate().collect();
         }
         let mut which: Vec<usize> = Vec::new();
         for w in &task.who {
@@ -126,7 +134,7 @@ impl Schedule {
         which.dedup();
         which
             .into_iter()
-            .filter_map(|i| self.people.get(i))
+            .filter_map(|i| Some((i, self.people.get(i)?)))
             .collect()
     }
 }

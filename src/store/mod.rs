@@ -273,10 +273,10 @@ impl Store {
         for p in planned {
             let date = p.key.date.format("%Y-%m-%d").to_string();
             let id = (
-                p.key.event_id.clone(),
+                p.key.event_id.to_string(),
                 date.clone(),
-                p.key.task_id.clone(),
-                p.key.person_id.clone(),
+                p.key.task_id.to_string(),
+                p.key.person_id.to_string(),
             );
             match known.get(&id) {
                 Some((state, email, due)) => {
@@ -288,10 +288,10 @@ impl Store {
                         .bind(p.email)
                         .bind(ts(p.due))
                         .bind(ts(now))
-                        .bind(&p.key.event_id)
+                        .bind(&*p.key.event_id)
                         .bind(&date)
-                        .bind(&p.key.task_id)
-                        .bind(&p.key.person_id)
+                        .bind(&*p.key.task_id)
+                        .bind(&*p.key.person_id)
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -325,10 +325,10 @@ impl Store {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (p, date, status) in chunk {
                 q = q
-                    .bind(&p.key.event_id)
+                    .bind(&*p.key.event_id)
                     .bind(date)
-                    .bind(&p.key.task_id)
-                    .bind(&p.key.person_id)
+                    .bind(&*p.key.task_id)
+                    .bind(&*p.key.person_id)
                     .bind(p.email)
                     .bind(ts(p.due))
                     .bind(status.as_str())
@@ -352,10 +352,10 @@ impl Store {
                 "SELECT status, attempts, next_attempt_at, message_id FROM reminders
                  WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
             )
-            .bind(&key.event_id)
+            .bind(&*key.event_id)
             .bind(key.date.format("%Y-%m-%d").to_string())
-            .bind(&key.task_id)
-            .bind(&key.person_id)
+            .bind(&*key.task_id)
+            .bind(&*key.person_id)
             .fetch_optional(&self.pool)
             .await?;
             out.push(row.as_ref().map(state_of).transpose()?);
@@ -428,10 +428,10 @@ impl Store {
                 q = q.bind(ts(now));
                 for key in keys.iter() {
                     q = q
-                        .bind(&key.event_id)
+                        .bind(&*key.event_id)
                         .bind(key.date.format("%Y-%m-%d").to_string())
-                        .bind(&key.task_id)
-                        .bind(&key.person_id);
+                        .bind(&*key.task_id)
+                        .bind(&*key.person_id);
                 }
             }
             q.execute(&self.pool).await?;
@@ -472,10 +472,10 @@ mod tests {
 
     fn key(n: usize) -> ReminderKey {
         ReminderKey {
-            event_id: "30-4".to_string(),
+            event_id: "30-4".into(),
             date: NaiveDate::from_ymd_opt(2026, 4, 30).unwrap_or_default(),
-            task_id: "treo-co".to_string(),
-            person_id: format!("p{n:04}"),
+            task_id: "treo-co".into(),
+            person_id: format!("p{n:04}").into(),
         }
     }
 
