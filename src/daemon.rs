@@ -135,12 +135,21 @@ pub async fn serve(
     let Some(schedule) = schedule else {
         return Err(DaemonError::Invalid(report.errors()));
     };
-    // The database opens (on its own thread) while the full feed's events are rendered.
+    // The database opens while the full feed's events are rendered (on other threads).
     let schedule = Arc::new(schedule);
-    let spec = FeedSpec::around(today, None);
-    let (store, draft) = tokio::join!(Store::open(&schedule.settings.state), async {
-        feed::Draft::new(&schedule, &feed::Inputs::new(&schedule, &spec), &spec)
-    });
+    let drafting = {
+        let schedule = Arc::clone(&schedule);
+        tokio::task::spawn_blocking(move || {
+            let spec = FeedSpec::around(today, None);
+            feed::Draft::new(&schedule, &feed::Inputs::new(&schedule, &spec), &spec)
+        })
+    };
+    let store = Store::open(&schedule.settings.state).await;
+    let draft = match drafting.await {
+        Ok(draft) => draft,
+        // Rendering panicked (a bug): the same error as a failed start.
+        Err(e) => return Err(DaemonError::Io(std::io::Error::other(e))),
+    };
     let store = store?;
     let mailer = Mailer::new(&schedule.settings)?;
     let feeds = finish_feeds(&schedule, &store, draft, today, now).await?;

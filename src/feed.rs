@@ -119,6 +119,18 @@ struct DraftEvent {
     hash: String,
 }
 
+/// Below this many events per thread, one thread renders them all.
+const MIN_EVENTS_PER_THREAD: usize = 32;
+
+fn draft_event(e: &Entry) -> DraftEvent {
+    let text = fold(&e.event(DateTime::UNIX_EPOCH).to_string());
+    DraftEvent {
+        hash: format!("{:016x}", crate::fnv1a(text.as_bytes())),
+        uid: e.uid.clone(),
+        text,
+    }
+}
+
 /// `DTSTAMP` (of the event and its alarms) and `LAST-MODIFIED` as a draft has them. Each is
 /// a whole content line: TEXT values escape line breaks, so no value can forge one.
 const EPOCH_LINES: [(&str, &str); 2] = [
@@ -133,17 +145,35 @@ impl Draft {
             (inputs.from_year, inputs.to_year),
             (spec.from_year, spec.to_year)
         );
-        let events = entries(schedule, inputs, spec)
-            .into_iter()
-            .map(|e| {
-                let text = fold(&e.event(DateTime::UNIX_EPOCH).to_string());
-                DraftEvent {
-                    hash: format!("{:016x}", crate::fnv1a(text.as_bytes())),
-                    uid: e.uid,
-                    text,
+        let entries = entries(schedule, inputs, spec);
+        // The icalendar crate's rendering is most of the work: spread over the cores (a
+        // schedule loads at start and on each reload, while nothing else runs).
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4)
+            .min(entries.len().div_ceil(MIN_EVENTS_PER_THREAD).max(1));
+        let chunk = entries.len().div_ceil(threads).max(1);
+        let events = if threads > 1 {
+            std::thread::scope(|scope| {
+                let parts: Vec<_> = entries
+                    .chunks(chunk)
+                    .map(|part| {
+                        scope.spawn(move || part.iter().map(draft_event).collect::<Vec<_>>())
+                    })
+                    .collect();
+                let mut events = Vec::with_capacity(entries.len());
+                for part in parts {
+                    match part.join() {
+                        Ok(mut done) => events.append(&mut done),
+                        // A panic in rendering is a bug; rethrow it here, as one thread would.
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
                 }
+                events
             })
-            .collect();
+        } else {
+            entries.iter().map(draft_event).collect()
+        };
         Draft {
             head: head(schedule, spec),
             events,
@@ -477,7 +507,10 @@ pub fn escape_text(s: &str) -> String {
 /// splitting a UTF-8 character; lines end in CRLF.
 pub fn fold(text: &str) -> String {
     const LIMIT: usize = 75;
-    let unfolded = text.replace("\r\n ", "").replace("\r\n\t", "");
+    let mut unfolded = text.replace("\r\n ", "");
+    if unfolded.contains("\r\n\t") {
+        unfolded = unfolded.replace("\r\n\t", "");
+    }
     let mut out = String::with_capacity(unfolded.len() + unfolded.len() / 64 * 3);
     for line in unfolded.split("\r\n").filter(|l| !l.is_empty()) {
         let mut rest = line;
