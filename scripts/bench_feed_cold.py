@@ -7,7 +7,8 @@ from spawn to that byte is the run's cold start. The process is then stopped (SI
 awaited before the next run. Prints one JSON object: the runs and the medians, in ms.
 
 Usage: bench_feed_cold.py RUNS PATH -- NGINX_PORT NGINX_CMD... -- NGAYLE_PORT NGAYLE_CMD...
-(the ngayle command runs in $BENCH_COLD_CWD when set). Every wait is bounded.
+(the ngayle command runs in $BENCH_COLD_CWD when set; with BENCH_COLD_GZIP=1 the request
+asks for gzip). Every wait is bounded.
 """
 
 import json
@@ -22,7 +23,8 @@ LIMIT_S = 20.0
 
 
 def first_byte(port: int, path: str, started: float) -> float:
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\n\r\n".encode()
+    gzip = "Accept-Encoding: gzip\r\n" if os.environ.get("BENCH_COLD_GZIP") == "1" else ""
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{gzip}\r\n".encode()
     while time.perf_counter() - started < LIMIT_S:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=LIMIT_S) as s:
