@@ -89,7 +89,15 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
         first.checked_sub_days(Days::new(MAX_MOVE)).unwrap_or(first),
         horizon,
     );
-    let mut out = Vec::new();
+    // Each reminder with its person's rank in id order: the sort below compares numbers, not
+    // ids, and gives the same order as comparing the ids.
+    let mut out: Vec<(usize, Reminder)> = Vec::new();
+    let mut by_id: Vec<usize> = (0..schedule.people.len()).collect();
+    by_id.sort_unstable_by(|&a, &b| schedule.people[a].id.cmp(&schedule.people[b].id));
+    let mut rank = vec![0; by_id.len()];
+    for (r, &i) in by_id.iter().enumerate() {
+        rank[i] = r;
+    }
     // Each id once per plan, shared by its keys.
     let person_ids: Vec<Arc<str>> = schedule
         .people
@@ -112,27 +120,32 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
                 .or_insert_with(|| Arc::from(task.id.as_str()))
                 .clone();
             for (index, person) in schedule.assignee_indices(task) {
-                out.push(Reminder {
-                    key: ReminderKey {
-                        event_id: Arc::clone(&event_id),
-                        date: o.date,
-                        task_id: Arc::clone(&task_id),
-                        person_id: person_ids
-                            .get(index)
-                            .map_or_else(|| Arc::from(person.id.as_str()), Arc::clone),
+                let person_rank = rank.get(index).copied().unwrap_or(usize::MAX);
+                out.push((
+                    person_rank,
+                    Reminder {
+                        key: ReminderKey {
+                            event_id: Arc::clone(&event_id),
+                            date: o.date,
+                            task_id: Arc::clone(&task_id),
+                            person_id: person_ids
+                                .get(index)
+                                .map_or_else(|| Arc::from(person.id.as_str()), Arc::clone),
+                        },
+                        due,
+                        occurrence: Arc::clone(&o),
+                        task,
+                        person,
+                        moved,
                     },
-                    due,
-                    occurrence: Arc::clone(&o),
-                    task,
-                    person,
-                    moved,
-                });
+                ));
             }
         }
     }
-    // Keys are unique: an unstable sort gives the same order, faster.
-    out.sort_unstable_by(|a, b| (a.due, &a.person.id, &a.key).cmp(&(b.due, &b.person.id, &b.key)));
-    out
+    // By due instant, person id (its rank) and key. Keys are unique: an unstable sort gives
+    // the same order, faster.
+    out.sort_unstable_by(|(ra, a), (rb, b)| (a.due, ra, &a.key).cmp(&(b.due, rb, &b.key)));
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 /// When a task of an occurrence on `date` is due, and whether it was moved off a non-workday.
