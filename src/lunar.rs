@@ -69,6 +69,7 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
 
 use chrono::{Datelike, NaiveDate, Weekday};
 
@@ -199,9 +200,47 @@ fn jd_to_date(jd: i64) -> (i64, i64, i64) {
     (day, month, year)
 }
 
+/// The new moons the supported range can ask for: k = [`K_FIRST`] to
+/// `K_FIRST + MOON_COUNT - 1` (1898 to 2200, with a margin).
+const K_FIRST: i64 = -40;
+const MOON_COUNT: usize = 3_820;
+
+/// Each new moon's day and the sun's sector on that day, computed once per
+/// process: `jd * 16 + sector`, or 0 while not yet computed. Planning asks for
+/// the same few dozen moons thousands of times (every lunar event of every
+/// unit), and each costs about 25 `sin`. Untouched entries stay in zero pages.
+static MOONS: [AtomicI64; MOON_COUNT] = [const { AtomicI64::new(0) }; MOON_COUNT];
+
+/// The k-th new moon's local day and the sun's sector (see [`sun_longitude`])
+/// on it, from [`MOONS`] when k is in its range. Two threads may both compute
+/// an entry; they store the same value.
+fn moon(k: i64) -> (i64, i64) {
+    let slot = usize::try_from(k - K_FIRST).ok().and_then(|i| MOONS.get(i));
+    if let Some(packed) = slot.map(|s| s.load(AtomicOrdering::Relaxed))
+        && packed > 0
+    {
+        return (packed >> 4, packed & 15);
+    }
+    let day = compute_new_moon_day(k);
+    let sector = sun_longitude(day);
+    if let Some(slot) = slot
+        && day > 0
+        && (0..16).contains(&sector)
+    {
+        slot.store(day << 4 | sector, AtomicOrdering::Relaxed);
+    }
+    (day, sector)
+}
+
+/// The local (UTC+7) day of the k-th new moon, k = 0 being the new moon of
+/// 1900-01-01 (memoized [`compute_new_moon_day`]).
+fn new_moon_day(k: i64) -> i64 {
+    moon(k).0
+}
+
 /// `getNewMoonDay`: the local (UTC+7) day of the k-th new moon, k = 0 being
 /// the new moon of 1900-01-01.
-fn new_moon_day(k: i64) -> i64 {
+fn compute_new_moon_day(k: i64) -> i64 {
     let k = k as f64;
     let t = k / 1236.85;
     let t2 = t * t;
@@ -250,12 +289,8 @@ fn sun_longitude(jdn: i64) -> i64 {
 fn lunar_month_11(yy: i64) -> i64 {
     let off = jd_from_date(31, 12, yy) - 2415021;
     let k = int(off as f64 / 29.530588853);
-    let nm = new_moon_day(k);
-    if sun_longitude(nm) >= 9 {
-        new_moon_day(k - 1)
-    } else {
-        nm
-    }
+    let (nm, sector) = moon(k);
+    if sector >= 9 { new_moon_day(k - 1) } else { nm }
 }
 
 /// The index k of the new moon that starts on day `a11` (as the article
@@ -270,11 +305,11 @@ fn new_moon_index(a11: i64) -> i64 {
 fn leap_month_offset(a11: i64) -> i64 {
     let k = new_moon_index(a11);
     let mut i = 1;
-    let mut arc = sun_longitude(new_moon_day(k + i));
+    let mut arc = moon(k + i).1;
     loop {
         let last = arc;
         i += 1;
-        arc = sun_longitude(new_moon_day(k + i));
+        arc = moon(k + i).1;
         if arc == last || i >= 14 {
             break;
         }
@@ -754,6 +789,28 @@ impl ExactSizeIterator for Days {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The memo gives what the article's functions compute, for every moon of its range and
+    /// beyond it, before and after the entry is filled.
+    #[test]
+    fn remembered_new_moons_are_the_computed_ones() {
+        let last = K_FIRST + i64::try_from(MOON_COUNT).unwrap_or(0);
+        for k in K_FIRST - 5..last + 5 {
+            let day = compute_new_moon_day(k);
+            let want = (day, sun_longitude(day));
+            assert_eq!(moon(k), want, "k = {k}");
+            assert_eq!(moon(k), want, "k = {k}, remembered");
+        }
+        // The range covers every moon the supported years ask for.
+        let needed = [
+            lunar_month_11(i64::from(FIRST_YEAR) - 2),
+            lunar_month_11(i64::from(LAST_YEAR) + 1),
+        ];
+        for a11 in needed {
+            let k = new_moon_index(a11);
+            assert!(k > K_FIRST && k + 14 < last, "k = {k}");
+        }
+    }
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("valid test date")

@@ -91,14 +91,12 @@ pub struct Occurrence<'s> {
 impl Occurrence<'_> {
     /// The day after the last day (the exclusive end, as iCalendar's DTEND wants it).
     pub fn end(&self) -> NaiveDate {
-        self.date
-            .checked_add_days(Days::new(self.event.days.into()))
-            .unwrap_or(NaiveDate::MAX)
+        end(self.event, self.date)
     }
 
     /// The last day of the occurrence.
     pub fn last_day(&self) -> NaiveDate {
-        self.end().pred_opt().unwrap_or(self.date)
+        last_day(self.event, self.date)
     }
 
     /// The lunar date of the first day, when it is within the lunar calendar's range.
@@ -110,20 +108,8 @@ impl Occurrence<'_> {
 /// The occurrences that overlap `from..=to`, sorted by date (then by the order of the files).
 pub fn occurrences(schedule: &Schedule, from: NaiveDate, to: NaiveDate) -> Vec<Occurrence<'_>> {
     let mut out = Vec::new();
-    if from > to {
-        return out;
-    }
-    // A year earlier too: spans that started before `from`, and lunar months 11–12 of the
-    // previous lunar year that fall in January or February.
-    for year in from.year().saturating_sub(1)..=to.year() {
-        for event in &schedule.events {
-            if let Some(o) = occurrence_in(schedule, event, year)
-                && o.date <= to
-                && o.last_day() >= from
-            {
-                out.push(o);
-            }
-        }
+    for (event, when) in happenings(schedule, from, to) {
+        out.push(build(schedule, event, when));
     }
     out.sort_by_key(|o| o.date);
     out
@@ -135,6 +121,37 @@ pub fn occurrence_in<'s>(
     event: &'s Event,
     year: i32,
 ) -> Option<Occurrence<'s>> {
+    Some(build(schedule, event, happening(event, year)?))
+}
+
+/// When an event happens in one rule year: its first day, the year it counts as and its
+/// anniversary number. What an occurrence is before its title and tasks are made.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct When {
+    pub(crate) date: NaiveDate,
+    year: i32,
+    anniversary: Option<u32>,
+}
+
+/// The events that happen in days overlapping `from..=to`, with when, in file order per rule
+/// year (unsorted). Cheap: no titles, no task lists — the plan's days off need only this.
+pub(crate) fn happenings(
+    schedule: &Schedule,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> impl Iterator<Item = (&Event, When)> {
+    let years = from.year().saturating_sub(1)..=to.year();
+    years.filter(move |_| from <= to).flat_map(move |year| {
+        schedule.events.iter().filter_map(move |event| {
+            let when = happening(event, year)?;
+            (when.date <= to && last_day(event, when.date) >= from).then_some((event, when))
+        })
+    })
+}
+
+/// When `event` happens for rule year `year`: not before its `since` year, only in round
+/// years if `only: round`.
+fn happening(event: &Event, year: i32) -> Option<When> {
     let date = date_in(event.rule, year)?;
     let year = match event.rule {
         DateRule::Once(d) => d.year(),
@@ -145,11 +162,37 @@ pub fn occurrence_in<'s>(
         Some(since) => u32::try_from(year - since).ok().filter(|&n| n > 0),
         None => None,
     };
-    let class = anniversary.map(RoundClass::of);
-    let round = class.is_some_and(RoundClass::is_round);
-    if event.only_round && !round {
+    if event.only_round && !anniversary.is_some_and(|n| RoundClass::of(n).is_round()) {
         return None;
     }
+    Some(When {
+        date,
+        year,
+        anniversary,
+    })
+}
+
+/// The day after an event starting on `date` ends (see [`Occurrence::end`]).
+fn end(event: &Event, date: NaiveDate) -> NaiveDate {
+    date.checked_add_days(Days::new(event.days.into()))
+        .unwrap_or(NaiveDate::MAX)
+}
+
+/// The last day of an event starting on `date` (see [`Occurrence::last_day`]).
+fn last_day(event: &Event, date: NaiveDate) -> NaiveDate {
+    end(event, date).pred_opt().unwrap_or(date)
+}
+
+/// The occurrence itself: title (the official form in anniversary years) and tasks (with the
+/// round-year ones in round years, each task once).
+fn build<'s>(schedule: &'s Schedule, event: &'s Event, when: When) -> Occurrence<'s> {
+    let When {
+        date,
+        year,
+        anniversary,
+    } = when;
+    let class = anniversary.map(RoundClass::of);
+    let round = class.is_some_and(RoundClass::is_round);
     let title = match (anniversary, event.since) {
         (Some(n), Some(since)) => official_title(n, &event.name, event.rule, since, year, date),
         _ => event.name.clone(),
@@ -164,7 +207,7 @@ pub fn occurrence_in<'s>(
             tasks.push(t);
         }
     }
-    Some(Occurrence {
+    Occurrence {
         event,
         date,
         year,
@@ -172,7 +215,7 @@ pub fn occurrence_in<'s>(
         class,
         title,
         tasks,
-    })
+    }
 }
 
 /// The date a rule gives in `year`, or `None` (a one-off in another year, a lunar year outside

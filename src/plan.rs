@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, TimeZone, Utc};
 
-use crate::occurrence::{Occurrence, occurrences};
+use crate::occurrence::{Occurrence, happenings, occurrences};
 use crate::schedule::{Person, Schedule, Task};
 
 /// Vietnam's offset: UTC+7 all year.
@@ -89,63 +89,140 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
         first.checked_sub_days(Days::new(MAX_MOVE)).unwrap_or(first),
         horizon,
     );
-    // Each reminder with its person's rank in id order: the sort below compares numbers, not
-    // ids, and gives the same order as comparing the ids.
-    let mut out: Vec<(usize, Reminder)> = Vec::new();
-    let mut by_id: Vec<usize> = (0..schedule.people.len()).collect();
-    by_id.sort_unstable_by(|&a, &b| schedule.people[a].id.cmp(&schedule.people[b].id));
-    let mut rank = vec![0; by_id.len()];
-    for (r, &i) in by_id.iter().enumerate() {
-        rank[i] = r;
-    }
-    // Each id once per plan, shared by its keys.
-    let person_ids: Vec<Arc<str>> = schedule
-        .people
-        .iter()
-        .map(|p| Arc::from(p.id.as_str()))
+    let occurrences: Vec<Arc<Occurrence>> = occurrences(schedule, first, horizon)
+        .into_iter()
+        .map(Arc::new)
         .collect();
-    let mut task_ids: std::collections::HashMap<&str, Arc<str>> = std::collections::HashMap::new();
-    for o in occurrences(schedule, first, horizon) {
-        let o = Arc::new(o);
-        let event_id: Arc<str> = Arc::from(o.event.id.as_str());
-        for &task in &o.tasks {
+    // The plan's order — due instant, person id, then the key (event id, date, task id) — is
+    // found on small records of numbers (ranks in id order), and the reminders are made once,
+    // in that order. Ids are unique per kind, so comparing ranks is comparing ids.
+    let person_rank = ranks(schedule.people.iter().map(|p| p.id.as_str()));
+    let event_ids = sorted_ids(occurrences.iter().map(|o| o.event.id.as_str()));
+    let task_ids = sorted_ids(schedule.tasks.iter().map(|t| t.id.as_str()));
+    let mut pending: Vec<Pending> = Vec::new();
+    for (occurrence, o) in occurrences.iter().enumerate() {
+        let event = rank_of(&event_ids, &o.event.id);
+        for (task_pos, &task) in o.tasks.iter().enumerate() {
             let Some((due, moved)) = due_of(schedule, &off, o.date, task) else {
                 continue;
             };
             if due < from || due > to {
                 continue;
             }
-            let task_id = task_ids
-                .entry(task.id.as_str())
-                .or_insert_with(|| Arc::from(task.id.as_str()))
-                .clone();
-            for (index, person) in schedule.assignee_indices(task) {
-                let person_rank = rank.get(index).copied().unwrap_or(usize::MAX);
-                out.push((
-                    person_rank,
-                    Reminder {
-                        key: ReminderKey {
-                            event_id: Arc::clone(&event_id),
-                            date: o.date,
-                            task_id: Arc::clone(&task_id),
-                            person_id: person_ids
-                                .get(index)
-                                .map_or_else(|| Arc::from(person.id.as_str()), Arc::clone),
-                        },
+            let task_rank = rank_of(&task_ids, &task.id);
+            for (person, _) in schedule.assignee_indices(task) {
+                pending.push(Pending {
+                    order: Order {
                         due,
-                        occurrence: Arc::clone(&o),
-                        task,
-                        person,
-                        moved,
+                        person: person_rank.get(person).copied().unwrap_or(u32::MAX),
+                        event,
+                        date: o.date,
+                        task: task_rank,
                     },
-                ));
+                    occurrence: index_u32(occurrence),
+                    task: index_u32(task_pos),
+                    person: index_u32(person),
+                    moved,
+                });
             }
         }
     }
-    // By due instant, person id (its rank) and key. Keys are unique: an unstable sort gives
-    // the same order, faster.
-    out.sort_unstable_by(|(ra, a), (rb, b)| (a.due, ra, &a.key).cmp(&(b.due, rb, &b.key)));
-    out.into_iter().map(|(_, r)| r).collect()
+    // Keys are unique: an unstable sort gives the one order, faster.
+    pending.sort_unstable_by(|a, b| a.order.cmp(&b.order));
+    // Each id once per plan, shared by its keys.
+    let event_id: Vec<Arc<str>> = occurrences
+        .iter()
+        .map(|o| Arc::from(o.event.id.as_str()))
+        .collect();
+    let person_id: Vec<Arc<str>> = schedule
+        .people
+        .iter()
+        .map(|p| Arc::from(p.id.as_str()))
+        .collect();
+    let task_id: Vec<Arc<str>> = task_ids.iter().map(|&id| Arc::from(id)).collect();
+    let mut out = Vec::with_capacity(pending.len());
+    for p in pending {
+        let (occurrence, task, person) =
+            (p.occurrence as usize, p.task as usize, p.person as usize);
+        let (Some(o), Some(event_id), Some(person_id), Some(task_id)) = (
+            occurrences.get(occurrence),
+            event_id.get(occurrence),
+            person_id.get(person),
+            task_id.get(p.order.task as usize),
+        ) else {
+            continue;
+        };
+        let (Some(&task), Some(person)) = (o.tasks.get(task), schedule.people.get(person)) else {
+            continue;
+        };
+        out.push(Reminder {
+            key: ReminderKey {
+                event_id: Arc::clone(event_id),
+                date: o.date,
+                task_id: Arc::clone(task_id),
+                person_id: Arc::clone(person_id),
+            },
+            due: p.order.due,
+            occurrence: Arc::clone(o),
+            task,
+            person,
+            moved: p.moved,
+        });
+    }
+    out
+}
+
+/// A reminder before it is made: where it goes in the plan, and indices to make it from.
+struct Pending {
+    order: Order,
+    /// Index in the plan's occurrences.
+    occurrence: u32,
+    /// Index in that occurrence's tasks.
+    task: u32,
+    /// Index in `schedule.people`.
+    person: u32,
+    moved: bool,
+}
+
+/// The plan's order (field order matters: the derived `Ord` compares in this order).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Order {
+    due: DateTime<Utc>,
+    /// Ranks in id order.
+    person: u32,
+    event: u32,
+    date: NaiveDate,
+    task: u32,
+}
+
+/// Each id's rank in id order, by its position in `ids`.
+fn ranks<'a>(ids: impl ExactSizeIterator<Item = &'a str>) -> Vec<u32> {
+    let ids: Vec<&str> = ids.collect();
+    let mut by_id: Vec<usize> = (0..ids.len()).collect();
+    by_id.sort_unstable_by_key(|&i| ids[i]);
+    let mut rank = vec![0; ids.len()];
+    for (r, &i) in by_id.iter().enumerate() {
+        rank[i] = index_u32(r);
+    }
+    rank
+}
+
+/// The distinct ids, sorted: an id's rank is its position.
+fn sorted_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The rank of `id` in `sorted` (from [`sorted_ids`], which holds it).
+fn rank_of(sorted: &[&str], id: &str) -> u32 {
+    index_u32(sorted.binary_search(&id).unwrap_or_else(|i| i))
+}
+
+/// An index as `u32` (a plan has far fewer than 4 billion people, tasks or occurrences).
+fn index_u32(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 /// When a task of an occurrence on `date` is due, and whether it was moved off a non-workday.
@@ -201,16 +278,16 @@ pub fn days_off(schedule: &Schedule, from: NaiveDate, to: NaiveDate) -> BTreeSet
     ) else {
         return set;
     };
-    for o in occurrences(schedule, wide_from, wide_to) {
-        let Some((a, b)) = o.event.day_off else {
+    for (event, when) in happenings(schedule, wide_from, wide_to) {
+        let Some((a, b)) = event.day_off else {
             continue;
         };
         for offset in a..=b {
             let day = if offset < 0 {
-                o.date
+                when.date
                     .checked_sub_days(Days::new(offset.unsigned_abs().into()))
             } else {
-                o.date
+                when.date
                     .checked_add_days(Days::new(offset.unsigned_abs().into()))
             };
             if let Some(d) = day.filter(|d| (from..=to).contains(d)) {
@@ -219,4 +296,69 @@ pub fn days_off(schedule: &Schedule, from: NaiveDate, to: NaiveDate) -> BTreeSet
         }
     }
     set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan is exactly the naive one: every task of every occurrence for every assignee,
+    /// sorted (stably) by due instant, person id and key — over three years of the shipped
+    /// files, where many reminders share a due instant and a person.
+    #[test]
+    fn the_plan_is_every_reminder_in_the_documented_order() {
+        let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ngayle.yaml");
+        let today = NaiveDate::from_ymd_opt(2024, 9, 5).unwrap_or_default();
+        let report = crate::schedule::load(&config, today);
+        let Some(schedule) = report.schedule else {
+            panic!("the shipped files load: {:?}", report.diagnostics);
+        };
+        let instant = |y, m, d, h| {
+            VIETNAM
+                .with_ymd_and_hms(y, m, d, h, 0, 0)
+                .single()
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default()
+        };
+        let (from, to) = (instant(2024, 1, 1, 0), instant(2026, 12, 31, 23));
+        let (first, last) = (
+            NaiveDate::from_ymd_opt(2023, 1, 1).unwrap_or_default(),
+            NaiveDate::from_ymd_opt(2027, 12, 31).unwrap_or_default(),
+        );
+        let off = days_off(&schedule, first, last);
+        let mut naive = Vec::new();
+        for o in occurrences(&schedule, first, last) {
+            for &task in &o.tasks {
+                let Some((due, _)) = due_of(&schedule, &off, o.date, task) else {
+                    continue;
+                };
+                if due < from || due > to {
+                    continue;
+                }
+                for (_, person) in schedule.assignee_indices(task) {
+                    let key = format!("{}/{}/{}/{}", o.event.id, o.date, task.id, person.id);
+                    naive.push((due, person.id.clone(), key));
+                }
+            }
+        }
+        naive.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
+        let planned: Vec<(DateTime<Utc>, String, String)> = plan(&schedule, from, to)
+            .iter()
+            .map(|r| (r.due, r.person.id.clone(), r.key.to_string()))
+            .collect();
+        assert!(planned.len() > 500, "{} reminders", planned.len());
+        let shared = planned
+            .windows(2)
+            .filter(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1)
+            .count();
+        assert!(shared > 100, "{shared} pairs share due and person");
+        assert_eq!(planned, naive);
+        // Each reminder's parts agree with its key.
+        for r in plan(&schedule, from, to) {
+            assert_eq!(&*r.key.event_id, r.occurrence.event.id);
+            assert_eq!(r.key.date, r.occurrence.date);
+            assert_eq!(&*r.key.task_id, r.task.id);
+            assert_eq!(&*r.key.person_id, r.person.id);
+        }
+    }
 }
