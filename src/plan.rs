@@ -94,41 +94,42 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
         .map(Arc::new)
         .collect();
     // The plan's order — due instant, person id, then the key (event id, date, task id) — is
-    // found on small records of numbers (ranks in id order), and the reminders are made once,
-    // in that order. Ids are unique per kind, so comparing ranks is comparing ids.
+    // found on numbers (ranks in id order; ids are unique per kind, so comparing ranks is
+    // comparing ids), and each reminder is made once, in that order.
     let person_rank = ranks(schedule.people.iter().map(|p| p.id.as_str()));
     let event_ids = sorted_ids(occurrences.iter().map(|o| o.event.id.as_str()));
     let task_ids = sorted_ids(schedule.tasks.iter().map(|t| t.id.as_str()));
-    let mut pending: Vec<Pending> = Vec::new();
+    // One group per task of an occurrence due in the window: its reminders differ only by
+    // person.
+    let mut groups: Vec<Group> = Vec::new();
     for (occurrence, o) in occurrences.iter().enumerate() {
         let event = rank_of(&event_ids, &o.event.id);
-        for (task_pos, &task) in o.tasks.iter().enumerate() {
+        for &task in &o.tasks {
             let Some((due, moved)) = due_of(schedule, &off, o.date, task) else {
                 continue;
             };
             if due < from || due > to {
                 continue;
             }
-            let task_rank = rank_of(&task_ids, &task.id);
-            for (person, _) in schedule.assignee_indices(task) {
-                pending.push(Pending {
-                    order: Order {
-                        due,
-                        person: person_rank.get(person).copied().unwrap_or(u32::MAX),
-                        event,
-                        date: o.date,
-                        task: task_rank,
-                    },
-                    occurrence: index_u32(occurrence),
-                    task: index_u32(task_pos),
-                    person: index_u32(person),
-                    moved,
-                });
-            }
+            groups.push(Group {
+                order: Order {
+                    due,
+                    person: 0,
+                    event,
+                    date: o.date,
+                    task: rank_of(&task_ids, &task.id),
+                },
+                occurrence,
+                task,
+                moved,
+                people: schedule
+                    .assignee_indices(task)
+                    .into_iter()
+                    .map(|(i, _)| i)
+                    .collect(),
+            });
         }
     }
-    // Keys are unique: an unstable sort gives the one order, faster.
-    pending.sort_unstable_by(|a, b| a.order.cmp(&b.order));
     // Each id once per plan, shared by its keys.
     let event_id: Vec<Arc<str>> = occurrences
         .iter()
@@ -140,20 +141,18 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
         .map(|p| Arc::from(p.id.as_str()))
         .collect();
     let task_id: Vec<Arc<str>> = task_ids.iter().map(|&id| Arc::from(id)).collect();
-    let mut out = Vec::with_capacity(pending.len());
-    for p in pending {
-        let (occurrence, task, person) =
-            (p.occurrence as usize, p.task as usize, p.person as usize);
-        let (Some(o), Some(event_id), Some(person_id), Some(task_id)) = (
-            occurrences.get(occurrence),
-            event_id.get(occurrence),
-            person_id.get(person),
-            task_id.get(p.order.task as usize),
-        ) else {
-            continue;
+    let mut out = Vec::with_capacity(groups.iter().map(|g| g.people.len()).sum());
+    Sorted::new(&groups, &person_rank).for_each(|g, person| {
+        let (Some(g), Some(p)) = (groups.get(g), schedule.people.get(person)) else {
+            return;
         };
-        let (Some(&task), Some(person)) = (o.tasks.get(task), schedule.people.get(person)) else {
-            continue;
+        let (Some(o), Some(event_id), Some(task_id), Some(person_id)) = (
+            occurrences.get(g.occurrence),
+            event_id.get(g.occurrence),
+            task_id.get(g.order.task as usize),
+            person_id.get(person),
+        ) else {
+            return;
         };
         out.push(Reminder {
             key: ReminderKey {
@@ -162,30 +161,30 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
                 task_id: Arc::clone(task_id),
                 person_id: Arc::clone(person_id),
             },
-            due: p.order.due,
+            due: g.order.due,
             occurrence: Arc::clone(o),
-            task,
-            person,
-            moved: p.moved,
+            task: g.task,
+            person: p,
+            moved: g.moved,
         });
-    }
+    });
     out
 }
 
-/// A reminder before it is made: where it goes in the plan, and indices to make it from.
-struct Pending {
+/// The reminders of one task of one occurrence: the same but for the person.
+struct Group<'s> {
+    /// The order of its reminders, but for the person (0 here).
     order: Order,
     /// Index in the plan's occurrences.
-    occurrence: u32,
-    /// Index in that occurrence's tasks.
-    task: u32,
-    /// Index in `schedule.people`.
-    person: u32,
+    occurrence: usize,
+    task: &'s Task,
     moved: bool,
+    /// Indices in `schedule.people`.
+    people: Vec<usize>,
 }
 
 /// The plan's order (field order matters: the derived `Ord` compares in this order).
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Order {
     due: DateTime<Utc>,
     /// Ranks in id order.
@@ -193,6 +192,145 @@ struct Order {
     event: u32,
     date: NaiveDate,
     task: u32,
+}
+
+/// The reminders of some groups in plan order, as (group, person) indices.
+///
+/// Each reminder's order is packed into one `u128` — offsets from the first due instant and
+/// date, ranks, then the group and person indices — when the widths fit (a plan of a few years
+/// for thousands of people needs ~70 bits), so the sort compares integers in a small array;
+/// otherwise whole orders are compared field by field. Orders are unique (ids are), so the
+/// indices never decide and both give the same sequence.
+enum Sorted {
+    Packed(Packing, Vec<u128>),
+    Fields(Vec<(Order, usize, usize)>),
+}
+
+impl Sorted {
+    fn new(groups: &[Group], person_rank: &[u32]) -> Sorted {
+        let Some(pack) = Packing::new(groups, person_rank.len()) else {
+            return Sorted::by_fields(groups, person_rank);
+        };
+        let mut keys = Vec::with_capacity(groups.iter().map(|g| g.people.len()).sum());
+        for (i, g) in groups.iter().enumerate() {
+            let bits = pack.group_bits(g, i);
+            for &p in &g.people {
+                let Some(&rank) = person_rank.get(p) else {
+                    return Sorted::by_fields(groups, person_rank);
+                };
+                keys.push(pack.key(bits, rank, p));
+            }
+        }
+        keys.sort_unstable();
+        Sorted::Packed(pack, keys)
+    }
+
+    /// The same sequence, always compared field by field.
+    fn by_fields(groups: &[Group], person_rank: &[u32]) -> Sorted {
+        let mut all = Vec::with_capacity(groups.iter().map(|g| g.people.len()).sum());
+        for (i, g) in groups.iter().enumerate() {
+            for &p in &g.people {
+                let person = person_rank.get(p).copied().unwrap_or(u32::MAX);
+                all.push((Order { person, ..g.order }, i, p));
+            }
+        }
+        all.sort_unstable_by_key(|a| a.0);
+        Sorted::Fields(all)
+    }
+
+    fn for_each(&self, mut f: impl FnMut(usize, usize)) {
+        match self {
+            Sorted::Packed(pack, keys) => keys.iter().for_each(|&k| {
+                let (g, p) = pack.split(k);
+                f(g, p)
+            }),
+            Sorted::Fields(all) => all.iter().for_each(|&(_, g, p)| f(g, p)),
+        }
+    }
+}
+
+/// How a reminder's order and indices are packed into a `u128`, most significant first: due
+/// (seconds after the first), person rank, event rank, date (days after the first), task rank,
+/// group index, person index.
+struct Packing {
+    due_base: i64,
+    date_base: i64,
+    /// Bit widths of all but the due.
+    rank: u32,
+    event: u32,
+    date: u32,
+    task: u32,
+    group: u32,
+    person: u32,
+}
+
+/// `v << s`, 0 when every bit is shifted out (a field of width 0 holds only 0).
+fn shl(v: u128, s: u32) -> u128 {
+    v.checked_shl(s).unwrap_or(0)
+}
+
+impl Packing {
+    /// The packing for these groups, or `None` when their orders need more than 128 bits (or
+    /// there are none).
+    fn new(groups: &[Group], people: usize) -> Option<Packing> {
+        // Due instants are whole seconds (times are HH:MM); anything finer goes by fields.
+        if groups
+            .iter()
+            .any(|g| g.order.due.timestamp_subsec_nanos() != 0)
+        {
+            return None;
+        }
+        let width = |max: u64| u64::BITS - max.leading_zeros();
+        let due = |g: &Group| g.order.due.timestamp();
+        let day = |g: &Group| i64::from(g.order.date.num_days_from_ce());
+        let (due_base, due_max) = (groups.iter().map(due).min()?, groups.iter().map(due).max()?);
+        let (date_base, date_max) = (groups.iter().map(day).min()?, groups.iter().map(day).max()?);
+        let max = |f: fn(&Order) -> u32| groups.iter().map(|g| u64::from(f(&g.order))).max();
+        let pack = Packing {
+            due_base,
+            date_base,
+            rank: width(people as u64),
+            event: width(max(|o| o.event)?),
+            date: width(date_max.abs_diff(date_base)),
+            task: width(max(|o| o.task)?),
+            group: width(groups.len() as u64),
+            person: width(people as u64),
+        };
+        let total = width(due_max.abs_diff(due_base)) + pack.rank + pack.below_rank();
+        (total <= u128::BITS).then_some(pack)
+    }
+
+    fn below_rank(&self) -> u32 {
+        self.event + self.date + self.task + self.group + self.person
+    }
+
+    /// A group's part of its reminders' keys (all but the person's rank and index).
+    fn group_bits(&self, g: &Group, index: usize) -> u128 {
+        let due = u128::from(g.order.due.timestamp().abs_diff(self.due_base));
+        let day = i64::from(g.order.date.num_days_from_ce()).abs_diff(self.date_base);
+        let mut low = 0u128;
+        for (value, bits) in [
+            (u64::from(g.order.event), self.event),
+            (day, self.date),
+            (u64::from(g.order.task), self.task),
+            (index as u64, self.group),
+        ] {
+            low = shl(low, bits) | u128::from(value);
+        }
+        shl(due, self.rank + self.below_rank()) | shl(low, self.person)
+    }
+
+    fn key(&self, group_bits: u128, rank: u32, person: usize) -> u128 {
+        group_bits | shl(u128::from(rank), self.below_rank()) | person as u128
+    }
+
+    /// The (group, person) indices of a key.
+    fn split(&self, key: u128) -> (usize, usize) {
+        let mask = |bits: u32| shl(1, bits).wrapping_sub(1);
+        let person = key & mask(self.person);
+        let group = (key >> self.person) & mask(self.group);
+        (group as usize, person as usize)
+    }
 }
 
 /// Each id's rank in id order, by its position in `ids`.
@@ -360,5 +498,108 @@ mod tests {
             assert_eq!(&*r.key.task_id, r.task.id);
             assert_eq!(&*r.key.person_id, r.person.id);
         }
+    }
+
+    /// Packed keys sort exactly as the orders compared field by field, ties in the leading
+    /// fields included; orders too wide to pack are still sorted.
+    #[test]
+    fn packed_orders_sort_as_the_fields_do() {
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        let task = Task {
+            id: "t".into(),
+            title: String::new(),
+            what: String::new(),
+            before_days: 0,
+            at: None,
+            who: Vec::new(),
+        };
+        let day0 = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+        // 60 people, their ranks a permutation; groups with overlapping dues, events, tasks.
+        let people = 60;
+        let mut person_rank: Vec<u32> = (0..people).collect();
+        for i in (1..person_rank.len()).rev() {
+            let j = usize::try_from(next(i as u64 + 1)).unwrap_or(0);
+            person_rank.swap(i, j);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut groups = Vec::new();
+        while groups.len() < 300 {
+            let date = day0 + Days::new(next(120));
+            let order = Order {
+                due: (date - Days::new(next(3)))
+                    .and_hms_opt(u32::try_from(next(2)).unwrap_or(0) + 7, 0, 0)
+                    .unwrap_or_default()
+                    .and_utc(),
+                person: 0,
+                event: u32::try_from(next(70)).unwrap_or(0),
+                date,
+                task: u32::try_from(next(11)).unwrap_or(0),
+            };
+            // Unique keys, as ids make them in a plan.
+            if !seen.insert((order.event, order.date, order.task)) {
+                continue;
+            }
+            let members: Vec<usize> = (0..people as usize).filter(|_| next(3) == 0).collect();
+            groups.push(Group {
+                order,
+                occurrence: 0,
+                task: &task,
+                moved: false,
+                people: members,
+            });
+        }
+        let pairs = |sorted: Sorted| {
+            let mut v = Vec::new();
+            sorted.for_each(|g, p| v.push((g, p)));
+            v
+        };
+        let packed = Sorted::new(&groups, &person_rank);
+        assert!(matches!(packed, Sorted::Packed(..)));
+        let packed = pairs(packed);
+        let fields = pairs(Sorted::by_fields(&groups, &person_rank));
+        assert!(packed.len() > 4_000, "{}", packed.len());
+        assert_eq!(packed, fields);
+        let order_of = |&(g, p): &(usize, usize)| Order {
+            person: person_rank[p],
+            ..groups[g].order
+        };
+        assert!(packed.windows(2).all(|w| order_of(&w[0]) < order_of(&w[1])));
+        let shared = packed
+            .windows(2)
+            .filter(|w| order_of(&w[0]).due == order_of(&w[1]).due)
+            .count();
+        assert!(shared > 1_000, "{shared}");
+
+        // Ranks of 32 bits each and dates millennia apart do not fit in 128 bits.
+        let far = |y, rank| Group {
+            order: Order {
+                due: NaiveDate::from_ymd_opt(y, 1, 1)
+                    .unwrap_or_default()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap_or_default()
+                    .and_utc(),
+                person: 0,
+                event: rank,
+                date: NaiveDate::from_ymd_opt(y, 1, 1).unwrap_or_default(),
+                task: rank,
+            },
+            occurrence: 0,
+            task: &task,
+            moved: false,
+            people: vec![0, 1],
+        };
+        let wide = vec![far(200_000, 0), far(-200_000, u32::MAX), far(2026, 7)];
+        let sorted = Sorted::new(&wide, &[1, 0]);
+        assert!(matches!(sorted, Sorted::Fields(..)));
+        assert_eq!(
+            pairs(sorted),
+            vec![(1, 1), (1, 0), (2, 1), (2, 0), (0, 1), (0, 0)]
+        );
     }
 }
