@@ -140,6 +140,8 @@ pub(crate) fn happenings(
     from: NaiveDate,
     to: NaiveDate,
 ) -> impl Iterator<Item = (&Event, When)> {
+    // A year earlier too: spans that started before `from`, and lunar months 11–12 of the
+    // previous lunar year that fall in January or February.
     let years = from.year().saturating_sub(1)..=to.year();
     years.filter(move |_| from <= to).flat_map(move |year| {
         schedule.events.iter().filter_map(move |event| {

@@ -99,6 +99,13 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
     let person_rank = ranks(schedule.people.iter().map(|p| p.id.as_str()));
     let event_ids = sorted_ids(occurrences.iter().map(|o| o.event.id.as_str()));
     let task_ids = sorted_ids(schedule.tasks.iter().map(|t| t.id.as_str()));
+    // Each task's assignees once per plan, by task rank.
+    let mut assignees: Vec<Vec<usize>> = vec![Vec::new(); task_ids.len()];
+    for task in &schedule.tasks {
+        if let Some(a) = assignees.get_mut(rank_of(&task_ids, &task.id) as usize) {
+            *a = schedule.assignee_positions(task);
+        }
+    }
     // One group per task of an occurrence due in the window: its reminders differ only by
     // person.
     let mut groups: Vec<Group> = Vec::new();
@@ -111,22 +118,19 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
             if due < from || due > to {
                 continue;
             }
+            let task_rank = rank_of(&task_ids, &task.id);
             groups.push(Group {
                 order: Order {
                     due,
                     person: 0,
                     event,
                     date: o.date,
-                    task: rank_of(&task_ids, &task.id),
+                    task: task_rank,
                 },
                 occurrence,
                 task,
                 moved,
-                people: schedule
-                    .assignee_indices(task)
-                    .into_iter()
-                    .map(|(i, _)| i)
-                    .collect(),
+                people: assignees.get(task_rank as usize).map_or(&[], Vec::as_slice),
             });
         }
     }
@@ -172,7 +176,7 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
 }
 
 /// The reminders of one task of one occurrence: the same but for the person.
-struct Group<'s> {
+struct Group<'s, 'p> {
     /// The order of its reminders, but for the person (0 here).
     order: Order,
     /// Index in the plan's occurrences.
@@ -180,7 +184,7 @@ struct Group<'s> {
     task: &'s Task,
     moved: bool,
     /// Indices in `schedule.people`.
-    people: Vec<usize>,
+    people: &'p [usize],
 }
 
 /// The plan's order (field order matters: the derived `Ord` compares in this order).
@@ -214,7 +218,7 @@ impl Sorted {
         let mut keys = Vec::with_capacity(groups.iter().map(|g| g.people.len()).sum());
         for (i, g) in groups.iter().enumerate() {
             let bits = pack.group_bits(g, i);
-            for &p in &g.people {
+            for &p in g.people {
                 let Some(&rank) = person_rank.get(p) else {
                     return Sorted::by_fields(groups, person_rank);
                 };
@@ -229,7 +233,7 @@ impl Sorted {
     fn by_fields(groups: &[Group], person_rank: &[u32]) -> Sorted {
         let mut all = Vec::with_capacity(groups.iter().map(|g| g.people.len()).sum());
         for (i, g) in groups.iter().enumerate() {
-            for &p in &g.people {
+            for &p in g.people {
                 let person = person_rank.get(p).copied().unwrap_or(u32::MAX);
                 all.push((Order { person, ..g.order }, i, p));
             }
@@ -527,9 +531,13 @@ mod tests {
             let j = usize::try_from(next(i as u64 + 1)).unwrap_or(0);
             person_rank.swap(i, j);
         }
+        // Who each group is for: a third of the staff, drawn at random.
+        let members: Vec<Vec<usize>> = (0..300)
+            .map(|_| (0..people as usize).filter(|_| next(3) == 0).collect())
+            .collect();
         let mut seen = std::collections::BTreeSet::new();
         let mut groups = Vec::new();
-        while groups.len() < 300 {
+        while groups.len() < members.len() {
             let date = day0 + Days::new(next(120));
             let order = Order {
                 due: (date - Days::new(next(3)))
@@ -545,13 +553,12 @@ mod tests {
             if !seen.insert((order.event, order.date, order.task)) {
                 continue;
             }
-            let members: Vec<usize> = (0..people as usize).filter(|_| next(3) == 0).collect();
             groups.push(Group {
                 order,
                 occurrence: 0,
                 task: &task,
                 moved: false,
-                people: members,
+                people: &members[groups.len()],
             });
         }
         let pairs = |sorted: Sorted| {
@@ -592,7 +599,7 @@ mod tests {
             occurrence: 0,
             task: &task,
             moved: false,
-            people: vec![0, 1],
+            people: &[0, 1],
         };
         let wide = vec![far(200_000, 0), far(-200_000, u32::MAX), far(2026, 7)];
         let sorted = Sorted::new(&wide, &[1, 0]);

@@ -119,8 +119,16 @@ impl Schedule {
 
     /// [`Schedule::assignees`] with each person's index in `people`.
     pub fn assignee_indices(&self, task: &Task) -> Vec<(usize, &Person)> {
+        self.assignee_positions(task)
+            .into_iter()
+            .filter_map(|i| Some((i, self.people.get(i)?)))
+            .collect()
+    }
+
+    /// The indices in `people` of [`Schedule::assignees`], ascending.
+    pub fn assignee_positions(&self, task: &Task) -> Vec<usize> {
         if task.who.iter().any(|w| matches!(w, Assignee::All)) {
-            return self.people.iter().enumerate().collect();
+            return (0..self.people.len()).collect();
         }
         let mut which: Vec<usize> = Vec::new();
         for w in &task.who {
@@ -132,10 +140,8 @@ impl Schedule {
         }
         which.sort_unstable();
         which.dedup();
+        which.retain(|&i| i < self.people.len());
         which
-            .into_iter()
-            .filter_map(|i| Some((i, self.people.get(i)?)))
-            .collect()
     }
 }
 
