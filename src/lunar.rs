@@ -208,7 +208,8 @@ const MOON_COUNT: usize = 3_820;
 /// Each new moon's day and the sun's sector on that day, computed once per
 /// process: `jd * 16 + sector`, or 0 while not yet computed. Planning asks for
 /// the same few dozen moons thousands of times (every lunar event of every
-/// unit), and each costs about 25 `sin`. Untouched entries stay in zero pages.
+/// unit), and each costs 17 `sin` with its sector. Untouched entries stay in
+/// zero pages.
 static MOONS: [AtomicI64; MOON_COUNT] = [const { AtomicI64::new(0) }; MOON_COUNT];
 
 /// The k-th new moon's local day and the sun's sector (see [`sun_longitude`])
