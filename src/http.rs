@@ -211,16 +211,18 @@ struct FeedQuery {
     token: Option<String>,
 }
 
+// The feed handlers take the request itself for its headers: the `HeaderMap` extractor
+// would clone them on every request.
 async fn full_feed(
     State(state): State<Arc<AppState>>,
     Query(q): Query<FeedQuery>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
     let feeds = state.feeds();
     if !token_ok(feeds.token.as_ref(), q.token.as_deref()) {
         return not_found().await;
     }
-    let response = send_feed(&feeds.all, &headers, feeds.token.is_some());
+    let response = send_feed(&feeds.all, request.headers(), feeds.token.is_some());
     state.count(false, &response);
     response
 }
@@ -229,7 +231,7 @@ async fn group_feed(
     State(state): State<Arc<AppState>>,
     Path(file): Path<String>,
     Query(q): Query<FeedQuery>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
     let feeds = state.feeds();
     if !token_ok(feeds.token.as_ref(), q.token.as_deref()) {
@@ -240,7 +242,7 @@ async fn group_feed(
     };
     match feeds.group(id, &state.store).await {
         Some(Ok(feed)) => {
-            let response = send_feed(feed, &headers, feeds.token.is_some());
+            let response = send_feed(feed, request.headers(), feeds.token.is_some());
             state.count(true, &response);
             response
         }
@@ -398,6 +400,9 @@ async fn not_found() -> Response {
 
 /// Logs method, path and status; never the query, which may hold the feed token.
 async fn log_request(request: Request, next: Next) -> Response {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return next.run(request).await;
+    }
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let started = std::time::Instant::now();
