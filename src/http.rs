@@ -191,18 +191,22 @@ impl AppState {
 
 /// The routes.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/calendar.ics", get(full_feed))
+    // The handlers that wait on something (the store, a first render) have a time limit; the
+    // full feed answers from memory at once and is spared a timer per request.
+    let waiting = Router::new()
         .route("/calendar/{file}", get(group_feed))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .fallback(not_found)
-        .layer(middleware::from_fn(log_request))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
-        ))
+        ));
+    Router::new()
+        .route("/calendar.ics", get(full_feed))
+        .merge(waiting)
+        .fallback(not_found)
+        .layer(middleware::from_fn(log_request))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .with_state(state)
 }
 
