@@ -338,7 +338,7 @@ impl Packing {
 }
 
 /// Each id's rank in id order, by its position in `ids`.
-fn ranks<'a>(ids: impl ExactSizeIterator<Item = &'a str>) -> Vec<u32> {
+fn ranks<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<u32> {
     let ids: Vec<&str> = ids.collect();
     let mut by_id: Vec<usize> = (0..ids.len()).collect();
     by_id.sort_unstable_by_key(|&i| ids[i]);
@@ -449,12 +449,8 @@ mod tests {
     /// files, where many reminders share a due instant and a person.
     #[test]
     fn the_plan_is_every_reminder_in_the_documented_order() {
-        let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ngayle.yaml");
         let today = NaiveDate::from_ymd_opt(2024, 9, 5).unwrap_or_default();
-        let report = crate::schedule::load(&config, today);
-        let Some(schedule) = report.schedule else {
-            panic!("the shipped files load: {:?}", report.diagnostics);
-        };
+        let schedule = crate::schedule::shipped(today);
         let instant = |y, m, d, h| {
             VIETNAM
                 .with_ymd_and_hms(y, m, d, h, 0, 0)

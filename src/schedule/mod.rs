@@ -20,6 +20,17 @@ mod resolve;
 pub use load::{LoadReport, load, normalize, read_source};
 pub use resolve::{ENV_KEYS, EnvValue, SourceFile, Sources, resolve, suggest_id};
 
+/// The shipped `config/` and `calendars/`, loaded as of `today` (for unit tests).
+#[cfg(test)]
+pub(crate) fn shipped(today: NaiveDate) -> Schedule {
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ngayle.yaml");
+    let report = load(&config, today);
+    let Some(schedule) = report.schedule else {
+        panic!("the shipped files load: {:?}", report.diagnostics);
+    };
+    schedule
+}
+
 /// The only time zone ngayle computes in (the Vietnamese civil and lunar calendars).
 pub const TIMEZONE: &str = "Asia/Ho_Chi_Minh";
 
