@@ -94,6 +94,10 @@ pub struct Status {
     reload_errors: Counter,
     feed_requests: Family<FeedLabel, Counter>,
     feed_not_modified: Family<FeedLabel, Counter>,
+    /// The two families' counters of the full feed (`[0]`) and of the group feeds (`[1]`):
+    /// requests and 304s. Made at start, so the series exist at 0 before the first request
+    /// (`rate()` sees it), and counted per request without the family's lock and lookup.
+    feed_counters: [[Counter; 2]; 2],
     schedule_info: Family<VersionLabel, Gauge>,
     schedule_loaded: Gauge<f64, AtomicU64>,
     control: Arc<TickControl>,
@@ -111,6 +115,15 @@ impl Status {
     /// from a stuck one.
     pub fn new(started_at: DateTime<Utc>, control: Arc<TickControl>) -> Status {
         let mut registry = Registry::with_prefix("ngayle");
+        let feed_requests = Family::<FeedLabel, Counter>::default();
+        let feed_not_modified = Family::<FeedLabel, Counter>::default();
+        let feed_counters = ["all", "group"].map(|feed| {
+            let label = FeedLabel { feed };
+            [
+                feed_requests.get_or_create_owned(&label),
+                feed_not_modified.get_or_create_owned(&label),
+            ]
+        });
         let s = Status {
             reminders: Family::default(),
             emails_sent: Counter::default(),
@@ -121,8 +134,9 @@ impl Status {
             last_tick: Gauge::default(),
             reloads: Counter::default(),
             reload_errors: Counter::default(),
-            feed_requests: Family::default(),
-            feed_not_modified: Family::default(),
+            feed_requests,
+            feed_not_modified,
+            feed_counters,
             schedule_info: Family::default(),
             schedule_loaded: Gauge::default(),
             control,
@@ -256,12 +270,10 @@ impl Status {
 
     /// A feed request answered; `not_modified` for a 304.
     pub fn feed_request(&self, group: bool, not_modified: bool) {
-        let label = FeedLabel {
-            feed: if group { "group" } else { "all" },
-        };
-        self.feed_requests.get_or_create(&label).inc();
+        let [requests, not_modified_count] = &self.feed_counters[usize::from(group)];
+        requests.inc();
         if not_modified {
-            self.feed_not_modified.get_or_create(&label).inc();
+            not_modified_count.inc();
         }
     }
 

@@ -343,7 +343,9 @@ fn metrics_parse_and_count_feed_requests_and_304s() {
     let requests = |text: &str| sample(text, "ngayle_feed_requests_total", &[("feed", "all")]);
     let not_modified =
         |text: &str| sample(text, "ngayle_feed_not_modified_total", &[("feed", "all")]);
-    assert_eq!(requests(&text), None, "no request yet: {text}");
+    // The series are there from the start, at 0 (so that `rate()` sees the first requests).
+    assert_eq!(requests(&text), Some(0.0), "no request yet: {text}");
+    assert_eq!(not_modified(&text), Some(0.0), "{text}");
 
     // Two full answers, then a 304 for the ETag.
     let mut etag = String::new();
