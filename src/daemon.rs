@@ -199,7 +199,7 @@ pub async fn serve(
     let mut http_stop = stop_rx;
     let http = http::serve(
         opts.listener,
-        http::router(state),
+        http::App::new(state),
         async move {
             let _ = http_stop.wait_for(|s| *s).await;
         },

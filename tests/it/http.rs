@@ -51,13 +51,18 @@ impl App {
     /// One request on a fresh connection; a server that does not answer within 30 s fails
     /// the test instead of hanging it.
     async fn request(&self, method: &str, target: &str, headers: &[&str]) -> Reply {
-        let exchange = self.exchange(method, target, headers);
+        self.send(method, target, headers, b"").await
+    }
+
+    /// [`App::request`] with a body after the headers.
+    async fn send(&self, method: &str, target: &str, headers: &[&str], body: &[u8]) -> Reply {
+        let exchange = self.exchange(method, target, headers, body);
         tokio::time::timeout(std::time::Duration::from_secs(30), exchange)
             .await
             .unwrap_or_else(|_| panic!("no answer to {method} {target} within 30 s"))
     }
 
-    async fn exchange(&self, method: &str, target: &str, headers: &[&str]) -> Reply {
+    async fn exchange(&self, method: &str, target: &str, headers: &[&str], body: &[u8]) -> Reply {
         let mut stream = TcpStream::connect(self.addr)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -70,8 +75,10 @@ impl App {
             req.push_str("\r\n");
         }
         req.push_str("\r\n");
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
         stream
-            .write_all(req.as_bytes())
+            .write_all(&bytes)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let mut raw = Vec::new();
@@ -306,6 +313,67 @@ async fn conditional_gzip_and_head() {
     app.stop().await;
 }
 
+/// `/calendar.ics` is answered on two paths (`http::App`): directly, and through the router
+/// when the request has a body or a query that does not parse. Both answer alike, and the
+/// router's body limit still holds.
+#[tokio::test]
+async fn the_full_feed_answers_alike_on_both_paths() {
+    let p = Project::shipped();
+    let app = App::start(&p).await;
+    let direct = app.get("/calendar.ics", &[]).await;
+    let routed = app
+        .send("GET", "/calendar.ics", &["Content-Length: 5"], b"hello")
+        .await;
+    assert_eq!((direct.status, routed.status), (200, 200));
+    assert!(direct.text().starts_with("BEGIN:VCALENDAR\r\n"));
+    assert_eq!(routed.body, direct.body);
+    let names = [
+        "etag",
+        "cache-control",
+        "vary",
+        "content-type",
+        "content-length",
+        "content-encoding",
+    ];
+    for name in names {
+        assert_eq!(routed.header(name), direct.header(name), "{name}");
+    }
+    let etag = direct.header("etag").unwrap_or_default().to_string();
+    let conditional = format!("If-None-Match: {etag}");
+    let headers = ["Accept-Encoding: gzip", "Content-Length: 2"];
+    let (direct_gz, routed_gz) = (
+        app.get("/calendar.ics", &headers[..1]).await,
+        app.send("GET", "/calendar.ics", &headers, b"{}").await,
+    );
+    assert_eq!(routed_gz.body, direct_gz.body);
+    for name in names {
+        assert_eq!(routed_gz.header(name), direct_gz.header(name), "{name}");
+    }
+    assert_eq!(direct_gz.header("content-encoding"), Some("gzip"));
+    let routed_304 = app
+        .send(
+            "GET",
+            "/calendar.ics",
+            &[&conditional, "Content-Length: 1"],
+            b"x",
+        )
+        .await;
+    assert_eq!(routed_304.status, 304);
+    assert_eq!(app.get("/calendar.ics", &[&conditional]).await.status, 304);
+    let too_big = app
+        .send(
+            "GET",
+            "/calendar.ics",
+            &["Content-Length: 2048"],
+            &[b'x'; 2048],
+        )
+        .await;
+    assert_eq!(too_big.status, 413, "the router's body limit");
+    let twice = app.get("/calendar.ics?token=a&token=b", &[]).await;
+    assert_eq!(twice.status, 400, "a query that does not parse");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn group_feeds_and_not_found() {
     let p = Project::shipped();
@@ -470,7 +538,14 @@ async fn the_binary_logs_no_token_and_stops_on_sigterm() {
     let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
     let log = std::fs::read_to_string(&log_path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status.code(), Some(0), "{log}");
-    assert!(log.contains("/calendar.ics"), "requests are logged: {log}");
+    // Both answers are logged, by path and status (the start-up line names the path too).
+    for status in ["status=200", "status=404"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("path=\"/calendar.ics\"") && l.contains(status)),
+            "requests are logged ({status}): {log}"
+        );
+    }
     assert!(
         !log.contains(token) && !log.contains("wrong-token-xyz"),
         "a token in the log: {log}"
