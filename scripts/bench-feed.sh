@@ -9,7 +9,7 @@
 #    sendfile, keep-alive without a request limit (hyper has none).
 # 3. For each case — full body, full gzip, 304 (If-None-Match with each server's own ETag) —
 #    wrk runs against both, one after the other, alternating which goes first,
-#    $BENCH_FEED_ROUNDS times (default 3): req/s and p99 side by side, the ratio per round and
+#    $BENCH_FEED_ROUNDS times (default 5): req/s and p99 side by side, the ratio per round and
 #    its median. Bounded: wrk -t$BENCH_FEED_THREADS (1) -c$BENCH_FEED_CONNECTIONS (16)
 #    -d$BENCH_FEED_SECONDS (5) s.
 # 4. ngayle's RSS after the load, then the cold start to the first feed byte of both (process
@@ -23,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-rounds=${BENCH_FEED_ROUNDS:-3}
+rounds=${BENCH_FEED_ROUNDS:-5}
 secs=${BENCH_FEED_SECONDS:-5}
 conns=${BENCH_FEED_CONNECTIONS:-16}
 threads=${BENCH_FEED_THREADS:-1}
