@@ -509,7 +509,9 @@ impl hyper::service::Service<hyper::Request<Incoming>> for App {
 /// read it. A fixed buffer keeps that to ~256 kB per connection: the rest is written as the
 /// client reads. With 16 clients on loopback this gave 6–15 % more full-feed requests per
 /// second (BENCHMARKS.md); a slow phone ties up less kernel memory; 256 kB in flight still
-/// fills a 20 Mbit/s link at 100 ms of round trip.
+/// fills a 20 Mbit/s link at 100 ms of round trip. Not smaller: at 32 KiB a loopback
+/// connection (a reverse proxy on the same host; segments of 64 kB there) holds one segment,
+/// waits for the client's delayed acknowledgement each time, and fell to 2 % of the rate.
 pub const SEND_BUFFER_BYTES: usize = 128 * 1024;
 
 /// Socket options of an accepted connection: [`SEND_BUFFER_BYTES`], and no Nagle delay — a
