@@ -122,7 +122,6 @@ EOF
     postfix stop >/dev/null 2>&1 || true
   fi
 fi
-echo "== $(postconf -h mail_version | sed 's/^/Postfix /'), Python $("$PY" -c 'import sys; print(sys.version.split()[0])')"
 
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
@@ -169,6 +168,7 @@ awk -v listen="127.0.0.1:$PORT" '
   $1 == "smtp" && $2 == "inet" { $1 = listen }
   { print }' /usr/share/postfix/master.cf.dist >"$PFDIR/master.cf"
 postconf -c "$PFDIR" -F '*/*/chroot = n'
+echo "== Postfix $(postconf -c "$PFDIR" -h mail_version), Python $("$PY" -c 'import sys; print(sys.version.split()[0])')"
 
 inet_services=$(postconf -c "$PFDIR" -M | awk '$2 == "inet" { print $1 }' | tr '\n' ' ')
 if [[ $inet_services == "127.0.0.1:$PORT " ]]; then
