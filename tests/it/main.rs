@@ -4,6 +4,7 @@
 mod deploy;
 mod diagnostics;
 mod events;
+mod faults;
 mod feed;
 mod fuzz;
 mod http;

@@ -450,7 +450,7 @@ fn smtp_auth_password_from_the_environment() {
 }
 
 /// A unit with `n` people in one group and one task due at 2026-06-01 08:00 for all of them.
-fn burst(n: usize, smtp: &str) -> Project {
+pub(crate) fn burst(n: usize, smtp: &str) -> Project {
     let mut staff = String::from("groups:\n  - id: gv\n    name: Giáo viên\npeople:\n");
     for i in 0..n {
         staff.push_str(&format!("  - id: p{i:04}\n    name: Người {i}\n    email: p{i:04}@example.org\n    groups: [gv]\n"));

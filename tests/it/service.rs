@@ -16,18 +16,18 @@ use crate::support::{CONFIG, Project, minimal};
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A running `ngayle serve` on a free port, its log in a file (a pipe could fill up).
-struct Serve {
-    child: Child,
-    port: u16,
-    log: PathBuf,
+pub(crate) struct Serve {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+    pub(crate) log: PathBuf,
 }
 
 impl Serve {
-    fn start(p: &Project, extra: &[&str]) -> Serve {
+    pub(crate) fn start(p: &Project, extra: &[&str]) -> Serve {
         Serve::start_env(p, extra, &[])
     }
 
-    fn start_env(p: &Project, extra: &[&str], env: &[(&str, &str)]) -> Serve {
+    pub(crate) fn start_env(p: &Project, extra: &[&str], env: &[(&str, &str)]) -> Serve {
         let port = free_port();
         let log = p.path().join("serve.log");
         let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}"));
@@ -59,11 +59,11 @@ impl Serve {
         s
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn try_get(&self, path: &str) -> Option<(u16, String)> {
+    pub(crate) fn try_get(&self, path: &str) -> Option<(u16, String)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(WAIT)).ok()?;
         write!(
@@ -79,17 +79,17 @@ impl Serve {
         Some((status, body.to_string()))
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         self.try_get(path)
             .unwrap_or_else(|| panic!("no answer to {path}:\n{}", self.log()))
     }
 
-    fn health(&self) -> serde_json::Value {
+    pub(crate) fn health(&self) -> serde_json::Value {
         let (_, body) = self.get("/healthz");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
@@ -98,7 +98,11 @@ impl Serve {
     }
 
     /// Polls `what` until it returns `Some` or `limit` passes.
-    fn until<T>(&self, limit: Duration, mut what: impl FnMut() -> Option<T>) -> Option<T> {
+    pub(crate) fn until<T>(
+        &self,
+        limit: Duration,
+        mut what: impl FnMut() -> Option<T>,
+    ) -> Option<T> {
         let started = Instant::now();
         loop {
             if let Some(t) = what() {
@@ -112,7 +116,7 @@ impl Serve {
     }
 
     /// SIGTERM, then the exit code and how long it took.
-    fn terminate(mut self) -> (Option<i32>, Duration) {
+    pub(crate) fn terminate(mut self) -> (Option<i32>, Duration) {
         self.signal("TERM");
         let started = Instant::now();
         loop {
@@ -135,7 +139,7 @@ impl Drop for Serve {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -391,7 +395,7 @@ fn metrics_parse_and_count_feed_requests_and_304s() {
 
 /// A project whose `n` reminders are all due today at 00:00 (Vietnam), every day a workday, so
 /// that `serve`'s first tick (at the real clock) sends them at once.
-fn due_now(n: usize, smtp: &str) -> Project {
+pub(crate) fn due_now(n: usize, smtp: &str) -> Project {
     let today = (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive();
     let mut staff = String::from("groups:\n  - id: gv\n    name: Giáo viên\npeople:\n");
     for i in 0..n {

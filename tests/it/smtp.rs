@@ -81,6 +81,8 @@ struct Shared {
     auth: Option<(String, String)>,
     /// How long to wait after a message's data before answering (a slow server).
     delay_ms: std::sync::atomic::AtomicU64,
+    /// Accept AUTH, then never answer it (a server that stalls after AUTH).
+    stall_auth: AtomicBool,
 }
 
 #[derive(Default)]
@@ -128,6 +130,7 @@ impl SmtpServer {
             stopping: AtomicBool::new(false),
             auth,
             delay_ms: std::sync::atomic::AtomicU64::new(0),
+            stall_auth: AtomicBool::new(false),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -148,6 +151,12 @@ impl SmtpServer {
     pub fn set_delay(&self, delay: Duration) {
         let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         self.shared.delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// From now on, a correct AUTH gets no answer at all: the connection stays open and silent
+    /// until the client gives up (or the server's idle limit), as a stalled server does.
+    pub fn stall_after_auth(&self) {
+        self.shared.stall_auth.store(true, Ordering::Relaxed);
     }
 
     /// The address the server listens on (127.0.0.1 and its port).
@@ -561,6 +570,23 @@ fn auth(
         _ => return reply(out, "504 5.5.4 mechanism not supported"),
     };
     if given.as_ref() == Some(&(user.clone(), pass.clone())) {
+        if shared.stall_auth.load(Ordering::Relaxed) {
+            // Say nothing until the client hangs up (a read returns 0) or the idle limit.
+            let mut sink = [0u8; 64];
+            while !shared.stopping.load(Ordering::Relaxed) {
+                match reader.read(&mut sink) {
+                    Ok(0) => break,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+            return Err(io::Error::other("stalled after AUTH"));
+        }
         s.authenticated = true;
         reply(out, "235 2.7.0 authentication successful")
     } else {
