@@ -26,6 +26,7 @@ use crate::plan::{Reminder, ReminderKey, VIETNAM, plan};
 use crate::schedule::{Assignee, Schedule};
 use crate::store::{Change, Planned, ReminderState, Status, Store, StoreError};
 use crate::template::{ItemCtx, MailContext, PersonCtx, UnitCtx};
+use std::future::Future;
 
 /// How far before the catch-up window reminders are still looked at, to record them skipped.
 pub const LOOKBACK: Duration = Duration::days(31);
@@ -94,6 +95,7 @@ pub struct TickReport {
 }
 
 /// One email to send: a person's reminders due at one instant.
+#[derive(Clone)]
 struct Batch<'a, 's> {
     reminders: Vec<(&'a Reminder<'s>, &'a ReminderState)>,
 }
@@ -145,23 +147,37 @@ pub async fn tick(
     };
     control.progressed();
 
-    // Too late: newly found ones were recorded as skipped; pending ones whose window closed
-    // while they waited (retries) are skipped now. Both are logged, never sent.
-    let mut expired = Vec::new();
+    // Too late: newly found ones were recorded as skipped (and are logged here); every
+    // reminder still waiting whose window closed — also one that no plan reaches any more, or
+    // that waited longer than the look-back — is recorded skipped by the store, with why.
     for (r, s) in reminders.iter().zip(&states) {
-        let newly_skipped = s.new && s.status == Status::Skipped;
-        let ran_out = r.due < too_late && matches!(s.status, Status::Pending | Status::Sending);
-        if newly_skipped || ran_out {
+        if s.new && s.status == Status::Skipped {
             tracing::info!(
                 reminder = %r.key,
                 email = %r.person.email,
                 due = %r.due_local().to_rfc3339(),
+                reason = SKIPPED_WHEN_FOUND,
                 "quá hạn gửi bù: ghi là bỏ qua, không gửi"
             );
             report.skipped += 1;
-            if ran_out {
-                expired.push(&r.key);
-            }
+        }
+    }
+    if dry_run {
+        report.skipped += reminders
+            .iter()
+            .zip(&states)
+            .filter(|(r, s)| !s.new && r.due < too_late && s.status == Status::Pending)
+            .count();
+    } else {
+        for e in store.expire(too_late, now).await? {
+            tracing::info!(
+                reminder = %e.key,
+                email = %e.email,
+                due = %e.due.with_timezone(&VIETNAM).to_rfc3339(),
+                reason = %e.reason,
+                "quá hạn gửi bù: ghi là bỏ qua, không gửi"
+            );
+            report.skipped += 1;
         }
     }
     if report.skipped > 0 {
@@ -171,9 +187,6 @@ pub async fn tick(
             "{} lời nhắc đã quá hạn gửi bù: ghi là bỏ qua, không gửi",
             report.skipped
         );
-    }
-    if !dry_run && !expired.is_empty() {
-        store.set_status(&expired, &Change::Skipped, now).await?;
     }
 
     // The sendable ones, one email per person and due instant.
@@ -196,149 +209,291 @@ pub async fn tick(
             .reminders
             .push((r, s));
     }
-
-    // Emails go one after the other, and ngayle does its own work while the server does its
-    // own: the next email is composed while this one is on the wire, and the outcome of the
-    // last one is recorded (with "sending" for this one) while this one's envelope goes out —
-    // its content, which makes the server take it, leaves only once that record is committed.
-    // So a crash can repeat the email in flight, and only it.
-    let mut done: Option<(Vec<&ReminderKey>, Outcome)> = None;
-    let mut teams = Teams::default();
-    let mut queue = batches.iter();
-    let mut next = prepare(schedule, mailer, &mut teams, now, queue.next());
-    while let Some(this) = next.take() {
-        if control.stopping() {
-            // Shutting down: the rest stay pending for the next start.
-            report.deferred = true;
-            break;
-        }
-        let Prepared {
-            due,
-            batch,
-            late,
-            keys,
-            seed,
-            message_id,
-            composed,
-        } = this;
-        let (message, subject) = match composed {
-            Ok(m) => m,
-            Err(e) => {
-                // A template that fails on real data (it passed the load-time test render).
-                tracing::error!(error = %e, reminders = %seed, "không soạn được thư");
-                if !dry_run {
-                    store
-                        .set_status(&keys, &Change::Failed { error: &e }, now)
-                        .await?;
-                }
-                report.failed += keys.len();
-                next = prepare(schedule, mailer, &mut teams, now, queue.next());
-                continue;
-            }
-        };
-        if dry_run {
-            let to = batch
-                .reminders
-                .first()
-                .map_or("", |(r, _)| r.person.email.as_str());
-            report.would_send.push(format!(
-                "{} → {to}: {subject}",
-                due.with_timezone(&VIETNAM).format("%Y-%m-%dT%H:%M%:z")
-            ));
-            report.messages += 1;
-            report.sent += keys.len();
-            next = prepare(schedule, mailer, &mut teams, now, queue.next());
-            continue;
-        }
-        let sending = Change::Sending {
-            message_id: &message_id,
-        };
-        let previous = done.take();
-        let record = async {
-            match &previous {
-                Some((prev, outcome)) => {
-                    store
-                        .apply(&[(prev, outcome.change()), (&keys, sending)], now)
-                        .await
-                }
-                None => store.set_status(&keys, &sending, now).await,
-            }
-        };
-        let compose_next = async { prepare(schedule, mailer, &mut teams, now, queue.next()) };
-        let (sent, following) = tokio::join!(mailer.send_after(&message, record), compose_next);
-        next = following;
-        control.progressed();
-        let to = &batch.reminders[0].0.person.email;
-        match sent? {
-            Ok(()) => {
-                report.messages += 1;
-                report.sent += keys.len();
-                if late {
-                    report.late += keys.len();
-                }
-                tracing::info!(to = %to, reminders = keys.len(), late, message_id = %message_id, "đã gửi thư nhắc việc");
-                done = Some((keys, Outcome::Sent));
-            }
-            Err(SendError::Permanent(e)) => {
-                report.failed += keys.len();
-                tracing::error!(to = %to, error = %e, "thư bị từ chối, không gửi lại");
-                done = Some((keys, Outcome::Failed(e)));
-            }
-            Err(err @ (SendError::Transient(_) | SendError::Unavailable(_))) => {
-                let attempts = batch
+    if dry_run {
+        for ((due, _), batch) in &batches {
+            let mut teams = Teams::default();
+            let p = prepare(schedule, mailer, &mut teams, now, *due, batch.clone());
+            if let Ok((_, subject)) = &p.composed {
+                let to = batch
                     .reminders
-                    .iter()
-                    .map(|(_, s)| s.attempts)
-                    .max()
-                    .unwrap_or(0)
-                    + 1;
-                let at = now + backoff(attempts);
-                let text = err.to_string();
-                report.retrying += keys.len();
-                report.temporary_failures += keys.len();
-                tracing::warn!(
-                    to = %to,
-                    error = %text,
-                    retry_at = %at.with_timezone(&VIETNAM),
-                    "gửi thư chưa được, sẽ thử lại"
-                );
-                done = Some((keys, Outcome::Retry(text, at)));
-                if matches!(err, SendError::Unavailable(_)) {
-                    // The others would fail the same way: they wait for the next tick.
-                    report.deferred = true;
-                    break;
-                }
+                    .first()
+                    .map_or("", |(r, _)| r.person.email.as_str());
+                report.would_send.push(format!(
+                    "{} → {to}: {subject}",
+                    due.with_timezone(&VIETNAM).format("%Y-%m-%dT%H:%M%:z")
+                ));
+                report.messages += 1;
+                report.sent += p.keys.len();
+            } else {
+                report.failed += p.keys.len();
             }
         }
+        return Ok(report);
     }
-    if let Some((prev, outcome)) = done {
-        store.set_status(&prev, &outcome.change(), now).await?;
-    }
+    let sender = Sender {
+        schedule,
+        store,
+        mailer,
+        now,
+        lease: schedule.settings.lease,
+    };
+    sender.send_all(&batches, control, &mut report).await?;
     Ok(report)
 }
 
+/// What the emails of a tick share.
+struct Sender<'t> {
+    schedule: &'t Schedule,
+    store: &'t Store,
+    mailer: &'t Mailer,
+    now: DateTime<Utc>,
+    lease: std::time::Duration,
+}
+
+/// Why an email's content was not let out after its envelope.
+enum Gate {
+    /// The store failed recording the last outcome or confirming this claim.
+    Store(StoreError),
+    /// This email's claim was lost (its lease ran out and another process took it).
+    Lost,
+}
+
+impl<'t> Sender<'t> {
+    /// Sends the batches one email at a time, in order. Each email's reminders are claimed in
+    /// the store first (the next one's while this one is on the wire): a batch another process
+    /// claimed is left to it. The outcome of one email is recorded — and the next one's claim
+    /// confirmed — while the next one's envelope goes out; its content, which makes the server
+    /// take it, leaves only once that is committed. So a crash can repeat the email in flight,
+    /// and only it, and two processes never send one reminder.
+    async fn send_all<'a, 's>(
+        &self,
+        batches: &'a BTreeMap<(DateTime<Utc>, &'s str), Batch<'a, 's>>,
+        control: &TickControl,
+        report: &mut TickReport,
+    ) -> Result<(), StoreError>
+    where
+        't: 's,
+        's: 'a,
+    {
+        let mut teams = Teams::default();
+        let mut queue = batches.iter();
+        let mut done: Option<(Vec<&'a ReminderKey>, Outcome)> = None;
+        let mut next = self.claim_next(&mut teams, &mut queue).await?;
+        while let Some(this) = next.take() {
+            if control.stopping() {
+                // Shutting down: this one goes back to pending for the next start.
+                report.deferred = true;
+                self.store
+                    .settle(&[(&this.keys, Change::Release)], &[], self.lease, self.now)
+                    .await?;
+                break;
+            }
+            let (message, _subject) = match &this.composed {
+                Ok(m) => m,
+                Err(e) => {
+                    // A template that fails on real data (it passed the load-time test render).
+                    tracing::error!(error = %e, reminders = %this.seed, "không soạn được thư");
+                    self.store
+                        .settle(
+                            &[(&this.keys, Change::Failed { error: e })],
+                            &[],
+                            self.lease,
+                            self.now,
+                        )
+                        .await?;
+                    report.failed += this.keys.len();
+                    next = self.claim_next(&mut teams, &mut queue).await?;
+                    continue;
+                }
+            };
+            let previous = done.take();
+            let gate = async {
+                let prev: Vec<(&[&ReminderKey], Change)> = previous
+                    .iter()
+                    .map(|(keys, o)| (keys.as_slice(), o.change()))
+                    .collect();
+                match self
+                    .store
+                    .settle(&prev, &this.keys, self.lease, self.now)
+                    .await
+                {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(Gate::Lost),
+                    Err(e) => Err(Gate::Store(e)),
+                }
+            };
+            let sending = self.renewing(&this.keys, self.mailer.send_after(message, gate));
+            let following = self.claim_next(&mut teams, &mut queue);
+            let (sent, following) = tokio::join!(sending, following);
+            control.progressed();
+            let to = this.to;
+            let sent = match sent {
+                Ok(r) => r,
+                Err(Gate::Lost) => {
+                    tracing::warn!(to = %to, reminders = %this.seed, "lời nhắc đã do tiến trình khác gửi: bỏ qua ở đây");
+                    next = following?;
+                    continue;
+                }
+                Err(Gate::Store(e)) => {
+                    // Nothing of this email left: its claim runs out and it is sent later.
+                    if let Ok(Some(n)) = following {
+                        let _ = self
+                            .store
+                            .settle(&[(&n.keys, Change::Release)], &[], self.lease, self.now)
+                            .await;
+                    }
+                    return Err(e);
+                }
+            };
+            next = following?;
+            match sent {
+                Ok(()) => {
+                    report.messages += 1;
+                    report.sent += this.keys.len();
+                    if this.late {
+                        report.late += this.keys.len();
+                    }
+                    tracing::info!(to = %to, reminders = this.keys.len(), late = this.late, message_id = %this.message_id, "đã gửi thư nhắc việc");
+                    done = Some((this.keys, Outcome::Sent));
+                }
+                Err(SendError::Permanent(e)) => {
+                    report.failed += this.keys.len();
+                    tracing::error!(to = %to, error = %e, "thư bị từ chối, không gửi lại");
+                    done = Some((this.keys, Outcome::Failed(e)));
+                }
+                Err(err @ (SendError::Transient(_) | SendError::Unavailable(_))) => {
+                    let at = self.now + backoff(this.attempts + 1);
+                    let text = err.to_string();
+                    report.retrying += this.keys.len();
+                    report.temporary_failures += this.keys.len();
+                    tracing::warn!(
+                        to = %to,
+                        error = %text,
+                        retry_at = %at.with_timezone(&VIETNAM),
+                        "gửi thư chưa được, sẽ thử lại"
+                    );
+                    done = Some((this.keys, Outcome::Retry(text, at)));
+                    if matches!(err, SendError::Unavailable(_)) {
+                        // The others would fail the same way: they wait for the next tick, and
+                        // each says why it waits (a skip later names the mail server).
+                        report.deferred = true;
+                        let mut waiting: Vec<&ReminderKey> = Vec::new();
+                        if let Some(n) = next.take() {
+                            self.store
+                                .settle(&[(&n.keys, Change::Release)], &[], self.lease, self.now)
+                                .await?;
+                            waiting.extend(n.keys);
+                        }
+                        waiting.extend(
+                            queue
+                                .by_ref()
+                                .flat_map(|(_, b)| b.reminders.iter().map(|(r, _)| &r.key)),
+                        );
+                        self.store
+                            .waiting(&waiting, &err.to_string(), self.now)
+                            .await?;
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some((prev, outcome)) = done {
+            self.store
+                .settle(&[(&prev, outcome.change())], &[], self.lease, self.now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The next batch this process wins, composed for the reminders it won (another process
+    /// may hold some or all of a batch), or `None` at the end.
+    async fn claim_next<'a, 's>(
+        &self,
+        teams: &mut Teams<'s>,
+        queue: &mut impl Iterator<Item = (&'a (DateTime<Utc>, &'s str), &'a Batch<'a, 's>)>,
+    ) -> Result<Option<Prepared<'a, 's>>, StoreError>
+    where
+        't: 's,
+        's: 'a,
+    {
+        for ((due, _), batch) in queue.by_ref() {
+            let p = prepare(
+                self.schedule,
+                self.mailer,
+                teams,
+                self.now,
+                *due,
+                batch.clone(),
+            );
+            let won = self
+                .store
+                .claim(&p.keys, &p.message_id, self.lease, self.now)
+                .await?;
+            if won.len() == p.keys.len() {
+                return Ok(Some(p));
+            }
+            if won.is_empty() {
+                continue;
+            }
+            let mine = Batch {
+                reminders: won
+                    .iter()
+                    .filter_map(|&i| batch.reminders.get(i).copied())
+                    .collect(),
+            };
+            let mut again = prepare(self.schedule, self.mailer, teams, self.now, *due, mine);
+            // The claim was made with the first Message-ID: keep it, it is the one recorded.
+            again.message_id = p.message_id;
+            return Ok(Some(again));
+        }
+        Ok(None)
+    }
+
+    /// Runs `send`, renewing this process's claim on `keys` while it takes long (a server may
+    /// take up to ten minutes to answer a message): the lease covers the email in flight.
+    async fn renewing<F: Future>(&self, keys: &[&ReminderKey], send: F) -> F::Output {
+        tokio::pin!(send);
+        let every = self.lease / 3;
+        loop {
+            tokio::select! {
+                out = &mut send => return out,
+                () = tokio::time::sleep(every) => {
+                    if let Err(e) = self.store.renew(keys, self.lease).await {
+                        tracing::warn!(error = %e, "không gia hạn được lời nhắc đang gửi");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Why a reminder found after its window is skipped (as the store records it).
+const SKIPPED_WHEN_FOUND: &str = "quá hạn gửi bù: dịch vụ không chạy khi lời nhắc đến hạn";
+
 /// An email composed ahead of its turn.
-struct Prepared<'a, 'b, 's> {
-    due: DateTime<Utc>,
-    batch: &'a Batch<'b, 's>,
+struct Prepared<'a, 's> {
     late: bool,
-    keys: Vec<&'b ReminderKey>,
+    keys: Vec<&'a ReminderKey>,
+    /// The recipient's address, for logs.
+    to: &'s str,
+    /// The most attempts of its reminders so far (for the backoff).
+    attempts: i64,
     /// The reminders' keys, for logs and the Message-ID.
     seed: String,
     message_id: String,
     composed: Result<(crate::mail::Letter, String), String>,
 }
 
-/// Composes the next email, if there is one.
-fn prepare<'a, 'b, 's>(
+/// Composes the email of a batch.
+fn prepare<'a, 's>(
     schedule: &'s Schedule,
     mailer: &Mailer,
     teams: &mut Teams<'s>,
     now: DateTime<Utc>,
-    next: Option<(&'a (DateTime<Utc>, &'s str), &'a Batch<'b, 's>)>,
-) -> Option<Prepared<'a, 'b, 's>> {
-    let ((due, _), batch) = next?;
-    let late = now - *due > LATE_AFTER;
+    due: DateTime<Utc>,
+    batch: Batch<'a, 's>,
+) -> Prepared<'a, 's> {
+    let late = now - due > LATE_AFTER;
     let keys: Vec<&ReminderKey> = batch.reminders.iter().map(|(r, _)| &r.key).collect();
     let seed = keys
         .iter()
@@ -346,16 +501,24 @@ fn prepare<'a, 'b, 's>(
         .collect::<Vec<_>>()
         .join(",");
     let message_id = mailer.new_message_id(&seed);
-    let composed = compose(schedule, mailer, teams, batch, late, &message_id);
-    Some(Prepared {
-        due: *due,
-        batch,
+    let composed = compose(schedule, mailer, teams, &batch, late, &message_id);
+    Prepared {
         late,
+        to: batch
+            .reminders
+            .first()
+            .map_or("", |(r, _)| r.person.email.as_str()),
+        attempts: batch
+            .reminders
+            .iter()
+            .map(|(_, s)| s.attempts)
+            .max()
+            .unwrap_or(0),
         keys,
         seed,
         message_id,
         composed,
-    })
+    }
 }
 
 /// How a sent email ended, to be recorded.

@@ -182,6 +182,9 @@ pub struct Settings {
     pub workdays: Vec<Weekday>,
     /// How late a reminder may still go out after downtime.
     pub catch_up: chrono::Duration,
+    /// How long a process's claim on a reminder it is sending lasts without renewal: a process
+    /// that dies mid-send blocks that reminder for at most this long.
+    pub lease: std::time::Duration,
     /// How long `serve` waits for sends and requests in flight when asked to stop.
     pub shutdown_grace: std::time::Duration,
 }

@@ -82,12 +82,13 @@ pub struct Reminders {
     pub send_at: Option<Scalar>,
     pub workdays: Option<List>,
     pub catch_up: Option<Scalar>,
+    pub lease: Option<Scalar>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
 
 impl Reminders {
-    pub const KEYS: &[&str] = &["send_at", "workdays", "catch_up"];
+    pub const KEYS: &[&str] = &["send_at", "workdays", "catch_up", "lease"];
 }
 
 /// `config/staff.yaml`.

@@ -621,6 +621,26 @@ impl Resolver {
             },
         };
 
+        let lease_path = [k("reminders"), k("lease")];
+        let lease = match self.optional_text(f, &lease_path, &rem.lease, "thời hạn giữ lời nhắc")
+        {
+            None => Some(std::time::Duration::from_secs(120)),
+            Some(t) => match parse_duration(&t, &['s', 'm']) {
+                Ok(d) if d >= chrono::Duration::seconds(1) && d <= chrono::Duration::hours(1) => {
+                    d.to_std().ok()
+                }
+                Ok(_) | Err(_) => {
+                    self.error(
+                        f,
+                        &lease_path,
+                        format!("thời hạn giữ `{t}` không hợp lệ"),
+                        "viết số giây hoặc phút, từ `1s` đến `60m`; mặc định `2m`",
+                    );
+                    None
+                }
+            },
+        };
+
         Some((
             unit?,
             Settings {
@@ -638,6 +658,7 @@ impl Resolver {
                 send_at: send_at?,
                 workdays: workdays?,
                 catch_up: catch_up?,
+                lease: lease?,
                 shutdown_grace: shutdown_grace?,
             },
         ))

@@ -1,19 +1,29 @@
 //! The store: ngayle's state in an embedded SQLite database (`state:` in the config).
 //!
 //! It holds what must survive a restart: every reminder by its key with its status (pending,
-//! sending, sent, failed, skipped), attempts and Message-ID — the primary key is what makes a
-//! second send impossible — and when each feed event last changed (so feeds are byte-stable
-//! across processes). Migrations are embedded in the binary and run at open.
+//! sending, sent, failed, skipped), attempts, Message-ID and who holds it — the primary key is
+//! what makes a second record impossible, and the claim (a conditional `pending → sending`
+//! update that one process wins) is what makes a second send impossible — and when each feed
+//! event last changed (so feeds are byte-stable across processes). Migrations are embedded in
+//! the binary and run at open, one process at a time.
+//!
+//! Any number of processes may share the file (`serve`, a second `serve`, the hand catch-up
+//! `send-due`): writes wait for each other (busy timeout), a claim is held under a lease that a
+//! dead process's claim outlives only by its length. Every operation leaves its connection
+//! usable after any error (a connection left inside a transaction is closed, not reused), and
+//! the file is checked before each operation: a file replaced at its path is reopened, a
+//! deleted one is not written to (nor created again) until it is back.
 //! Async through sqlx, so no call blocks the runtime. It holds no calendar logic.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, Row};
 
 use crate::feed::{Fingerprint, Revisions};
 use crate::plan::ReminderKey;
@@ -30,12 +40,44 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("không nâng cấp được cơ sở dữ liệu: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "tệp dữ liệu {0} đã bị xoá trong khi dịch vụ chạy: không ghi gì nữa cho tới khi tệp được trả lại (hoặc khởi động lại dịch vụ để tạo tệp mới — các lời nhắc đã gửi sẽ không còn được nhớ)"
+    )]
+    Gone(String),
+    #[error("trạng thái lời nhắc `{0}` không rõ trong cơ sở dữ liệu")]
+    UnknownStatus(String),
 }
+
+/// How long a write waits for another process's write to finish before it fails.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The embedded migrations (`src/store/migrations/`).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations");
 
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: RwLock<SqlitePool>,
+    /// The file and its identity when opened; `None` for an in-memory database.
+    file: Option<StateFile>,
+    /// Who this store's claims belong to: unique per open store (process, time, randomness).
+    owner: String,
+    /// The last operation's error, until one succeeds (health).
+    failing: Mutex<Option<String>>,
+}
+
+#[derive(Debug)]
+struct StateFile {
+    path: PathBuf,
+    /// (device, inode) of the file the pool has open.
+    identity: Mutex<Option<(u64, u64)>>,
+    /// Serialises reopening (two operations that notice a replaced file reopen once).
+    reopening: tokio::sync::Mutex<()>,
 }
 
 /// Transactions that read and then write take the write lock first: a deferred one that
@@ -44,52 +86,176 @@ pub struct Store {
 /// during a tick.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+#[cfg(unix)]
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|_| (0, 0))
+}
+
+/// Creates `dir` (and its parents) private to the service's user: 0700 whatever the umask.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// Creates the database file empty and 0600 if it does not exist, and takes group and other
+/// permissions off an existing one. SQLite gives its WAL and shared-memory files the mode of
+/// the database, so they are private too.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let f = o.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = f.metadata()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            f.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    drop(f);
+    Ok(())
+}
+
+/// Makes `dir` private (0700) if this process creates it; an existing folder is left as the
+/// admin made it. Used for the state's and the outbox's folders.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    private_dir(dir)
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Safe when several processes open one file at once.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .map_err(|source| StoreError::Dir {
-                    path: dir.display().to_string(),
-                    source,
-                })?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
-        Store::connect(options).await
+        let pool = open_pool(path).await?;
+        Ok(Store::new(
+            pool,
+            Some(StateFile {
+                path: path.to_path_buf(),
+                identity: Mutex::new(identity(path)),
+                reopening: tokio::sync::Mutex::new(()),
+            }),
+        ))
     }
 
     /// A private in-memory database, for tests and dry runs.
     pub async fn in_memory() -> Result<Store, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
-        Store::connect(options).await
+        // One connection (each connection would be its own database).
+        let pool = pool_options(1).connect_with(options).await?;
+        migrate(&pool).await?;
+        Ok(Store::new(pool, None))
     }
 
-    async fn connect(options: SqliteConnectOptions) -> Result<Store, StoreError> {
-        // One connection for an in-memory database (each connection would be its own).
-        // No ping before each use: the database is a local file (a ping would be one more
-        // round trip to the SQLite worker for every statement).
-        let pool = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(if options.get_filename() == Path::new(":memory:") {
-                1
-            } else {
-                4
-            })
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("src/store/migrations").run(&pool).await?;
-        Ok(Store { pool })
+    fn new(pool: SqlitePool, file: Option<StateFile>) -> Store {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let random = {
+            use std::hash::{BuildHasher, Hasher};
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        };
+        Store {
+            inner: Arc::new(Inner {
+                pool: RwLock::new(pool),
+                file,
+                owner: format!("{}:{nanos:x}:{random:016x}", std::process::id()),
+                failing: Mutex::new(None),
+            }),
+        }
     }
 
-    /// True when the database answers.
+    /// This store's claim owner (for tests and logs).
+    pub fn owner(&self) -> &str {
+        &self.inner.owner
+    }
+
+    /// The pool to use now: the file is checked first. A file replaced at its path (a backup
+    /// put back) is reopened; a deleted one is an error, so that nothing is written into an
+    /// unlinked file and nothing is silently started afresh.
+    async fn pool(&self) -> Result<SqlitePool, StoreError> {
+        if let Some(file) = &self.inner.file {
+            let now = identity(&file.path);
+            let opened = *file.identity.lock().unwrap_or_else(|e| e.into_inner());
+            match now {
+                None => {
+                    return Err(StoreError::Gone(file.path.display().to_string()));
+                }
+                Some(id) if Some(id) != opened => {
+                    let _one = file.reopening.lock().await;
+                    let opened = *file.identity.lock().unwrap_or_else(|e| e.into_inner());
+                    if identity(&file.path) != opened {
+                        tracing::warn!(
+                            path = %file.path.display(),
+                            "tệp dữ liệu đã được thay bằng tệp khác: mở lại tệp mới"
+                        );
+                        let fresh = open_pool(&file.path).await?;
+                        let old = std::mem::replace(
+                            &mut *self.inner.pool.write().unwrap_or_else(|e| e.into_inner()),
+                            fresh,
+                        );
+                        *file.identity.lock().unwrap_or_else(|e| e.into_inner()) =
+                            identity(&file.path);
+                        old.close().await;
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(self
+            .inner
+            .pool
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone())
+    }
+
+    /// Notes an operation's outcome for [`Store::health`].
+    fn note<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut failing = self.inner.failing.lock().unwrap_or_else(|e| e.into_inner());
+        match &r {
+            Ok(_) => *failing = None,
+            Err(e) => *failing = Some(e.to_string()),
+        }
+        r
+    }
+
+    /// `None` when the database answers and the last operation succeeded; else why not.
+    pub async fn health(&self) -> Option<String> {
+        let ping = async {
+            let pool = self.pool().await?;
+            sqlx::query("SELECT 1").execute(&pool).await?;
+            Ok::<(), StoreError>(())
+        };
+        if let Err(e) = ping.await {
+            return Some(e.to_string());
+        }
+        self.inner
+            .failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// True when the database answers and the last operation succeeded.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        self.health().await.is_none()
     }
 
     /// Records the feed's current fingerprints and returns when each UID's content last
@@ -102,7 +268,18 @@ impl Store {
         prints: &[Fingerprint],
         now: DateTime<Utc>,
     ) -> Result<Revisions, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let r = self.revisions_inner(feed, prints, now).await;
+        self.note(r)
+    }
+
+    async fn revisions_inner(
+        &self,
+        feed: &str,
+        prints: &[Fingerprint],
+        now: DateTime<Utc>,
+    ) -> Result<Revisions, StoreError> {
+        let pool = self.pool().await?;
+        let mut tx = pool.begin_with(BEGIN_WRITE).await?;
         let rows = sqlx::query("SELECT uid, hash, modified_at FROM feed_revisions WHERE feed = ?")
             .bind(feed)
             .fetch_all(&mut *tx)
@@ -142,12 +319,104 @@ impl Store {
     }
 }
 
+fn pool_options(max: u32) -> SqlitePoolOptions {
+    // No ping before each use: the database is a local file (a ping would be one more round
+    // trip to the SQLite worker for every statement).
+    SqlitePoolOptions::new()
+        .test_before_acquire(false)
+        .max_connections(max)
+        // A connection that comes back still inside a transaction (SQLite rolled it back by
+        // itself after an error such as a full disk, and sqlx's own rollback then failed) is
+        // closed: reused, it would refuse every later transaction ("begin_with at non-zero
+        // transaction depth"). The ping first lets a queued rollback run.
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                if conn.is_in_transaction() {
+                    let _ = conn.ping().await;
+                }
+                Ok(!conn.is_in_transaction())
+            })
+        })
+}
+
+/// Opens the file's pool: the file made private, WAL mode set once, migrations run under the
+/// write lock, then the pool (whose connections leave the journal mode as the file has it).
+async fn open_pool(path: &Path) -> Result<SqlitePool, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir).map_err(|source| StoreError::Dir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    private_file(path).map_err(|source| StoreError::Dir {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT);
+    set_wal(&options).await?;
+    let pool = pool_options(4).connect_with(options).await?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Puts the file in WAL mode (once per file; it stays). Changing the journal mode needs an
+/// exclusive lock that SQLite's busy timeout does not wait for, so a second process opening
+/// a fresh file at the same moment got "database is locked": retry instead, as long as the
+/// busy timeout.
+async fn set_wal(options: &SqliteConnectOptions) -> Result<(), StoreError> {
+    let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
+    let mut conn = sqlx::SqliteConnection::connect_with(options).await?;
+    loop {
+        let mode: Result<String, sqlx::Error> = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut conn)
+            .await;
+        if mode.as_deref().is_ok_and(|m| m.eq_ignore_ascii_case("wal")) {
+            break;
+        }
+        let set: Result<String, sqlx::Error> = sqlx::query_scalar("PRAGMA journal_mode = WAL")
+            .fetch_one(&mut conn)
+            .await;
+        match set {
+            Ok(m) if m.eq_ignore_ascii_case("wal") => break,
+            Ok(_) | Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            Ok(m) => {
+                return Err(StoreError::Db(sqlx::Error::Protocol(format!(
+                    "không đặt được chế độ WAL (đang là {m})"
+                ))));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// Runs the migrations inside one write transaction: a second process opening the file at the
+/// same time waits (busy timeout), then finds them applied. (sqlx's SQLite migrator takes no
+/// lock of its own; each migration runs in a savepoint of this transaction.)
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin_with(BEGIN_WRITE).await?;
+    // `run_direct` on the connection, as sqlx's own docs point to: `run` takes an `Acquire`,
+    // whose future is not `Send` for every lifetime, and `serve` needs a `Send` future.
+    MIGRATOR.run_direct(None, &mut *tx, false).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Where a reminder is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Status {
     /// Planned and not sent yet (possibly waiting to retry after a temporary failure).
     Pending,
-    /// Handed to the mail server; if the process died here, it is sent again.
+    /// Claimed by a process for sending (maybe handed to the mail server); if that process
+    /// died, it is claimed and sent again once its lease has run out.
     Sending,
     Sent,
     /// Refused for good (a bad address).
@@ -175,11 +444,12 @@ impl Status {
         }
     }
 
-    fn parse(s: &str) -> Status {
+    /// The status stored as `s`; the table's CHECK constraint allows no other.
+    fn parse(s: &str) -> Result<Status, StoreError> {
         Status::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
-            .unwrap_or(Status::Pending)
+            .ok_or_else(|| StoreError::UnknownStatus(s.to_string()))
     }
 }
 
@@ -194,9 +464,9 @@ pub struct ReminderState {
     pub new: bool,
 }
 
-fn state_of(row: &sqlx::sqlite::SqliteRow) -> Result<ReminderState, sqlx::Error> {
+fn state_of(row: &sqlx::sqlite::SqliteRow) -> Result<ReminderState, StoreError> {
     Ok(ReminderState {
-        status: Status::parse(row.try_get::<&str, _>("status")?),
+        status: Status::parse(row.try_get::<&str, _>("status")?)?,
         attempts: row.try_get("attempts")?,
         next_attempt_at: row
             .try_get::<Option<i64>, _>("next_attempt_at")?
@@ -214,6 +484,18 @@ pub struct Planned<'a> {
     pub due: DateTime<Utc>,
 }
 
+/// A reminder that was still pending when its catch-up window closed, now recorded skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired {
+    pub key: String,
+    pub email: String,
+    pub due: DateTime<Utc>,
+    /// The last send error, if it ever was tried.
+    pub last_error: Option<String>,
+    /// Why it is skipped, in Vietnamese (also stored with the row).
+    pub reason: String,
+}
+
 fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
@@ -221,6 +503,21 @@ fn ts(t: DateTime<Utc>) -> i64 {
 fn from_ts(t: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(t, 0).unwrap_or(DateTime::UNIX_EPOCH)
 }
+
+fn date_text(key: &ReminderKey) -> String {
+    key.date.format("%Y-%m-%d").to_string()
+}
+
+/// `(event_id, occurrence_date, task_id, person_id) = (?, ?, ?, ?) OR …` for `n` keys: one
+/// primary-key search per key (SQLite's multi-index OR). `IN (VALUES …)` is planned as a scan
+/// of the table by some SQLite versions (3.40 does).
+fn keys_sql(n: usize) -> String {
+    let key = "(event_id, occurrence_date, task_id, person_id) = (?, ?, ?, ?)";
+    vec![key; n].join(" OR ")
+}
+
+/// At most this many keys in one statement (SQLite's limit on bound values is far away).
+const KEYS_PER_STATEMENT: usize = 200;
 
 impl Store {
     /// Records planned reminders that are not known yet — as `pending`, or as `skipped` when
@@ -233,13 +530,24 @@ impl Store {
         too_late: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<ReminderState>, StoreError> {
+        let r = self.record_planned_inner(planned, too_late, now).await;
+        self.note(r)
+    }
+
+    async fn record_planned_inner(
+        &self,
+        planned: &[Planned<'_>],
+        too_late: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ReminderState>, StoreError> {
         let (Some(first), Some(last)) = (
             planned.iter().map(|p| p.key.date).min(),
             planned.iter().map(|p| p.key.date).max(),
         ) else {
             return Ok(Vec::new());
         };
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let pool = self.pool().await?;
+        let mut tx = pool.begin_with(BEGIN_WRITE).await?;
         let rows = sqlx::query(
             "SELECT event_id, occurrence_date, task_id, person_id, email, due_at,
                     status, attempts, next_attempt_at, message_id
@@ -271,7 +579,7 @@ impl Store {
         let mut out = Vec::with_capacity(planned.len());
         let mut inserts: Vec<(&Planned, String, Status)> = Vec::new();
         for p in planned {
-            let date = p.key.date.format("%Y-%m-%d").to_string();
+            let date = date_text(p.key);
             let id = (
                 p.key.event_id.to_string(),
                 date.clone(),
@@ -283,7 +591,8 @@ impl Store {
                     if state.status == Status::Pending && (email != p.email || *due != ts(p.due)) {
                         sqlx::query(
                             "UPDATE reminders SET email = ?, due_at = ?, updated_at = ?
-                             WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
+                             WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?
+                               AND status = 'pending'",
                         )
                         .bind(p.email)
                         .bind(ts(p.due))
@@ -316,14 +625,15 @@ impl Store {
         }
         // New rows in chunks: one statement per hundred reminders.
         for chunk in inserts.chunks(100) {
-            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = format!(
                 "INSERT INTO reminders (event_id, occurrence_date, task_id, person_id, email, due_at,
-                                        status, created_at, updated_at) VALUES {rows}"
+                                        status, skip_reason, created_at, updated_at) VALUES {rows}"
             );
             // Audited: `sql` is built from constants and `?` placeholders only; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (p, date, status) in chunk {
+                let reason = (*status == Status::Skipped).then_some(SKIPPED_WHEN_FOUND);
                 q = q
                     .bind(&*p.key.event_id)
                     .bind(date)
@@ -332,6 +642,7 @@ impl Store {
                     .bind(p.email)
                     .bind(ts(p.due))
                     .bind(status.as_str())
+                    .bind(reason)
                     .bind(ts(now))
                     .bind(ts(now));
             }
@@ -346,58 +657,154 @@ impl Store {
         &self,
         keys: &[&ReminderKey],
     ) -> Result<Vec<Option<ReminderState>>, StoreError> {
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let row = sqlx::query(
-                "SELECT status, attempts, next_attempt_at, message_id FROM reminders
-                 WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
-            )
-            .bind(&*key.event_id)
-            .bind(key.date.format("%Y-%m-%d").to_string())
-            .bind(&*key.task_id)
-            .bind(&*key.person_id)
-            .fetch_optional(&self.pool)
-            .await?;
-            out.push(row.as_ref().map(state_of).transpose()?);
+        let r = async {
+            let pool = self.pool().await?;
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                let row = sqlx::query(
+                    "SELECT status, attempts, next_attempt_at, message_id FROM reminders
+                     WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
+                )
+                .bind(&*key.event_id)
+                .bind(date_text(key))
+                .bind(&*key.task_id)
+                .bind(&*key.person_id)
+                .fetch_optional(&pool)
+                .await?;
+                out.push(row.as_ref().map(state_of).transpose()?);
+            }
+            Ok(out)
         }
-        Ok(out)
+        .await;
+        self.note(r)
     }
 
-    /// Sets the status of reminders (one transaction), with the Message-ID, error and retry
-    /// time that go with it.
-    pub async fn set_status(
+    /// Claims reminders for one email: each of `keys` that is pending and due for an attempt
+    /// at `now`, or left `sending` by a process whose lease ran out (by the wall clock), becomes
+    /// `sending` for this store's owner until `lease` from now, with `message_id`. One
+    /// statement: of several processes claiming one reminder, exactly one wins. Returns the
+    /// positions in `keys` of the ones won.
+    pub async fn claim(
         &self,
         keys: &[&ReminderKey],
-        change: &Change<'_>,
+        message_id: &str,
+        lease: Duration,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.apply(&[(keys, change.clone())], now).await
+    ) -> Result<Vec<usize>, StoreError> {
+        let r = self.claim_inner(keys, message_id, lease, now).await;
+        self.note(r)
     }
 
-    /// Several status changes, one statement each (each atomic for all its reminders; they
-    /// need not be atomic together: delivery records "the last one was sent", then "this one is
-    /// being sent"). The statements go to the database in one call and each commits by itself:
-    /// one round trip per email instead of four for a transaction.
-    pub async fn apply(
+    async fn claim_inner(
+        &self,
+        keys: &[&ReminderKey],
+        message_id: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<usize>, StoreError> {
+        let pool = self.pool().await?;
+        let wall = Utc::now();
+        let until = wall + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let mut won = Vec::new();
+        let mut offset = 0;
+        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE reminders SET status = 'sending', message_id = ?, attempts = attempts + 1,
+                        claimed_by = ?, lease_until = ?, updated_at = ?
+                 WHERE ({}) AND (
+                       (status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))
+                    OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= ?)))
+                 RETURNING event_id, occurrence_date, task_id, person_id",
+                keys_sql(chunk.len())
+            );
+            // Audited: `sql` is built from constants and `?` placeholders only; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(message_id)
+                .bind(&self.inner.owner)
+                .bind(until.timestamp_millis())
+                .bind(ts(now));
+            for key in chunk {
+                q = bind_key(q, key);
+            }
+            let rows = q
+                .bind(ts(now))
+                .bind(wall.timestamp_millis())
+                .fetch_all(&pool)
+                .await?;
+            for row in rows {
+                let (e, d, t, p): (String, String, String, String) = (
+                    row.try_get("event_id")?,
+                    row.try_get("occurrence_date")?,
+                    row.try_get("task_id")?,
+                    row.try_get("person_id")?,
+                );
+                if let Some(i) = chunk.iter().position(|k| {
+                    *k.event_id == *e && date_text(k) == d && *k.task_id == *t && *k.person_id == *p
+                }) {
+                    won.push(offset + i);
+                }
+            }
+            offset += chunk.len();
+        }
+        won.sort_unstable();
+        Ok(won)
+    }
+
+    /// Extends this owner's claims on `keys` to `lease` from now (an email still in flight).
+    pub async fn renew(&self, keys: &[&ReminderKey], lease: Duration) -> Result<(), StoreError> {
+        let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let r = async {
+            let pool = self.pool().await?;
+            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+                let sql = format!(
+                    "UPDATE reminders SET lease_until = ?
+                     WHERE ({}) AND status = 'sending' AND claimed_by = ?",
+                    keys_sql(chunk.len())
+                );
+                // Audited: `sql` is built from constants and `?` placeholders only.
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(until.timestamp_millis());
+                for key in chunk {
+                    q = bind_key(q, key);
+                }
+                q.bind(&self.inner.owner).execute(&pool).await?;
+            }
+            Ok(())
+        }
+        .await;
+        self.note(r)
+    }
+
+    /// Records outcomes of this owner's claims, in order, and confirms its claim on `confirm`
+    /// (extending their lease), in one transaction: each change applies only to rows this owner
+    /// still holds (`sending`, claimed by it), so a process whose lease ran out cannot
+    /// overwrite what another recorded since. Returns whether every one of `confirm` is still
+    /// this owner's — when not, its email must not be sent.
+    pub async fn settle(
         &self,
         changes: &[(&[&ReminderKey], Change<'_>)],
+        confirm: &[&ReminderKey],
+        lease: Duration,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        // (change, keys) per statement: at most KEYS_PER_STATEMENT keys each, at most
-        // STATEMENTS_PER_CALL statements per call (SQLite's limit on bound values is far away).
-        const KEYS_PER_STATEMENT: usize = 200;
-        const STATEMENTS_PER_CALL: usize = 16;
-        let statements: Vec<(&Change, &[&ReminderKey])> = changes
-            .iter()
-            .flat_map(|(keys, change)| keys.chunks(KEYS_PER_STATEMENT).map(move |c| (change, c)))
-            .collect();
-        for call in statements.chunks(STATEMENTS_PER_CALL) {
-            let mut sql = String::new();
-            for (change, keys) in call {
+    ) -> Result<bool, StoreError> {
+        let r = self.settle_inner(changes, confirm, lease, now).await;
+        self.note(r)
+    }
+
+    async fn settle_inner(
+        &self,
+        changes: &[(&[&ReminderKey], Change<'_>)],
+        confirm: &[&ReminderKey],
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        if confirm.is_empty() && changes.iter().all(|(keys, _)| keys.is_empty()) {
+            return Ok(true);
+        }
+        let pool = self.pool().await?;
+        let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+        for (keys, change) in changes {
+            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
                 let set = match change {
-                    Change::Sending { .. } => {
-                        "status = 'sending', message_id = ?, attempts = attempts + 1"
-                    }
                     Change::Sent => {
                         "status = 'sent', sent_at = ?, last_error = NULL, next_attempt_at = NULL"
                     }
@@ -405,64 +812,189 @@ impl Store {
                         "status = 'pending', last_error = ?, next_attempt_at = ?"
                     }
                     Change::Failed { .. } => "status = 'failed', last_error = ?",
-                    Change::Skipped => "status = 'skipped'",
+                    // Claimed but never handed to the server (shutdown, server unusable):
+                    // back to pending, the attempt not counted.
+                    Change::Release => "status = 'pending', attempts = MAX(attempts - 1, 0)",
                 };
-                // One primary-key search per key (SQLite's multi-index OR). `IN (VALUES …)` is
-                // planned as a scan of the table by some SQLite versions (3.40 does).
-                let key = "(event_id, occurrence_date, task_id, person_id) = (?, ?, ?, ?)";
-                let which = vec![key; keys.len()].join(" OR ");
-                sql.push_str(&format!(
-                    "UPDATE reminders SET {set}, updated_at = ? WHERE {which};\n"
-                ));
-            }
-            // Audited: `sql` is built from constants and `?` placeholders only; every value is bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (change, keys) in call {
+                let sql = format!(
+                    "UPDATE reminders SET {set}, claimed_by = NULL, lease_until = NULL, updated_at = ?
+                     WHERE ({}) AND status = 'sending' AND claimed_by = ?",
+                    keys_sql(chunk.len())
+                );
+                // Audited: `sql` is built from constants and `?` placeholders only.
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 q = match change {
-                    Change::Sending { message_id } => q.bind(*message_id),
                     Change::Sent => q.bind(ts(now)),
                     Change::Retry { error, at } => q.bind(*error).bind(ts(*at)),
                     Change::Failed { error } => q.bind(*error),
-                    Change::Skipped => q,
+                    Change::Release => q,
                 };
                 q = q.bind(ts(now));
-                for key in keys.iter() {
-                    q = q
-                        .bind(&*key.event_id)
-                        .bind(key.date.format("%Y-%m-%d").to_string())
-                        .bind(&*key.task_id)
-                        .bind(&*key.person_id);
+                for key in chunk {
+                    q = bind_key(q, key);
                 }
+                q.bind(&self.inner.owner).execute(&mut *tx).await?;
             }
-            q.execute(&self.pool).await?;
         }
-        Ok(())
+        let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let mut held = 0;
+        for chunk in confirm.chunks(KEYS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE reminders SET lease_until = ?
+                 WHERE ({}) AND status = 'sending' AND claimed_by = ?",
+                keys_sql(chunk.len())
+            );
+            // Audited: `sql` is built from constants and `?` placeholders only.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(until.timestamp_millis());
+            for key in chunk {
+                q = bind_key(q, key);
+            }
+            held += q
+                .bind(&self.inner.owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(usize::try_from(held).is_ok_and(|h| h == confirm.len()))
+    }
+
+    /// Notes on pending reminders why they wait (the mail server's error), without changing
+    /// their status: a reminder skipped later then says it was the mail server.
+    pub async fn waiting(
+        &self,
+        keys: &[&ReminderKey],
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let r = async {
+            let pool = self.pool().await?;
+            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+                let sql = format!(
+                    "UPDATE reminders SET last_error = ?, updated_at = ?
+                     WHERE ({}) AND status = 'pending'",
+                    keys_sql(chunk.len())
+                );
+                // Audited: `sql` is built from constants and `?` placeholders only.
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(error)
+                    .bind(ts(now));
+                for key in chunk {
+                    q = bind_key(q, key);
+                }
+                q.execute(&pool).await?;
+            }
+            Ok(())
+        }
+        .await;
+        self.note(r)
+    }
+
+    /// Records as skipped every reminder still waiting (pending, or `sending` under a lease
+    /// that ran out) whose due time is before `too_late`, wherever it is — also the ones no
+    /// schedule plans any more — and returns them with the reason, for the log.
+    pub async fn expire(
+        &self,
+        too_late: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Expired>, StoreError> {
+        let r = async {
+            let pool = self.pool().await?;
+            let rows = sqlx::query(
+                "UPDATE reminders SET status = 'skipped', claimed_by = NULL, lease_until = NULL,
+                        skip_reason = CASE WHEN last_error IS NULL THEN ?1
+                                           ELSE ?2 || last_error END,
+                        updated_at = ?3
+                 WHERE due_at < ?4 AND (status = 'pending'
+                    OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= ?5)))
+                 RETURNING event_id, occurrence_date, task_id, person_id, email, due_at,
+                           last_error, skip_reason",
+            )
+            .bind(EXPIRED_UNTRIED)
+            .bind(EXPIRED_AFTER_ERRORS)
+            .bind(ts(now))
+            .bind(ts(too_late))
+            .bind(Utc::now().timestamp_millis())
+            .fetch_all(&pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let key = format!(
+                    "{}/{}/{}/{}",
+                    row.try_get::<&str, _>("event_id")?,
+                    row.try_get::<&str, _>("occurrence_date")?,
+                    row.try_get::<&str, _>("task_id")?,
+                    row.try_get::<&str, _>("person_id")?
+                );
+                out.push(Expired {
+                    key,
+                    email: row.try_get("email")?,
+                    due: from_ts(row.try_get("due_at")?),
+                    last_error: row.try_get("last_error")?,
+                    reason: row.try_get("skip_reason")?,
+                });
+            }
+            out.sort_by(|a, b| (a.due, &a.key).cmp(&(b.due, &b.key)));
+            Ok(out)
+        }
+        .await;
+        self.note(r)
     }
 
     /// How many reminders are in each status.
     pub async fn counts(&self) -> Result<BTreeMap<Status, i64>, StoreError> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM reminders GROUP BY status")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out: BTreeMap<Status, i64> = Status::ALL.into_iter().map(|s| (s, 0)).collect();
-        for row in rows {
-            out.insert(
-                Status::parse(row.try_get::<&str, _>("status")?),
-                row.try_get("n")?,
-            );
+        let r = async {
+            let pool = self.pool().await?;
+            let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM reminders GROUP BY status")
+                .fetch_all(&pool)
+                .await?;
+            let mut out: BTreeMap<Status, i64> = Status::ALL.into_iter().map(|s| (s, 0)).collect();
+            for row in rows {
+                out.insert(
+                    Status::parse(row.try_get::<&str, _>("status")?)?,
+                    row.try_get("n")?,
+                );
+            }
+            Ok(out)
         }
-        Ok(out)
+        .await;
+        self.note(r)
     }
 }
 
-/// A status change for [`Store::set_status`].
+/// Why a reminder found after its catch-up window is not sent (recorded with it).
+const SKIPPED_WHEN_FOUND: &str =
+    "quá hạn gửi bù: dịch vụ không chạy khi lời nhắc đến hạn (tìm thấy khi đã quá thời hạn gửi bù)";
+/// A reminder that waited its whole catch-up window without being tried.
+const EXPIRED_UNTRIED: &str =
+    "quá hạn gửi bù: không có lượt gửi nào trong thời hạn gửi bù (dịch vụ không chạy?)";
+/// A reminder whose attempts failed until its catch-up window closed (the error follows).
+const EXPIRED_AFTER_ERRORS: &str =
+    "quá hạn gửi bù: máy chủ thư không nhận thư trong suốt thời hạn gửi bù; lỗi cuối: ";
+
+fn bind_key<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    key: &'q ReminderKey,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    q.bind(&*key.event_id)
+        .bind(date_text(key))
+        .bind(&*key.task_id)
+        .bind(&*key.person_id)
+}
+
+/// An outcome for [`Store::settle`].
 #[derive(Debug, Clone)]
 pub enum Change<'a> {
-    Sending { message_id: &'a str },
     Sent,
-    Retry { error: &'a str, at: DateTime<Utc> },
-    Failed { error: &'a str },
-    Skipped,
+    Retry {
+        error: &'a str,
+        at: DateTime<Utc>,
+    },
+    Failed {
+        error: &'a str,
+    },
+    /// Claimed, but the email was never handed to the server.
+    Release,
 }
 
 #[cfg(test)]
@@ -479,8 +1011,107 @@ mod tests {
         }
     }
 
-    async fn store_with(keys: &[ReminderKey]) -> Store {
+    async fn record(store: &Store, keys: &[ReminderKey], due: DateTime<Utc>) {
+        let planned: Vec<Planned> = keys
+            .iter()
+            .map(|k| Planned {
+                key: k,
+                email: "a@example.org",
+                due,
+            })
+            .collect();
+        store
+            .record_planned(&planned, due - chrono::Duration::hours(1), due)
+            .await
+            .expect("record");
+    }
+
+    const LEASE: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn of_two_stores_on_one_file_only_one_claims_a_reminder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.sqlite");
+        let (a, b) = tokio::join!(Store::open(&path), Store::open(&path));
+        let (a, b) = (a.expect("a"), b.expect("b"));
+        let keys: Vec<ReminderKey> = (0..300).map(key).collect();
+        let now = Utc::now();
+        record(&a, &keys, now).await;
+        record(&b, &keys, now).await;
+        let refs: Vec<&ReminderKey> = keys.iter().collect();
+        let (wa, wb) = tokio::join!(
+            a.claim(&refs, "<a@x>", LEASE, now),
+            b.claim(&refs, "<b@x>", LEASE, now)
+        );
+        let (wa, wb) = (wa.expect("claim a"), wb.expect("claim b"));
+        assert_eq!(wa.len() + wb.len(), 300, "every key won once");
+        assert!(wa.iter().all(|i| !wb.contains(i)));
+        // The loser cannot record an outcome over the winner's claim, nor confirm it.
+        let theirs: Vec<&ReminderKey> = wa.iter().map(|&i| &keys[i]).collect();
+        let held = b
+            .settle(&[(&theirs, Change::Sent)], &theirs, LEASE, now)
+            .await
+            .expect("settle");
+        assert!(!held || theirs.is_empty());
+        let counts = a.counts().await.expect("counts");
+        assert_eq!(counts[&Status::Sending], 300);
+        assert_eq!(counts[&Status::Sent], 0);
+    }
+
+    #[tokio::test]
+    async fn a_claim_whose_lease_ran_out_can_be_taken_and_the_old_owner_records_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.sqlite");
+        let a = Store::open(&path).await.expect("a");
+        let b = Store::open(&path).await.expect("b");
+        let keys = [key(1)];
+        let refs: Vec<&ReminderKey> = keys.iter().collect();
+        let now = Utc::now();
+        record(&a, &keys, now).await;
+        assert_eq!(
+            a.claim(&refs, "<a@x>", Duration::from_millis(300), now)
+                .await
+                .expect("a"),
+            [0]
+        );
+        // Held: nobody else gets it while the lease runs...
+        assert_eq!(
+            a.claim(&refs, "<a2@x>", LEASE, now).await.expect("again"),
+            Vec::<usize>::new()
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // ...and after it ran out, another process takes it over.
+        assert_eq!(b.claim(&refs, "<b@x>", LEASE, now).await.expect("b"), [0]);
+        let held = a
+            .settle(&[(&refs, Change::Sent)], &refs, LEASE, now)
+            .await
+            .expect("settle");
+        assert!(!held, "a's claim is gone");
+        assert!(
+            b.settle(&[(&refs, Change::Sent)], &[], LEASE, now)
+                .await
+                .expect("b settles")
+        );
+        assert_eq!(a.counts().await.expect("counts")[&Status::Sent], 1);
+    }
+
+    #[tokio::test]
+    async fn after_a_full_database_the_store_works_again_without_reopening() {
+        // SQLITE_FULL, as on a full disk: a page limit the inserts run into.
         let store = Store::in_memory().await.expect("store");
+        let pool = store.pool().await.expect("pool");
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&pool)
+            .await
+            .expect("page_count");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {}",
+            pages + 2
+        )))
+        .execute(&pool)
+        .await
+        .expect("limit");
+        let keys: Vec<ReminderKey> = (0..2000).map(key).collect();
         let now = Utc::now();
         let planned: Vec<Planned> = keys
             .iter()
@@ -490,54 +1121,74 @@ mod tests {
                 due: now,
             })
             .collect();
-        store
-            .record_planned(&planned, now - chrono::Duration::hours(1), now)
+        let full = store.record_planned(&planned, now, now).await;
+        assert!(full.is_err(), "the page limit must be hit");
+        assert!(store.health().await.is_some(), "a failing store says so");
+        sqlx::query("PRAGMA max_page_count = 1073741823")
+            .execute(&pool)
             .await
-            .expect("record");
+            .expect("unlimit");
+        // Space is back: the next transaction works (it failed for ever: "begin_with at
+        // non-zero transaction depth").
         store
-    }
-
-    async fn statuses(store: &Store, keys: &[ReminderKey]) -> Vec<Status> {
-        let refs: Vec<&ReminderKey> = keys.iter().collect();
-        store
-            .lookup(&refs)
+            .record_planned(&planned, now, now)
             .await
-            .expect("lookup")
-            .into_iter()
-            .map(|s| s.map_or(Status::Skipped, |s| s.status))
-            .collect()
+            .expect("record after the disk was freed");
+        assert!(store.health().await.is_none());
+        assert_eq!(
+            store.counts().await.expect("counts")[&Status::Pending],
+            2000
+        );
     }
 
     #[tokio::test]
-    async fn apply_runs_every_change_of_one_call() {
-        // 450 + 3 keys: several statements per change (200 keys each), all in one call.
-        let keys: Vec<ReminderKey> = (0..500).map(key).collect();
-        let store = store_with(&keys).await;
-        let sent: Vec<&ReminderKey> = keys[..450].iter().collect();
-        let sending: Vec<&ReminderKey> = keys[450..453].iter().collect();
-        let now = Utc::now();
+    async fn expire_skips_every_waiting_reminder_past_its_window_with_why() {
+        let store = Store::in_memory().await.expect("store");
+        let keys: Vec<ReminderKey> = (0..3).map(key).collect();
+        let due = Utc::now() - chrono::Duration::days(40);
+        record(&store, &keys, due).await;
+        let refs: Vec<&ReminderKey> = keys[..1].iter().collect();
+        assert_eq!(
+            store
+                .claim(&refs, "<m@x>", LEASE, due)
+                .await
+                .expect("claim"),
+            [0]
+        );
         store
-            .apply(
-                &[
-                    (&sent, Change::Sent),
-                    (
-                        &sending,
-                        Change::Sending {
-                            message_id: "<m@x>",
-                        },
-                    ),
-                ],
-                now,
+            .settle(
+                &[(
+                    &refs,
+                    Change::Retry {
+                        error: "máy chủ thư không dùng được: 421",
+                        at: due,
+                    },
+                )],
+                &[],
+                LEASE,
+                due,
             )
             .await
-            .expect("apply");
-        let got = statuses(&store, &keys).await;
-        assert!(got[..450].iter().all(|s| *s == Status::Sent));
-        assert!(got[450..453].iter().all(|s| *s == Status::Sending));
-        assert!(got[453..].iter().all(|s| *s == Status::Pending));
+            .expect("retry");
+        let expired = store
+            .expire(Utc::now() - chrono::Duration::days(3), Utc::now())
+            .await
+            .expect("expire");
+        assert_eq!(expired.len(), 3);
+        assert!(expired.iter().any(|e| e.reason.contains("421")));
+        assert!(
+            expired
+                .iter()
+                .all(|e| e.reason.starts_with("quá hạn gửi bù"))
+        );
         let counts = store.counts().await.expect("counts");
-        assert_eq!(counts[&Status::Sent], 450);
-        assert_eq!(counts[&Status::Sending], 3);
-        assert_eq!(counts[&Status::Pending], 47);
+        assert_eq!(counts[&Status::Skipped], 3);
+        assert!(
+            store
+                .expire(Utc::now(), Utc::now())
+                .await
+                .expect("again")
+                .is_empty()
+        );
     }
 }
