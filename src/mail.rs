@@ -25,8 +25,12 @@ use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::schedule::Settings;
 
-/// How long one SMTP conversation step may take.
+/// How long one SMTP conversation step may take (connect, greeting, EHLO, STARTTLS, AUTH,
+/// NOOP, MAIL, RCPT, DATA).
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the server may take to answer a message's content: RFC 5321 §4.5.3.2.6 gives it
+/// ten minutes. A client that gives up sooner, on a slow server, sends the email again.
+pub const DATA_REPLY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Why the mailer could not be set up (a configuration mistake).
 #[derive(Debug, thiserror::Error)]
@@ -96,17 +100,30 @@ struct SmtpSender {
 const IDLE_CHECK: Duration = Duration::from_secs(30);
 
 impl SmtpSender {
+    /// A new connection, greeted, secured and authenticated; every step has a deadline.
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let silent = |step: &str| {
+            SendError::Unavailable(format!(
+                "{}:{}: máy chủ không trả lời ({step}) sau {} giây",
+                self.host,
+                self.port,
+                SMTP_TIMEOUT.as_secs()
+            ))
+        };
         let tls = || TlsParameters::new(self.host.clone()).map_err(classify);
         let mut conn = match self.security {
-            Security::Implicit => AsyncSmtpConnection::connect_tokio1(
-                (self.host.as_str(), self.port),
-                Some(SMTP_TIMEOUT),
-                &self.hello,
-                Some(tls()?),
-                None,
+            Security::Implicit => tokio::time::timeout(
+                SMTP_TIMEOUT * 2,
+                AsyncSmtpConnection::connect_tokio1(
+                    (self.host.as_str(), self.port),
+                    Some(SMTP_TIMEOUT),
+                    &self.hello,
+                    Some(tls()?),
+                    None,
+                ),
             )
             .await
+            .map_err(|_| silent("TLS, EHLO"))?
             .map_err(classify)?,
             Security::Plain | Security::StartTls { .. } => {
                 let addr = (self.host.as_str(), self.port);
@@ -129,15 +146,22 @@ impl SmtpSender {
                 if let Security::StartTls { required } = self.security
                     && (required || conn.can_starttls())
                 {
-                    conn.starttls(tls()?, &self.hello).await.map_err(classify)?;
+                    tokio::time::timeout(SMTP_TIMEOUT, conn.starttls(tls()?, &self.hello))
+                        .await
+                        .map_err(|_| silent("STARTTLS"))?
+                        .map_err(classify)?;
                 }
                 conn
             }
         };
         if let Some(c) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], c)
-                .await
-                .map_err(|e| SendError::Unavailable(e.to_string()))?;
+            tokio::time::timeout(
+                SMTP_TIMEOUT,
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], c),
+            )
+            .await
+            .map_err(|_| silent("AUTH"))?
+            .map_err(|e| SendError::Unavailable(e.to_string()))?;
         }
         Ok(conn)
     }
@@ -156,7 +180,10 @@ impl SmtpSender {
         let envelope = async {
             if let Some((conn, used)) = slot.as_mut()
                 && (conn.has_broken()
-                    || (used.elapsed() > IDLE_CHECK && !conn.test_connected().await))
+                    || (used.elapsed() > IDLE_CHECK
+                        && !tokio::time::timeout(SMTP_TIMEOUT, conn.test_connected())
+                            .await
+                            .unwrap_or(false)))
             {
                 *slot = None;
             }
@@ -175,7 +202,7 @@ impl SmtpSender {
                 Ok(Err(e)) => {
                     // Refused before the content: end the transaction politely, reconnect next
                     // time (as lettre does).
-                    conn.abort().await;
+                    let _ = tokio::time::timeout(SMTP_TIMEOUT, conn.abort()).await;
                     Err(classify(e))
                 }
                 Err(_) => Err(SendError::Unavailable("máy chủ không trả lời".to_string())),
@@ -194,7 +221,7 @@ impl SmtpSender {
                 Err(_) => conn.message(&bytes).await,
             }
         };
-        let result = match tokio::time::timeout(SMTP_TIMEOUT * 2, content).await {
+        let result = match tokio::time::timeout(DATA_REPLY_TIMEOUT, content).await {
             Ok(r) => r.map(drop).map_err(classify),
             // The server stopped answering mid-message: this connection is done.
             Err(_) => {
@@ -388,17 +415,32 @@ impl Mailer {
         t: &AsyncFileTransport<Tokio1Executor>,
         letter: &Letter,
     ) -> Result<(), SendError> {
-        tokio::fs::create_dir_all(&self.outbox)
-            .await
+        // Private: each email carries the feed link with its token. The folder is made 0700
+        // (when ngayle creates it) and each file 0600, whatever the umask.
+        crate::store::create_private_dir(&self.outbox)
             .map_err(|e| SendError::Unavailable(format!("{}: {e}", self.outbox.display())))?;
         let message = letter
             .build(true)
             .map_err(|e| SendError::Permanent(e.to_string()))?;
-        t.send(message)
+        let id = t
+            .send(message)
             .await
-            .map(drop)
-            .map_err(|e| SendError::Unavailable(e.to_string()))
+            .map_err(|e| SendError::Unavailable(e.to_string()))?;
+        private(&self.outbox.join(format!("{id}.eml")))
+            .map_err(|e| SendError::Unavailable(format!("{}: {e}", self.outbox.display())))
     }
+}
+
+/// Takes group and other permissions off a file ngayle wrote.
+fn private(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// An email ready to be built: the parts and our headers.
