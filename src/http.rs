@@ -375,14 +375,33 @@ fn token_ok(expected: Option<&Secret>, given: Option<&str>) -> bool {
 /// The health check (JSON): 200 while the service works — `ok`, or `degraded` when the last
 /// reload or tick failed (the report says why: the files, lines and columns) — and 503 when the
 /// store does not answer or the scheduler is not ticking.
-async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+/// The address of the client of a connection (set by [`App`] on each routed request).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
+
+/// `/healthz`: the status for everyone (and 503 when unhealthy); the whole report — reload
+/// diagnostics name files and staff, store errors name paths — only with the feed token when
+/// one is set, else only to a client on this machine (loopback).
+async fn healthz(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<FeedQuery>,
+    peer: Option<axum::Extension<Peer>>,
+) -> Response {
     let report = state.status.report(&state.store, Utc::now()).await;
     let code = if report.healthy() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let mut response = (code, Json(report)).into_response();
+    let detailed = match &state.feeds().token {
+        Some(t) => token_ok(Some(t), q.token.as_deref()),
+        None => peer.is_some_and(|p| p.0.0.ip().is_loopback()),
+    };
+    let mut response = if detailed {
+        (code, Json(report)).into_response()
+    } else {
+        (code, Json(report.public())).into_response()
+    };
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -457,6 +476,8 @@ fn log_answer(method: &Method, path: &str, response: &Response, started: std::ti
 pub struct App {
     state: Arc<AppState>,
     router: Router,
+    /// The client of this connection, given to the routes as a [`Peer`] extension.
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl App {
@@ -464,6 +485,15 @@ impl App {
         App {
             router: router(Arc::clone(&state)),
             state,
+            peer: None,
+        }
+    }
+
+    /// This service for one connection from `peer`.
+    pub fn for_peer(&self, peer: std::net::SocketAddr) -> App {
+        App {
+            peer: Some(peer),
+            ..self.clone()
         }
     }
 
@@ -494,10 +524,15 @@ impl hyper::service::Service<hyper::Request<Incoming>> for App {
     type Error = Infallible;
     type Future = Either<Ready<Result<Response, Infallible>>, RouteFuture<Infallible>>;
 
-    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: hyper::Request<Incoming>) -> Self::Future {
         match self.answer(&request) {
             Some(response) => Either::Left(std::future::ready(Ok(response))),
-            None => Either::Right(self.router.clone().call(request)),
+            None => {
+                if let Some(peer) = self.peer {
+                    request.extensions_mut().insert(Peer(peer));
+                }
+                Either::Right(self.router.clone().call(request))
+            }
         }
     }
 }
@@ -542,9 +577,9 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     tune(&stream);
-                    let service = app.clone();
+                    let service = app.for_peer(peer);
                     let conn = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(HEADER_TIMEOUT)

@@ -297,8 +297,12 @@ impl Status {
 
     /// The health report, asking the store whether it answers.
     pub async fn report(&self, store: &Store, now: DateTime<Utc>) -> HealthReport {
-        let store_ok =
-            tokio::time::timeout(std::time::Duration::from_secs(2), store.ping()).await == Ok(true);
+        let store_error =
+            match tokio::time::timeout(std::time::Duration::from_secs(2), store.health()).await {
+                Ok(e) => e,
+                Err(_) => Some("cơ sở dữ liệu không trả lời sau 2 giây".to_string()),
+            };
+        let store_ok = store_error.is_none();
         let h = self.health();
         // The scheduler is healthy while it runs and ticks: a tick in progress for less than
         // TICK_OVERDUE, or the last one finished less than TICK_OVERDUE ago (or, before the
@@ -319,13 +323,15 @@ impl Status {
             last_tick: h.tick_finished,
             last_tick_error: h.tick_error.clone(),
             store_reachable: store_ok,
+            store_error,
             scheduler_running: scheduler_ok,
         }
     }
 }
 
 /// `/healthz`: `ok`; `degraded` (serving, but the last reload or tick failed: see why);
-/// `error` with 503 when the store does not answer or the scheduler is not ticking.
+/// `error` with 503 when the store does not answer or failed its last operation, or the
+/// scheduler is not ticking.
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthReport {
     pub status: &'static str,
@@ -334,13 +340,29 @@ pub struct HealthReport {
     pub last_reload_error: Option<ReloadError>,
     pub last_tick: Option<DateTime<Utc>>,
     pub last_tick_error: Option<String>,
+    /// The store answers and its last operation succeeded.
     pub store_reachable: bool,
+    /// Why not, when it does not (a full disk, a deleted state file, …).
+    pub store_error: Option<String>,
     pub scheduler_running: bool,
+}
+
+/// What `/healthz` tells anyone: the status only.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicHealth {
+    pub status: &'static str,
 }
 
 impl HealthReport {
     pub fn healthy(&self) -> bool {
         self.status != "error"
+    }
+
+    /// The part for the public: no paths, files, addresses or errors.
+    pub fn public(&self) -> PublicHealth {
+        PublicHealth {
+            status: self.status,
+        }
     }
 }
 
