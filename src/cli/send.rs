@@ -82,12 +82,21 @@ pub fn due(config: &Path, args: &DueArgs, out: &mut impl Write) -> Result<(), Fa
         "{verb} {} thư ({} lời nhắc, {} muộn) qua {transport}; bỏ qua {} (quá hạn gửi bù); từ chối {}; chờ thử lại {}.",
         r.messages, r.sent, r.late, r.skipped, r.failed, r.retrying
     )?;
-    if r.deferred {
-        writeln!(
-            out,
-            "Máy chủ thư chưa dùng được: phần còn lại sẽ gửi ở lần sau."
-        )?;
+    // Emails were due and none could be sent, or the server stopped being usable: a failure
+    // of this command (a script or a timer running it must notice), nothing lost.
+    let none_sent = r.messages == 0 && r.temporary_failures > 0;
+    if r.deferred || none_sent {
+        if r.deferred {
+            writeln!(
+                out,
+                "Máy chủ thư chưa dùng được: phần còn lại sẽ gửi ở lần sau."
+            )?;
+        }
         out.flush()?;
+        eprintln!(
+            "ngayle: không gửi được thư qua {transport}: {} lời nhắc chờ gửi lại ở lần sau (không mất lời nhắc nào).",
+            r.retrying
+        );
         return Err(Failure::Invalid);
     }
     Ok(())
