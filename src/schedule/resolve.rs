@@ -263,6 +263,19 @@ impl Resolver {
         match yaml::parse::<T>(&f.text) {
             Ok(v) => Some(v),
             Err(e) => {
+                if e.too_deep {
+                    self.push(
+                        Diagnostic::error(
+                            &f.path,
+                            e.pos,
+                            format!("tệp lồng nhau quá sâu: quá {} cấp ở đây", yaml::MAX_DEPTH),
+                        )
+                        .with_help(
+                            "tệp lịch và cấu hình chỉ cần vài cấp; kiểm tra các dấu `[`, `{` chưa đóng và các dòng `- - …` (có thể tệp bị hỏng khi lưu)",
+                        ),
+                    );
+                    return None;
+                }
                 let msg = if e.message.contains("recursion limit") {
                     "tệp lồng nhau quá sâu (recursion limit exceeded)".to_string()
                 } else {
