@@ -704,6 +704,8 @@ impl Resolver {
             },
         };
 
+        let reload_warn_shrink = self.reload(f, c.reload.as_ref());
+
         Some((
             unit?,
             Settings {
@@ -722,8 +724,34 @@ impl Resolver {
                 workdays: workdays?,
                 catch_up: catch_up?,
                 shutdown_grace: shutdown_grace?,
+                reload_warn_shrink: reload_warn_shrink?,
             },
         ))
+    }
+
+    /// `reload.warn_shrink`: a share like `20%` (default), from `0%` (warn at any loss) to
+    /// `100%` (never).
+    fn reload(&mut self, f: &SourceFile, r: Option<&raw::Reload>) -> Option<u8> {
+        let Some(r) = r else {
+            return Some(20);
+        };
+        self.unknown_keys(f, &[k("reload")], &r.unknown, raw::Reload::KEYS);
+        let path = [k("reload"), k("warn_shrink")];
+        let Some(t) = self.optional_text(f, &path, &r.warn_shrink, "ngưỡng cảnh báo") else {
+            return Some(20);
+        };
+        match t.strip_suffix('%').map(|n| n.trim().parse::<u8>()) {
+            Some(Ok(n @ 0..=100)) => Some(n),
+            _ => {
+                self.error(
+                    f,
+                    &path,
+                    format!("`{t}` không phải tỉ lệ phần trăm"),
+                    "viết một số nguyên từ 0 đến 100 và dấu `%`, ví dụ `warn_shrink: 20%` (mặc định); `100%` để không bao giờ cảnh báo",
+                );
+                None
+            }
+        }
     }
 
     /// A sender's mailbox (`Tên <a@b>` or `a@b`), checked with the parser the mailer uses.
@@ -1490,8 +1518,12 @@ fn address_problem(e: lettre::address::AddressError) -> &'static str {
     use lettre::address::AddressError as E;
     match e {
         E::MissingParts => "thiếu `@` hoặc phần trước, phần sau `@`",
-        E::InvalidUser => "phần trước `@` không hợp lệ (chỉ một `@`, không có hai dấu chấm liền nhau, dấu cách hay ký tự lạ)",
-        E::InvalidDomain => "tên miền sau `@` không hợp lệ (chữ, số, `-` và dấu chấm; không bắt đầu hay kết thúc bằng `-`)",
+        E::InvalidUser => {
+            "phần trước `@` không hợp lệ (chỉ một `@`, không có hai dấu chấm liền nhau, dấu cách hay ký tự lạ)"
+        }
+        E::InvalidDomain => {
+            "tên miền sau `@` không hợp lệ (chữ, số, `-` và dấu chấm; không bắt đầu hay kết thúc bằng `-`)"
+        }
         E::Unbalanced => "thiếu dấu `<` hoặc `>` quanh địa chỉ",
         _ => "trình gửi thư không nhận địa chỉ này",
     }
