@@ -80,7 +80,13 @@ impl Diagnostic {
             };
             let line: String = line
                 .chars()
-                .map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c })
+                .map(|c| {
+                    if c.is_control() && c != '\t' {
+                        '\u{fffd}'
+                    } else {
+                        c
+                    }
+                })
                 .collect();
             let gutter = self.line.to_string();
             let pad = " ".repeat(gutter.len());
@@ -172,7 +178,9 @@ fn mask_secrets(text: &str, index: usize) -> Option<Masked> {
                 continue;
             }
             let mut j = i;
-            while j < chars.len() && (chars[j].is_ascii_alphanumeric() || matches!(chars[j], '_' | '-')) {
+            while j < chars.len()
+                && (chars[j].is_ascii_alphanumeric() || matches!(chars[j], '_' | '-'))
+            {
                 j += 1;
             }
             let key: String = chars[i..j].iter().collect();
@@ -180,8 +188,8 @@ fn mask_secrets(text: &str, index: usize) -> Option<Masked> {
             if matches!(chars.get(colon), Some('"' | '\'')) {
                 colon += 1;
             }
-            let is_pair = chars.get(colon) == Some(&':')
-                && chars.get(colon + 1).is_none_or(|&c| c == ' ');
+            let is_pair =
+                chars.get(colon) == Some(&':') && chars.get(colon + 1).is_none_or(|&c| c == ' ');
             if is_pair && is_secret_key(&key) {
                 let mut start = colon + 1;
                 while chars.get(start) == Some(&' ') {
@@ -190,8 +198,7 @@ fn mask_secrets(text: &str, index: usize) -> Option<Masked> {
                 let mut end = start;
                 while end < chars.len() {
                     let c = chars[end];
-                    if (flow && matches!(c, ',' | '}' | ']'))
-                        || (c == '#' && chars[end - 1] == ' ')
+                    if (flow && matches!(c, ',' | '}' | ']')) || (c == '#' && chars[end - 1] == ' ')
                     {
                         break;
                     }
@@ -214,7 +221,10 @@ fn mask_secrets(text: &str, index: usize) -> Option<Masked> {
             let auth_start = found + 3;
             let mut auth_end = auth_start;
             while auth_end < chars.len()
-                && !matches!(chars[auth_end], '/' | '?' | '#' | ' ' | ',' | '}' | ']' | '"' | '\'')
+                && !matches!(
+                    chars[auth_end],
+                    '/' | '?' | '#' | ' ' | ',' | '}' | ']' | '"' | '\''
+                )
             {
                 auth_end += 1;
             }
@@ -356,7 +366,10 @@ mod tests {
         );
         assert_eq!(
             line("  smtp: smtps://a@b.vn:pw9@smtp.b.vn:465 # x\n", 0),
-            Some(("  smtp: smtps://a@b.vn:******@smtp.b.vn:465 # x".into(), Some(24)))
+            Some((
+                "  smtp: smtps://a@b.vn:******@smtp.b.vn:465 # x".into(),
+                Some(24)
+            ))
         );
         assert_eq!(
             line("  password: \"x y\"  # the old one\n", 0),
@@ -367,7 +380,10 @@ mod tests {
         assert_eq!(line("  name: Trường\n  feed_token: x\n", 0), None);
         let d = Diagnostic::error(
             Path::new("config/ngayle.yaml"),
-            Pos { line: 2, column: 15 },
+            Pos {
+                line: 2,
+                column: 15,
+            },
             "mã quá ngắn: abc123",
         );
         let r = d.render(Some("http:\n  feed_token: abc123\n"));

@@ -331,7 +331,9 @@ pub fn too_deep(text: &str, max: usize) -> Option<Pos> {
             let word = content.rsplit([' ', '\t']).next().unwrap_or_default();
             let before = content[..content.len() - word.len()].trim_end();
             if word.starts_with(['|', '>'])
-                && word[1..].chars().all(|c| matches!(c, '+' | '-' | '0'..='9'))
+                && word[1..]
+                    .chars()
+                    .all(|c| matches!(c, '+' | '-' | '0'..='9'))
                 && (before.is_empty() || before.ends_with([':', '-']))
             {
                 literal = Some(indent);

@@ -202,7 +202,10 @@ events:
             !line.chars().any(|c| c.is_control() && c != '\t'),
             "a control character in {line:?}"
         );
-        assert!(!line.starts_with("UID:evil") && !line.starts_with("X-EVIL"), "{line:?}");
+        assert!(
+            !line.starts_with("UID:evil") && !line.starts_with("X-EVIL"),
+            "{line:?}"
+        );
     }
     assert!(
         unfolded.contains("SUMMARY:NgàyUID:evil@x\\nX-EVIL:1[31m"),
