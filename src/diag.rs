@@ -78,7 +78,7 @@ impl Diagnostic {
                 }
                 None => line,
             };
-            let line: String = line
+            let mut line: String = line
                 .chars()
                 .map(|c| {
                     if c.is_control() && c != '\t' {
@@ -88,6 +88,16 @@ impl Diagnostic {
                     }
                 })
                 .collect();
+            // A very long line (a minified or broken file) is shown around the column only.
+            let count = line.chars().count();
+            if count > 2 * WINDOW {
+                let from = column.saturating_sub(WINDOW / 2 + 1).min(count - WINDOW);
+                let shown: String = line.chars().skip(from).take(WINDOW).collect();
+                let head = if from > 0 { "…" } else { "" };
+                let tail = if from + WINDOW < count { "…" } else { "" };
+                line = format!("{head}{shown}{tail}");
+                column = column - from + head.chars().count();
+            }
             let gutter = self.line.to_string();
             let pad = " ".repeat(gutter.len());
             let caret_pad: String = line
@@ -109,6 +119,9 @@ impl Diagnostic {
         out
     }
 }
+
+/// How many characters of a long source line are shown.
+const WINDOW: usize = 100;
 
 /// What a masked secret is shown as.
 const MASK: &str = "******";
@@ -347,6 +360,27 @@ mod tests {
         let r = d.render(Some("events:\n  - date: 31/2\n"));
         assert!(r.contains("2 |   - date: 31/2\n  |           ^"), "{r}");
         assert!(r.ends_with("= help: February has 29 days at most"));
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_column() {
+        let text = format!("{}x{}\n", "a".repeat(5000), "b".repeat(5000));
+        let d = Diagnostic::error(
+            Path::new("f.yaml"),
+            Pos {
+                line: 1,
+                column: 5001,
+            },
+            "m",
+        );
+        let r = d.render(Some(&text));
+        let shown = r.lines().nth(2).unwrap_or_default();
+        let caret = r.lines().nth(3).unwrap_or_default();
+        assert!(shown.chars().count() < 120, "{r}");
+        assert_eq!(
+            shown.chars().position(|c| c == 'x'),
+            caret.chars().position(|c| c == '^')
+        );
     }
 
     #[test]
