@@ -17,7 +17,7 @@ use crate::feed::{self, FeedSpec};
 use crate::http::{self, AppState, Feeds, RenderedFeed};
 use crate::mail::Mailer;
 use crate::schedule::{LoadReport, Schedule, load};
-use crate::status::{ReloadError, Status};
+use crate::status::{ReloadError, ReloadWarning, Status};
 use crate::store::{Store, StoreError};
 
 /// Why the daemon could not start or stopped with an error.
@@ -233,6 +233,22 @@ pub async fn serve(
     Ok(())
 }
 
+/// A reload kept but reported: the calendar files `new` holds markedly fewer events in than
+/// `old` (a bad save that emptied or cut a file), in the log and on `/healthz`.
+fn warn_if_shrunk(old: &Schedule, new: &Schedule, status: &Status, now: DateTime<Utc>) {
+    let files = crate::schedule::shrunk(old, new, new.settings.reload_warn_shrink);
+    for f in &files {
+        tracing::warn!(
+            file = %f.path,
+            before = f.before,
+            after = f.after,
+            "tệp lịch mất nhiều sự kiện sau khi nạp lại ({f}, ngưỡng reload.warn_shrink {}%): vẫn dùng lịch mới; kiểm tra tệp có bị cắt cụt khi lưu không",
+            new.settings.reload_warn_shrink
+        );
+    }
+    status.reload_warning((!files.is_empty()).then_some(ReloadWarning { at: now, files }));
+}
+
 /// Reloads the schedule when asked (a file changed, SIGHUP) until `stop`. A reload validates
 /// everything first; a schedule with errors is refused whole — the last good one keeps running,
 /// every diagnostic is logged and shown by `/healthz` until a reload succeeds. A good one
@@ -333,6 +349,7 @@ async fn reloader(
             Ok(feeds) => {
                 state.replace_feeds(feeds);
                 status.loaded(&schedule.version, now, true);
+                warn_if_shrunk(&current.borrow(), &schedule, &status, now);
                 tracing::info!(
                     reason = why,
                     version = %schedule.version,

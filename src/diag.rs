@@ -57,17 +57,52 @@ impl Diagnostic {
     }
 
     /// Renders the diagnostic with the offending source line and a caret under the column.
+    /// A secret on that line (a token, a password, the password of a URL) is masked, and the
+    /// caret then points at its key; a control character is shown as `�`.
     pub fn render(&self, source: Option<&str>) -> String {
         let mut out = self.to_string();
+        let mut hidden = Vec::new();
         if let Some(text) = source
             && self.line > 0
             && let Some(line) = text.lines().nth(self.line - 1)
         {
+            let masked = mask_secrets(text, self.line - 1);
+            let mut column = self.column;
+            let line = match &masked {
+                Some(m) => {
+                    if m.key_column.is_some_and(|k| column > k) {
+                        column = m.key_column.unwrap_or(column);
+                    }
+                    hidden.extend(m.hidden.iter().cloned());
+                    m.line.as_str()
+                }
+                None => line,
+            };
+            let mut line: String = line
+                .chars()
+                .map(|c| {
+                    if c.is_control() && c != '\t' {
+                        '\u{fffd}'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            // A very long line (a minified or broken file) is shown around the column only.
+            let count = line.chars().count();
+            if count > 2 * WINDOW {
+                let from = column.saturating_sub(WINDOW / 2 + 1).min(count - WINDOW);
+                let shown: String = line.chars().skip(from).take(WINDOW).collect();
+                let head = if from > 0 { "…" } else { "" };
+                let tail = if from + WINDOW < count { "…" } else { "" };
+                line = format!("{head}{shown}{tail}");
+                column = column - from + head.chars().count();
+            }
             let gutter = self.line.to_string();
             let pad = " ".repeat(gutter.len());
             let caret_pad: String = line
                 .chars()
-                .take(self.column.saturating_sub(1))
+                .take(column.saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             out.push_str(&format!(
@@ -77,8 +112,174 @@ impl Diagnostic {
         if let Some(help) = &self.help {
             out.push_str(&format!("\n  = help: {help}"));
         }
+        // A message quoting the value (a parser's, say) must not show it either.
+        for secret in hidden.iter().filter(|h| h.chars().count() >= 4) {
+            out = out.replace(secret.as_str(), MASK);
+        }
         out
     }
+}
+
+/// How many characters of a long source line are shown.
+const WINDOW: usize = 100;
+
+/// What a masked secret is shown as.
+const MASK: &str = "******";
+
+/// A source line with its secrets masked.
+#[derive(Debug, PartialEq, Eq)]
+struct Masked {
+    line: String,
+    /// The 1-based column of the key whose value was masked (where the caret goes).
+    key_column: Option<usize>,
+    /// The texts that were masked.
+    hidden: Vec<String>,
+}
+
+/// Whether a key names a secret: `feed_token`, `password`, `smtp_pass`, `api_key`, …
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["token", "password", "passwd", "secret", "api_key", "apikey"]
+        .iter()
+        .any(|s| key.contains(s))
+        || matches!(key.as_str(), "pass" | "pwd")
+}
+
+/// Line `index` of `text` with every secret value masked, or `None` when it holds none: the
+/// value of a secret-like key (on this line, or this line being the value of such a key
+/// written on the line above), and the password of a URL (`smtp://user:PASSWORD@host`).
+fn mask_secrets(text: &str, index: usize) -> Option<Masked> {
+    let lines: Vec<&str> = text.lines().collect();
+    let line = *lines.get(index)?;
+    let chars: Vec<char> = line.chars().collect();
+    let mut spans: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, key column), chars
+    let indent = chars.iter().take_while(|&&c| c == ' ').count();
+    // The value of a key on an earlier line (`feed_token:` then the value, more indented).
+    if indent < chars.len() && !line.trim_start().starts_with('#') {
+        let parent = lines[..index].iter().rev().find(|l| {
+            let t = l.trim_start();
+            !t.is_empty() && !t.starts_with('#') && l.len() - t.len() < indent
+        });
+        if let Some(p) = parent {
+            let t = p.trim();
+            let t = t.strip_prefix("- ").unwrap_or(t);
+            let key = t.trim_end_matches(['|', '>', '-', '+', ' ']);
+            if let Some(k) = key.strip_suffix(':')
+                && is_secret_key(k.trim())
+                && !k.contains([' ', '{', '['])
+            {
+                spans.push((indent, chars.len(), indent + 1));
+            }
+        }
+    }
+    if spans.is_empty() {
+        // `key: value` pairs, in block or flow style.
+        let mut flow = false;
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            if c == '{' || c == '[' {
+                flow = true;
+            }
+            if c == '#' && (i == 0 || chars[i - 1] == ' ') {
+                break;
+            }
+            let starts_word = (c.is_ascii_alphanumeric() || c == '_')
+                && (i == 0 || matches!(chars[i - 1], ' ' | '{' | ',' | '"' | '\''));
+            if !starts_word {
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while j < chars.len()
+                && (chars[j].is_ascii_alphanumeric() || matches!(chars[j], '_' | '-'))
+            {
+                j += 1;
+            }
+            let key: String = chars[i..j].iter().collect();
+            let mut colon = j;
+            if matches!(chars.get(colon), Some('"' | '\'')) {
+                colon += 1;
+            }
+            let is_pair =
+                chars.get(colon) == Some(&':') && chars.get(colon + 1).is_none_or(|&c| c == ' ');
+            if is_pair && is_secret_key(&key) {
+                let mut start = colon + 1;
+                while chars.get(start) == Some(&' ') {
+                    start += 1;
+                }
+                let mut end = start;
+                while end < chars.len() {
+                    let c = chars[end];
+                    if (flow && matches!(c, ',' | '}' | ']')) || (c == '#' && chars[end - 1] == ' ')
+                    {
+                        break;
+                    }
+                    end += 1;
+                }
+                while end > start && chars[end - 1] == ' ' {
+                    end -= 1;
+                }
+                if end > start {
+                    spans.push((start, end, i + 1));
+                }
+                i = end;
+                continue;
+            }
+            i = j.max(i + 1);
+        }
+        // The password of a URL, whatever its key (`smtp:`): `scheme://user:PASSWORD@host`.
+        let mut from = 0;
+        while let Some(found) = find(&chars, from, "://") {
+            let auth_start = found + 3;
+            let mut auth_end = auth_start;
+            while auth_end < chars.len()
+                && !matches!(
+                    chars[auth_end],
+                    '/' | '?' | '#' | ' ' | ',' | '}' | ']' | '"' | '\''
+                )
+            {
+                auth_end += 1;
+            }
+            let at = (auth_start..auth_end).rev().find(|&k| chars[k] == '@');
+            if let Some(at) = at
+                && let Some(colon) = (auth_start..at).find(|&k| chars[k] == ':')
+                && colon + 1 < at
+                && !spans.iter().any(|&(s, e, _)| s <= colon && colon < e)
+            {
+                spans.push((colon + 1, at, colon + 2));
+            }
+            from = auth_end.max(auth_start);
+        }
+    }
+    if spans.is_empty() {
+        return None;
+    }
+    spans.sort_unstable();
+    let mut out = String::new();
+    let mut hidden = Vec::new();
+    let mut at = 0;
+    for &(start, end, _) in &spans {
+        if start < at {
+            continue;
+        }
+        out.extend(&chars[at..start]);
+        out.push_str(MASK);
+        hidden.push(chars[start..end].iter().collect());
+        at = end;
+    }
+    out.extend(&chars[at..]);
+    Some(Masked {
+        line: out,
+        key_column: spans.first().map(|s| s.2),
+        hidden,
+    })
+}
+
+/// The first index at or after `from` where `chars` holds `needle`.
+fn find(chars: &[char], from: usize, needle: &str) -> Option<usize> {
+    let n: Vec<char> = needle.chars().collect();
+    (from..chars.len().saturating_sub(n.len() - 1)).find(|&i| chars[i..].starts_with(&n))
 }
 
 /// The contract line: `PATH:LINE:COL: error: message`.
@@ -159,6 +360,69 @@ mod tests {
         let r = d.render(Some("events:\n  - date: 31/2\n"));
         assert!(r.contains("2 |   - date: 31/2\n  |           ^"), "{r}");
         assert!(r.ends_with("= help: February has 29 days at most"));
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_column() {
+        let text = format!("{}x{}\n", "a".repeat(5000), "b".repeat(5000));
+        let d = Diagnostic::error(
+            Path::new("f.yaml"),
+            Pos {
+                line: 1,
+                column: 5001,
+            },
+            "m",
+        );
+        let r = d.render(Some(&text));
+        let shown = r.lines().nth(2).unwrap_or_default();
+        let caret = r.lines().nth(3).unwrap_or_default();
+        assert!(shown.chars().count() < 120, "{r}");
+        assert_eq!(
+            shown.chars().position(|c| c == 'x'),
+            caret.chars().position(|c| c == '^')
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let line = |text: &str, i| mask_secrets(text, i).map(|m| (m.line, m.key_column));
+        assert_eq!(
+            line("http:\n  feed_token: abc123\n", 1),
+            Some(("  feed_token: ******".into(), Some(3)))
+        );
+        assert_eq!(
+            line("http:\n  feed_token:\n    abc123\n", 2),
+            Some(("    ******".into(), Some(5)))
+        );
+        assert_eq!(
+            line("http: {feed_token: abc123, lisen: x}\n", 0),
+            Some(("http: {feed_token: ******, lisen: x}".into(), Some(8)))
+        );
+        assert_eq!(
+            line("  smtp: smtps://a@b.vn:pw9@smtp.b.vn:465 # x\n", 0),
+            Some((
+                "  smtp: smtps://a@b.vn:******@smtp.b.vn:465 # x".into(),
+                Some(24)
+            ))
+        );
+        assert_eq!(
+            line("  password: \"x y\"  # the old one\n", 0),
+            Some(("  password: ******  # the old one".into(), Some(3)))
+        );
+        // Nothing secret: no mask (an SMTP URL without a password, an ordinary key).
+        assert_eq!(line("  smtp: smtps://a@b.vn@smtp.b.vn\n", 0), None);
+        assert_eq!(line("  name: Trường\n  feed_token: x\n", 0), None);
+        let d = Diagnostic::error(
+            Path::new("config/ngayle.yaml"),
+            Pos {
+                line: 2,
+                column: 15,
+            },
+            "mã quá ngắn: abc123",
+        );
+        let r = d.render(Some("http:\n  feed_token: abc123\n"));
+        assert!(!r.contains("abc123"), "{r}");
+        assert!(r.ends_with("2 |   feed_token: ******\n  |   ^"), "{r}");
     }
 
     #[test]

@@ -513,7 +513,22 @@ pub fn fold(text: &str) -> String {
     }
     let mut out = String::with_capacity(unfolded.len() + unfolded.len() / 64 * 3);
     for line in unfolded.split("\r\n").filter(|l| !l.is_empty()) {
+        let clean;
         let mut rest = line;
+        // A second line of defence behind `load`, which refuses them: RFC 5545 forbids control
+        // characters in a value, and a bare CR (the crate escapes only LF) starts a line for a
+        // reader that splits at CR. Tabs are allowed. The byte test is cheap; C1 controls
+        // (U+0080–U+009F) start with 0xC2, as do a few letters, which the char test keeps.
+        if line
+            .bytes()
+            .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f || b == 0xc2)
+        {
+            clean = line
+                .chars()
+                .filter(|&c| !c.is_control() || c == '\t')
+                .collect::<String>();
+            rest = &clean;
+        }
         // The first line holds 75 octets; continuation lines start with a space, so 74 more.
         let mut room = LIMIT;
         while rest.len() > room {

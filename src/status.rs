@@ -53,11 +53,20 @@ pub struct ReloadError {
     pub diagnostics: Vec<String>,
 }
 
+/// The last reload, kept but suspicious: calendar files that lost more events than
+/// `reload.warn_shrink` allows (a file emptied or cut by a bad save).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadWarning {
+    pub at: DateTime<Utc>,
+    pub files: Vec<crate::schedule::Shrunk>,
+}
+
 #[derive(Debug, Default)]
 struct Health {
     version: String,
     loaded_at: Option<DateTime<Utc>>,
     reload_error: Option<ReloadError>,
+    reload_warning: Option<ReloadWarning>,
     tick_started: Option<DateTime<Utc>>,
     tick_finished: Option<DateTime<Utc>>,
     tick_error: Option<String>,
@@ -229,6 +238,12 @@ impl Status {
         }
     }
 
+    /// What the last reload that swapped the schedule found suspicious (`None`: nothing).
+    /// A warning leaves the status `ok`: the schedule is served as the admin saved it.
+    pub fn reload_warning(&self, warning: Option<ReloadWarning>) {
+        self.health().reload_warning = warning;
+    }
+
     /// A reload failed; the last good schedule stays.
     pub fn reload_failed(&self, error: ReloadError) {
         self.reload_errors.inc();
@@ -320,6 +335,7 @@ impl Status {
             schedule_version: h.version.clone(),
             loaded_at: h.loaded_at,
             last_reload_error: h.reload_error.clone(),
+            last_reload_warning: h.reload_warning.clone(),
             last_tick: h.tick_finished,
             last_tick_error: h.tick_error.clone(),
             store_reachable: store_ok,
@@ -338,6 +354,7 @@ pub struct HealthReport {
     pub schedule_version: String,
     pub loaded_at: Option<DateTime<Utc>>,
     pub last_reload_error: Option<ReloadError>,
+    pub last_reload_warning: Option<ReloadWarning>,
     pub last_tick: Option<DateTime<Utc>>,
     pub last_tick_error: Option<String>,
     /// The store answers and its last operation succeeded.

@@ -160,13 +160,27 @@ pub type Unknown = BTreeMap<String, IgnoredAny>;
 pub struct ParseError {
     pub pos: Pos,
     pub message: String,
+    /// The text nests deeper than [`MAX_DEPTH`]; it was not given to the parser.
+    pub too_deep: bool,
 }
+
+/// The deepest nesting of collections a file may have. Our formats need fewer than ten levels;
+/// the parser takes super-linear time on very deep input (100 000 levels: half a minute), so
+/// deeper text is refused before it is parsed.
+pub const MAX_DEPTH: usize = 64;
 
 /// Parses a whole document into `T`. An empty document (only comments or blanks) is `T`'s
 /// `Default`, so that an empty file is reported by the caller with a message of its own.
 pub fn parse<T: DeserializeOwned + Default>(text: &str) -> Result<T, ParseError> {
     if is_blank(text) {
         return Ok(T::default());
+    }
+    if let Some(pos) = too_deep(text, MAX_DEPTH) {
+        return Err(ParseError {
+            pos,
+            message: format!("more than {MAX_DEPTH} levels of nesting"),
+            too_deep: true,
+        });
     }
     serde_yaml::from_str(text).map_err(|e| {
         let pos = e
@@ -182,8 +196,151 @@ pub fn parse<T: DeserializeOwned + Default>(text: &str) -> Result<T, ParseError>
         if let Some(i) = message.find(&suffix) {
             message.replace_range(i..i + suffix.len(), "");
         }
-        ParseError { pos, message }
+        ParseError {
+            pos,
+            message,
+            too_deep: false,
+        }
     })
+}
+
+/// Where the nesting of `text` first goes deeper than `max` levels, by a cheap scan that does
+/// not parse: each block collection (a line more indented than the one holding it, each `- `
+/// of a compact `- - x`) and each flow `[` / `{` is a level; quoted scalars, comments and block
+/// scalars (`|`, `>`) are skipped. The count can be off by one for a scalar item, never by
+/// more, so a limit far above what our files use refuses only absurd nesting.
+pub fn too_deep(text: &str, max: usize) -> Option<Pos> {
+    // Indentation columns of the open block collections.
+    let mut block: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    let mut quote: Option<char> = None;
+    // Inside a block scalar: the indentation its lines must exceed.
+    let mut literal: Option<usize> = None;
+    // Line breaks as YAML counts them: LF, CRLF or a lone CR.
+    let lines = text
+        .split('\n')
+        .flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'));
+    for (n, line) in lines.enumerate() {
+        let indent = line.bytes().take_while(|&b| b == b' ').count();
+        let rest = &line[indent..];
+        if let Some(parent) = literal {
+            if rest.trim().is_empty() || indent > parent {
+                continue;
+            }
+            literal = None;
+        }
+        let at = |column: usize| Pos {
+            line: n + 1,
+            column: column + 1,
+        };
+        // Character columns: `indent` counts spaces, one byte each.
+        let mut column = indent;
+        let mut chars = rest.chars().peekable();
+        let mut prev: Option<char> = None;
+        let mut prev_word: Option<char> = None;
+        if quote.is_none() && flow == 0 {
+            if rest.is_empty() || rest.starts_with('#') {
+                continue;
+            }
+            while block.last().is_some_and(|&top| top > indent) {
+                block.pop();
+            }
+            if block.last().is_none_or(|&top| top < indent) {
+                block.push(indent);
+                if block.len() > max {
+                    return Some(at(indent));
+                }
+            }
+            // A compact `- - x`: each dash opens the item that the next one is in.
+            while chars.peek() == Some(&'-') {
+                let mut ahead = chars.clone();
+                ahead.next();
+                if !matches!(ahead.peek(), Some(' ') | None) {
+                    break;
+                }
+                chars.next();
+                column += 1;
+                while chars.peek() == Some(&' ') {
+                    chars.next();
+                    column += 1;
+                }
+                if chars.peek().is_none() || chars.peek() == Some(&'#') {
+                    break;
+                }
+                block.push(column);
+                if block.len() + flow > max {
+                    return Some(at(column));
+                }
+                prev = Some(' ');
+                prev_word = Some('-');
+            }
+        }
+        let mut content = String::new();
+        while let Some(c) = chars.next() {
+            match quote {
+                Some('"') => {
+                    if c == '\\' {
+                        chars.next();
+                        column += 1;
+                    } else if c == '"' {
+                        quote = None;
+                    }
+                }
+                Some(_) => {
+                    if c == '\'' {
+                        if chars.peek() == Some(&'\'') {
+                            chars.next();
+                            column += 1;
+                        } else {
+                            quote = None;
+                        }
+                    }
+                }
+                None => {
+                    let token_start = prev.is_none_or(|p| p == ' ' || p == '\t')
+                        || (flow > 0 && matches!(prev, Some('[' | '{' | ',')));
+                    let after_indicator = prev_word.is_none_or(|w| matches!(w, ':' | '-' | '?'));
+                    match c {
+                        '#' if prev.is_none_or(|p| p == ' ' || p == '\t') => break,
+                        '"' | '\'' if token_start => quote = Some(c),
+                        '[' | '{' if flow > 0 || (token_start && after_indicator) => {
+                            flow += 1;
+                            if block.len() + flow > max {
+                                return Some(at(column));
+                            }
+                        }
+                        ']' | '}' if flow > 0 => flow -= 1,
+                        _ => {}
+                    }
+                }
+            }
+            if c != ' ' && c != '\t' {
+                prev_word = Some(c);
+            }
+            prev = Some(c);
+            column += 1;
+            if flow == 0 && quote.is_none() {
+                content.push(c);
+            } else {
+                content.clear();
+            }
+        }
+        // `key: |`, `- >-`: the lines after, more indented, are text.
+        if flow == 0 && quote.is_none() {
+            let content = content.trim_end();
+            let word = content.rsplit([' ', '\t']).next().unwrap_or_default();
+            let before = content[..content.len() - word.len()].trim_end();
+            if word.starts_with(['|', '>'])
+                && word[1..]
+                    .chars()
+                    .all(|c| matches!(c, '+' | '-' | '0'..='9'))
+                && (before.is_empty() || before.ends_with([':', '-']))
+            {
+                literal = Some(indent);
+            }
+        }
+    }
+    None
 }
 
 /// True when the text holds no YAML node: only blanks, comments and document markers.
@@ -208,6 +365,10 @@ pub enum Seg<'a> {
 /// Where the node at `path` starts. Falls back to the nearest ancestor that exists (a missing
 /// key is reported at the mapping that lacks it), and to the start of the file.
 pub fn locate(text: &str, path: &[Seg]) -> Pos {
+    // Too deep to parse quickly: `parse` has refused it already, at its own position.
+    if too_deep(text, MAX_DEPTH).is_some() {
+        return Pos::START;
+    }
     (0..=path.len())
         .rev()
         .find_map(|n| locate_exact(text, &path[..n]))
@@ -439,6 +600,25 @@ events:
             p(3, 5)
         );
         assert_eq!(locate(DOC, &[Key("nope"), Index(9)]), p(1, 1));
+    }
+
+    #[test]
+    fn nesting_depth_is_counted_without_parsing() {
+        // Our files nest a few levels; text in quotes, comments and block scalars is not
+        // nesting.
+        let ours = "a:\n  - b: [x, {y: z}]\n    c: \"[[[[\"  # [[[[\n    d: |\n      [[[[ {{{{\n      - - - -\n    e: 'it''s [ok'\n    f: a [b\n";
+        assert_eq!(too_deep(ours, 5), None);
+        assert_eq!(too_deep(ours, 4), Some(p(2, 12)));
+        assert_eq!(too_deep("- - - x\n", 2), Some(p(1, 5)));
+        assert_eq!(too_deep("a:\r  b:\r    c: [d]\r", 3), Some(p(3, 8)));
+        for shipped in [
+            include_str!("../calendars/national.yaml"),
+            include_str!("../calendars/tasks.yaml"),
+            include_str!("../config/ngayle.yaml"),
+            include_str!("../config/staff.yaml"),
+        ] {
+            assert_eq!(too_deep(shipped, 6), None);
+        }
     }
 
     #[test]

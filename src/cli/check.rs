@@ -1,4 +1,5 @@
-//! `ngayle check`: validate every file, print a one-line summary or every mistake.
+//! `ngayle check`: validate every file, print a summary (then the events of each calendar
+//! file) or every mistake.
 
 use std::io::Write;
 use std::path::Path;
@@ -24,5 +25,9 @@ pub fn run(config: &Path, out: &mut impl Write) -> Result<(), Failure> {
         s.groups.len(),
         config.display()
     )?;
+    // So that a file emptied or cut by a bad save shows here, before a reload serves it.
+    for (path, n) in crate::schedule::events_per_file(s) {
+        writeln!(out, "  {path}: {n} sự kiện")?;
+    }
     Ok(())
 }

@@ -16,9 +16,11 @@ use chrono::{NaiveDate, NaiveTime, Weekday};
 mod load;
 pub mod raw;
 mod resolve;
+mod shrink;
 
 pub use load::{LoadReport, load, normalize, read_source};
 pub use resolve::{ENV_KEYS, EnvValue, SourceFile, Sources, resolve, suggest_id};
+pub use shrink::{Shrunk, events_per_file, shrunk};
 
 /// The shipped `config/` and `calendars/`, loaded as of `today` (for unit tests).
 #[cfg(test)]
@@ -187,6 +189,9 @@ pub struct Settings {
     pub lease: std::time::Duration,
     /// How long `serve` waits for sends and requests in flight when asked to stop.
     pub shutdown_grace: std::time::Duration,
+    /// A reload that leaves a calendar file with more than this share (in %) fewer events
+    /// is kept but reported (`reload.warn_shrink`).
+    pub reload_warn_shrink: u8,
 }
 
 /// A value that must never be printed: `Debug` shows `[redacted]`, and there is no `Display`.

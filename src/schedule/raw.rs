@@ -20,6 +20,7 @@ pub struct Config {
     pub state: Option<Scalar>,
     pub reminders: Option<Reminders>,
     pub shutdown_grace: Option<Scalar>,
+    pub reload: Option<Reload>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -35,7 +36,20 @@ impl Config {
         "state",
         "reminders",
         "shutdown_grace",
+        "reload",
     ];
+}
+
+/// `reload:` in `config/ngayle.yaml`.
+#[derive(Debug, Default, Deserialize)]
+pub struct Reload {
+    pub warn_shrink: Option<Scalar>,
+    #[serde(flatten)]
+    pub unknown: Unknown,
+}
+
+impl Reload {
+    pub const KEYS: &[&str] = &["warn_shrink"];
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -263,6 +263,19 @@ impl Resolver {
         match yaml::parse::<T>(&f.text) {
             Ok(v) => Some(v),
             Err(e) => {
+                if e.too_deep {
+                    self.push(
+                        Diagnostic::error(
+                            &f.path,
+                            e.pos,
+                            format!("tệp lồng nhau quá sâu: quá {} cấp ở đây", yaml::MAX_DEPTH),
+                        )
+                        .with_help(
+                            "tệp lịch và cấu hình chỉ cần vài cấp; kiểm tra các dấu `[`, `{` chưa đóng và các dòng `- - …` (có thể tệp bị hỏng khi lưu)",
+                        ),
+                    );
+                    return None;
+                }
                 let msg = if e.message.contains("recursion limit") {
                     "tệp lồng nhau quá sâu (recursion limit exceeded)".to_string()
                 } else {
@@ -289,13 +302,35 @@ impl Resolver {
         }
     }
 
-    /// A required, non-empty text value.
+    /// A required, non-empty text value on one line.
     fn text(
         &mut self,
         f: &SourceFile,
         path: &[Seg],
         v: &Option<Scalar>,
         what: &str,
+    ) -> Option<String> {
+        self.required(f, path, v, what, false)
+    }
+
+    /// A required, non-empty text value that may hold line breaks (a task's `do`).
+    fn text_lines(
+        &mut self,
+        f: &SourceFile,
+        path: &[Seg],
+        v: &Option<Scalar>,
+        what: &str,
+    ) -> Option<String> {
+        self.required(f, path, v, what, true)
+    }
+
+    fn required(
+        &mut self,
+        f: &SourceFile,
+        path: &[Seg],
+        v: &Option<Scalar>,
+        what: &str,
+        lines: bool,
     ) -> Option<String> {
         match v {
             None => {
@@ -311,7 +346,7 @@ impl Resolver {
                 );
                 None
             }
-            Some(s) => self.optional_text(f, path, v, what).or_else(|| {
+            Some(s) => self.scalar_text(f, path, v, what, lines).or_else(|| {
                 if s.text().is_some_and(|t| t.trim().is_empty()) {
                     self.error(f, path, format!("{what} đang để trống"), "");
                 }
@@ -320,7 +355,8 @@ impl Resolver {
         }
     }
 
-    /// An optional text value: `None` when absent or empty; an error when it is a list/mapping.
+    /// An optional text value on one line: `None` when absent or empty; an error when it is a
+    /// list/mapping or holds a control character.
     fn optional_text(
         &mut self,
         f: &SourceFile,
@@ -328,6 +364,53 @@ impl Resolver {
         v: &Option<Scalar>,
         what: &str,
     ) -> Option<String> {
+        self.scalar_text(f, path, v, what, false)
+    }
+
+    /// Every text of the files reaches a feed, an email header or a page, where a control
+    /// character is forbidden (RFC 5545 §3.3.11) or forges a line (a bare CR before `UID:`),
+    /// so each is refused here. A tab is kept: it is whitespace in all three. A line break is
+    /// kept where `lines` (a task's `do`, a note): the feed escapes it as `\n`.
+    fn scalar_text(
+        &mut self,
+        f: &SourceFile,
+        path: &[Seg],
+        v: &Option<Scalar>,
+        what: &str,
+        lines: bool,
+    ) -> Option<String> {
+        if let Some(Scalar::Text(t)) = v {
+            let t = t.trim();
+            let bad = t
+                .chars()
+                .enumerate()
+                .find(|&(_, c)| c.is_control() && c != '\t' && !(lines && c == '\n'));
+            if let Some((i, c)) = bad {
+                let name = match c {
+                    '\n' => " (xuống dòng)",
+                    '\r' => " (CR, về đầu dòng)",
+                    '\0' => " (NUL)",
+                    '\u{1b}' => " (ESC)",
+                    _ => "",
+                };
+                let help = if c == '\n' {
+                    format!("{what} phải viết trên một dòng: thay chỗ xuống dòng bằng dấu cách")
+                } else {
+                    "xóa ký tự này (thường lẫn vào khi sao chép từ nơi khác): nó không hiện ra nhưng làm hỏng lịch, thư và trang web".to_string()
+                };
+                self.error(
+                    f,
+                    path,
+                    format!(
+                        "{what} có ký tự điều khiển U+{:04X}{name} ở ký tự thứ {}",
+                        u32::from(c),
+                        i + 1
+                    ),
+                    help,
+                );
+                return None;
+            }
+        }
         match v {
             None => None,
             Some(Scalar::Collection) => {
@@ -640,6 +723,7 @@ impl Resolver {
                 }
             },
         };
+        let reload_warn_shrink = self.reload(f, c.reload.as_ref());
 
         Some((
             unit?,
@@ -660,25 +744,59 @@ impl Resolver {
                 catch_up: catch_up?,
                 lease: lease?,
                 shutdown_grace: shutdown_grace?,
+                reload_warn_shrink: reload_warn_shrink?,
             },
         ))
     }
 
+    /// `reload.warn_shrink`: a share like `20%` (default), from `0%` (warn at any loss) to
+    /// `100%` (never).
+    fn reload(&mut self, f: &SourceFile, r: Option<&raw::Reload>) -> Option<u8> {
+        let Some(r) = r else {
+            return Some(20);
+        };
+        self.unknown_keys(f, &[k("reload")], &r.unknown, raw::Reload::KEYS);
+        let path = [k("reload"), k("warn_shrink")];
+        let Some(t) = self.optional_text(f, &path, &r.warn_shrink, "ngưỡng cảnh báo") else {
+            return Some(20);
+        };
+        match t.strip_suffix('%').map(|n| n.trim().parse::<u8>()) {
+            Some(Ok(n @ 0..=100)) => Some(n),
+            _ => {
+                self.error(
+                    f,
+                    &path,
+                    format!("`{t}` không phải tỉ lệ phần trăm"),
+                    "viết một số nguyên từ 0 đến 100 và dấu `%`, ví dụ `warn_shrink: 20%` (mặc định); `100%` để không bao giờ cảnh báo",
+                );
+                None
+            }
+        }
+    }
+
+    /// A sender's mailbox (`Tên <a@b>` or `a@b`), checked with the parser the mailer uses.
     fn mailbox(&mut self, f: &SourceFile, path: &[Seg], m: String) -> Option<String> {
         let addr = match (m.rfind('<'), m.ends_with('>')) {
             (Some(i), true) => &m[i + 1..m.len() - 1],
             _ => m.as_str(),
         };
-        if is_plausible_email(addr) {
-            Some(m)
-        } else {
-            self.error(
-                f,
-                path,
-                format!("`{m}` không phải địa chỉ email"),
-                "ví dụ `nhacviec@truong.edu.vn` hoặc `\"Tên <nhacviec@truong.edu.vn>\"`",
-            );
-            None
+        // The address first: its mistake is the one worth naming.
+        let problem = match (deliverable(addr), m.parse::<lettre::message::Mailbox>()) {
+            (Err(why), _) => Some(why),
+            (Ok(()), Err(e)) => Some(address_problem(e)),
+            (Ok(()), Ok(_)) => None,
+        };
+        match problem {
+            None => Some(m),
+            Some(why) => {
+                self.error(
+                    f,
+                    path,
+                    format!("`{m}` không phải địa chỉ email"),
+                    format!("{why}; ví dụ `nhacviec@truong.edu.vn` hoặc `\"Tên <nhacviec@truong.edu.vn>\"`"),
+                );
+                None
+            }
         }
     }
 
@@ -796,7 +914,7 @@ impl Resolver {
             let name = self.text(f, &at("name"), &p.name, "họ tên");
             let title = self.optional_text(f, &at("title"), &p.title, "chức vụ");
             let email = match self.text(f, &at("email"), &p.email, "địa chỉ email") {
-                Some(e) if is_plausible_email(&e) => {
+                Some(e) if deliverable(&e).is_ok() => {
                     let key = e.to_lowercase();
                     if let Some(first) = emails.get(&key) {
                         self.warning(
@@ -817,11 +935,12 @@ impl Resolver {
                     Some(e)
                 }
                 Some(e) => {
+                    let why = deliverable(&e).err().unwrap_or_default();
                     self.error(
                         f,
                         &at("email"),
                         format!("`{e}` không phải địa chỉ email"),
-                        "ví dụ `hieutruong@truong.edu.vn`",
+                        format!("{why}; ví dụ `hieutruong@truong.edu.vn`"),
                     );
                     None
                 }
@@ -971,7 +1090,7 @@ impl Resolver {
                 "việc",
             );
             let title = self.text(f, &at("title"), &raw.title, "tên việc");
-            let what = self.text(f, &at("do"), &raw.what, "nội dung việc cần làm");
+            let what = self.text_lines(f, &at("do"), &raw.what, "nội dung việc cần làm");
             let before = self.text(f, &at("before"), &raw.before, "thời gian làm trước").and_then(|b| {
                 match parse_duration(&b, &['d', 'w']) {
                     Ok(d) => u32::try_from(d.num_days()).ok(),
@@ -1291,7 +1410,7 @@ impl Resolver {
                 "thêm `since: NĂM` hoặc bỏ `round_tasks`",
             );
         }
-        let note = self.optional_text(f, &at("note"), &e.note, "ghi chú");
+        let note = self.scalar_text(f, &at("note"), &e.note, "ghi chú", true);
         if !ok {
             return None;
         }
@@ -1402,6 +1521,32 @@ fn fold_vietnamese(c: char) -> char {
         .iter()
         .find(|(set, _)| set.contains(c))
         .map_or(c, |&(_, base)| base)
+}
+
+/// Whether the mailer (lettre) takes `addr` as a recipient, and it looks like an Internet
+/// address (a dot in the domain); else why not, for the help text.
+fn deliverable(addr: &str) -> Result<(), &'static str> {
+    match addr.parse::<lettre::Address>() {
+        Err(e) => Err(address_problem(e)),
+        Ok(_) if !is_plausible_email(addr) => Err("tên miền sau `@` cần có dấu chấm"),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// What is wrong, in Vietnamese, from the mailer's parse error.
+fn address_problem(e: lettre::address::AddressError) -> &'static str {
+    use lettre::address::AddressError as E;
+    match e {
+        E::MissingParts => "thiếu `@` hoặc phần trước, phần sau `@`",
+        E::InvalidUser => {
+            "phần trước `@` không hợp lệ (chỉ một `@`, không có hai dấu chấm liền nhau, dấu cách hay ký tự lạ)"
+        }
+        E::InvalidDomain => {
+            "tên miền sau `@` không hợp lệ (chữ, số, `-` và dấu chấm; không bắt đầu hay kết thúc bằng `-`)"
+        }
+        E::Unbalanced => "thiếu dấu `<` hoặc `>` quanh địa chỉ",
+        _ => "trình gửi thư không nhận địa chỉ này",
+    }
 }
 
 fn is_plausible_email(s: &str) -> bool {

@@ -1,6 +1,6 @@
 //! Every kind of mistake the admin can make gives exit 1 and a located, explained message.
 
-use crate::support::{LAYER, STAFF, TASKS, minimal};
+use crate::support::{CONFIG, LAYER, STAFF, TASKS, minimal};
 
 /// (what, file to replace, its new text, expected `PATH:LINE:COL: error: …` prefix, text the
 /// help must contain).
@@ -223,6 +223,119 @@ fn cases() -> Vec<Case> {
             "calendars/national.yaml:4:11: error: tên sự kiện phải là một giá trị đơn",
             "",
         ),
+        // Addresses the mailer (lettre) refuses were accepted by `check` (issue 13, item 1).
+        (
+            "two @ in an email",
+            s,
+            staff("an@example.org", "a@b@example.org"),
+            "config/staff.yaml:7:12: error: `a@b@example.org` không phải địa chỉ email",
+            "phần trước `@`",
+        ),
+        (
+            "two dots in a row in an email",
+            s,
+            staff("an@example.org", "a..b@example.org"),
+            "config/staff.yaml:7:12: error: `a..b@example.org` không phải địa chỉ email",
+            "phần trước `@`",
+        ),
+        (
+            "a domain starting with a dash",
+            s,
+            staff("an@example.org", "a@-example.org"),
+            "config/staff.yaml:7:12: error: `a@-example.org` không phải địa chỉ email",
+            "tên miền",
+        ),
+        (
+            "a NUL in an email",
+            s,
+            staff("an@example.org", "\"an\\0@example.org\""),
+            "config/staff.yaml:7:12: error: địa chỉ email có ký tự điều khiển U+0000",
+            "",
+        ),
+        (
+            "mail.from the mailer refuses",
+            "config/ngayle.yaml",
+            format!("{CONFIG}mail:\n  from: \"Trường <a@b@example.org>\"\n"),
+            "config/ngayle.yaml:6:9: error: `Trường <a@b@example.org>` không phải địa chỉ email",
+            "phần trước `@`",
+        ),
+        (
+            "mail.reply_to the mailer refuses",
+            "config/ngayle.yaml",
+            format!("{CONFIG}mail:\n  from: nhacviec@example.org\n  reply_to: a@-x.org\n"),
+            "config/ngayle.yaml:7:13: error: `a@-x.org` không phải địa chỉ email",
+            "tên miền",
+        ),
+        (
+            "a share without %",
+            "config/ngayle.yaml",
+            format!("{CONFIG}reload:\n  warn_shrink: 20\n"),
+            "config/ngayle.yaml:6:16: error: `20` không phải tỉ lệ phần trăm",
+            "`warn_shrink: 20%`",
+        ),
+        // Control characters reached feeds, emails and pages (issue 13, item 2).
+        (
+            "a CR in an event name",
+            l,
+            layer("name: Ngày Giải phóng miền Nam", "name: \"Ngày\\rUID:x\""),
+            "calendars/national.yaml:4:11: error: tên sự kiện có ký tự điều khiển U+000D",
+            "xóa",
+        ),
+        (
+            "a line break in an event name",
+            l,
+            layer(
+                "name: Ngày Giải phóng miền Nam",
+                "name: \"Ngày\\nGiải phóng\"",
+            ),
+            "calendars/national.yaml:4:11: error: tên sự kiện có ký tự điều khiển U+000A",
+            "một dòng",
+        ),
+        (
+            "an escape in a task title",
+            t,
+            tasks("title: Treo cờ", "title: \"Treo\\e[31m cờ\""),
+            "calendars/tasks.yaml:3:12: error: tên việc có ký tự điều khiển U+001B",
+            "",
+        ),
+        (
+            "a CR in a task's do",
+            t,
+            tasks("do: Treo cờ Tổ quốc.", "do: \"Treo cờ\\rTổ quốc.\""),
+            "calendars/tasks.yaml:4:9: error: nội dung việc cần làm có ký tự điều khiển U+000D",
+            "",
+        ),
+        (
+            "a NUL in a person's name",
+            s,
+            staff("name: Nguyễn Văn An", "name: \"Nguyễn\\0 An\""),
+            "config/staff.yaml:6:11: error: họ tên có ký tự điều khiển U+0000",
+            "",
+        ),
+        (
+            "a NEL in the unit's name",
+            "config/ngayle.yaml",
+            CONFIG.replacen("Trường Mầm non Thử", "\"Trường\\N Thử\"", 1),
+            "config/ngayle.yaml:2:9: error: tên đơn vị có ký tự điều khiển U+0085",
+            "",
+        ),
+        (
+            "a bell in a note",
+            l,
+            layer(
+                "    lunar: 10/3\n",
+                "    lunar: 10/3\n    note: \"a\\ab\"\n",
+            ),
+            "calendars/national.yaml:11:11: error: ghi chú có ký tự điều khiển U+0007",
+            "",
+        ),
+        (
+            "a DEL in a layer name",
+            l,
+            layer("name: Thử", "name: \"Th\\x7fử\""),
+            "calendars/national.yaml:1:7: error: tên lớp lịch có ký tự điều khiển U+007F",
+            "",
+        ),
         (
             "bad time",
             t,
@@ -420,5 +533,186 @@ fn broken_files_never_panic() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn multi_line_do_and_note_tabs_and_crlf_files_are_accepted() {
+    // Line breaks are meant in `do:` and `note:`; a tab is whitespace in a feed (RFC 5545
+    // allows HTAB in TEXT), a header and a page; a file saved with CRLF line ends gives LF
+    // inside its block scalars.
+    let tasks = TASKS.replacen(
+        "do: Treo cờ Tổ quốc.",
+        "do: |\n      Treo cờ Tổ quốc.\n      Kiểm tra dây cờ.",
+        1,
+    );
+    let layer = LAYER
+        .replacen(
+            "name: Giỗ Tổ Hùng Vương",
+            "name: \"Giỗ Tổ\\tHùng Vương\"",
+            1,
+        )
+        .replacen(
+            "    lunar: 10/3\n",
+            "    lunar: 10/3\n    note: \"Nghỉ.\\nHưởng lương.\"\n",
+            1,
+        )
+        .replace('\n', "\r\n");
+    let p = minimal(&[
+        ("calendars/tasks.yaml", &tasks.replace('\n', "\r\n")),
+        ("calendars/national.yaml", &layer),
+    ]);
+    let r = p.run(&["check"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+}
+
+#[test]
+fn check_says_how_many_events_each_file_holds() {
+    let p = minimal(&[(
+        "calendars/local.yaml",
+        "events:\n  - id: tet-truong\n    name: Ngày của trường\n    date: 1/9\n",
+    )]);
+    let r = p.run(&["check"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    // The summary stays the first line, in the same form; then one line per calendar file.
+    assert!(
+        lines.first().is_some_and(|l| l.starts_with(
+            "ngayle check: hợp lệ — 3 sự kiện trong 2 tệp lịch, 1 loại việc, 1 người, 1 nhóm"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        &lines[1..],
+        [
+            "  calendars/local.yaml: 1 sự kiện",
+            "  calendars/national.yaml: 2 sự kiện"
+        ],
+        "{}",
+        r.stdout
+    );
+}
+
+/// A 100 000-level file took the parser 31 s (issue 13, item 6): it is refused before
+/// parsing, at the place where the nesting crosses the limit (64 levels).
+#[test]
+fn deeply_nested_yaml_is_refused_where_the_limit_is_crossed() {
+    let flow = format!("events: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    // `- - - …`: a block sequence in a sequence, two bytes a level.
+    let block = format!("events:\n  {}x\n", "- ".repeat(100_000));
+    let braces = format!("events: {}{}\n", "{a: ".repeat(50_000), "}".repeat(50_000));
+    for (what, text, at) in [
+        // The mapping at the top is level 1, `events: [` level 2, …: the 64th `[` (column
+        // 8 + 64) opens level 65.
+        ("flow lists", flow, "calendars/national.yaml:1:72: error: "),
+        // The first `- ` (column 3) is level 2; the 64th, at column 3 + 2 × 63, is level 65.
+        (
+            "block lists",
+            block,
+            "calendars/national.yaml:2:129: error: ",
+        ),
+        (
+            "flow mappings",
+            braces,
+            "calendars/national.yaml:1:261: error: ",
+        ),
+    ] {
+        let p = minimal(&[("calendars/national.yaml", &text)]);
+        let r = p.run(&["check"]);
+        assert_eq!(r.code, Some(1), "{what}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.starts_with(at) && l.contains("lồng nhau quá sâu")),
+            "{what}: want {at}\n{}",
+            r.stderr.chars().take(2000).collect::<String>()
+        );
+    }
+}
+
+/// `check` echoed the line of a diagnostic, secrets included (issue 13, item 4): the value
+/// is masked, the key still shown.
+#[test]
+fn check_never_echoes_a_secret() {
+    let base = format!("{CONFIG}http:\n");
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "a short feed_token",
+            format!("{base}  feed_token: abc123short\n"),
+            "abc123short",
+            "  feed_token: ******",
+        ),
+        (
+            "a feed_token on the next line",
+            format!("{base}  feed_token:\n    zyx987short\n"),
+            "zyx987short",
+            "******",
+        ),
+        (
+            "a feed_token in a flow mapping, the mistake beside it",
+            format!("{CONFIG}http: {{feed_token: q1w2e3r4t5y6u7i8o9p0, lisen: x}}\n"),
+            "q1w2e3r4t5y6u7i8o9p0",
+            "feed_token: ******",
+        ),
+        (
+            "an SMTP URL with a password and a wrong scheme",
+            format!(
+                "{CONFIG}mail:\n  from: a@example.org\n  smtp: smtpx://user:hunter2pass@mail.example.org\n"
+            ),
+            "hunter2pass",
+            "smtpx://user:******@mail.example.org",
+        ),
+        (
+            "a password key where none belongs",
+            format!("{CONFIG}mail:\n  from: a@example.org\n  password: Sup3rS3cret\n"),
+            "Sup3rS3cret",
+            "password: ******",
+        ),
+        (
+            "a syntax error on the token's line",
+            format!("{base}  feed_token: \"unterminated-s3cret\n"),
+            "unterminated-s3cret",
+            "",
+        ),
+    ];
+    for (what, config, secret, shown) in cases {
+        let p = minimal(&[("config/ngayle.yaml", &config)]);
+        let r = p.run(&["check"]);
+        assert_eq!(r.code, Some(1), "{what}: {}", r.stderr);
+        assert!(
+            !r.stderr.contains(secret) && !r.stdout.contains(secret),
+            "{what}: the secret is shown:\n{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(shown),
+            "{what}: want {shown:?}\n{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("config/ngayle.yaml:"),
+            "{what}: {}",
+            r.stderr
+        );
+    }
+    // From the environment: `$NGAYLE_…` shows the variable, never its value.
+    for (var, value, secret) in [
+        ("NGAYLE_FEED_TOKEN", "envshort1", "envshort1"),
+        ("NGAYLE_SMTP_URL", "ftp://u:envpass77@host", "envpass77"),
+    ] {
+        let p = minimal(&[]);
+        let r = crate::support::ngayle_env(p.path(), &["check"], &[(var, value)]);
+        assert_eq!(r.code, Some(1), "{var}: {}", r.stderr);
+        assert!(
+            !r.stderr.contains(secret) && !r.stdout.contains(secret),
+            "{var}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(&format!("${var}:1:1")),
+            "{var}: {}",
+            r.stderr
+        );
     }
 }

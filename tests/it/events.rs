@@ -39,10 +39,22 @@ fn has(rows: &[[String; 4]], want: &str) -> bool {
 }
 
 #[test]
-fn shipped_files_check_clean_with_a_one_line_summary() {
+fn shipped_files_check_clean_with_a_summary_then_each_file() {
     let r = crate::support::ngayle(&repo(), &["check"]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    // The summary line first, then the events of each calendar file (issue 13, item 7).
+    assert_eq!(
+        r.stdout.lines().skip(1).collect::<Vec<_>>(),
+        [
+            "  calendars/dong-trieu.yaml: 5 sự kiện",
+            "  calendars/education.yaml: 2 sự kiện",
+            "  calendars/international.yaml: 6 sự kiện",
+            "  calendars/national.yaml: 30 sự kiện",
+            "  calendars/quang-ninh.yaml: 5 sự kiện",
+        ],
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout
             .starts_with("ngayle check: hợp lệ — 48 sự kiện trong 5 tệp lịch"),

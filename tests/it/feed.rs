@@ -171,3 +171,48 @@ events:
     let csvc = feed_text(&s, &store, &group, now).await;
     snapshot("csvc-2024.ics", &csvc.unwrap_or_else(|e| panic!("{e}")));
 }
+
+/// A bare CR in an event name reached the feed raw (issue 13, item 2): a reader that splits
+/// lines at CR saw an injected `UID:` line. `load` refuses it now; the feed writer also drops
+/// control characters (keeping tabs, which TEXT allows) should one reach it another way. A multi-line `note` stays one
+/// content line, its line break written `\n`.
+#[tokio::test]
+async fn no_control_character_reaches_the_feed_and_line_breaks_are_escaped() {
+    let layer = "\
+name: Thử
+events:
+  - id: giai-phong
+    name: Ngày Giải phóng miền Nam
+    date: 30/4
+    note: |
+      Nghỉ làm việc.
+      Hưởng nguyên lương.
+";
+    let p = minimal(&[("calendars/national.yaml", layer)]);
+    let mut s = schedule(&p);
+    // What `load` would refuse, put in by hand: CR, NUL, ESC, NEL, DEL, in several texts.
+    s.events[0].name = "Ngày\rUID:evil@x\r\nX-EVIL:1\u{0}\u{1b}[31m\u{85}\u{7f}".into();
+    s.unit.name = "Trường\rUID:unit".into();
+    let store = Store::in_memory().await.unwrap_or_else(|e| panic!("{e}"));
+    let text = feed_text(&s, &store, &spec(2024, 2024), at("2024-01-15T03:00:00Z")).await;
+    let text = text.unwrap_or_else(|e| panic!("{e}"));
+    let unfolded = text.replace("\r\n ", "");
+    for line in unfolded.split("\r\n") {
+        assert!(
+            !line.chars().any(|c| c.is_control() && c != '\t'),
+            "a control character in {line:?}"
+        );
+        assert!(
+            !line.starts_with("UID:evil") && !line.starts_with("X-EVIL"),
+            "{line:?}"
+        );
+    }
+    assert!(
+        unfolded.contains("SUMMARY:NgàyUID:evil@x\\nX-EVIL:1[31m"),
+        "{unfolded}"
+    );
+    assert!(
+        unfolded.contains("Nghỉ làm việc.\\nHưởng nguyên lương."),
+        "{unfolded}"
+    );
+}

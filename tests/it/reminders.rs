@@ -312,7 +312,19 @@ fn a_refused_address_fails_alone_and_is_not_retried() {
 
 #[test]
 fn no_header_injection_and_html_is_escaped() {
-    let layer = "events:\n  - id: le\n    name: \"Lễ <script>alert(1)</script>\\r\\nBcc: evil@example.org\\nX-Evil: 1\"\n    date: 30/4\n    tasks: [treo-co]\n";
+    // A line break in a name is refused at load (issue 13, item 2): it can no longer reach
+    // the Subject from the files.
+    let broken = "events:\n  - id: le\n    name: \"Lễ\\r\\nBcc: evil@example.org\"\n    date: 30/4\n    tasks: [treo-co]\n";
+    let r = minimal(&[("calendars/national.yaml", broken)]).run(&["check"]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "calendars/national.yaml:3:11: error: tên sự kiện có ký tự điều khiển U+000D"
+        ),
+        "{}",
+        r.stderr
+    );
+    let layer = "events:\n  - id: le\n    name: \"Lễ <script>alert(1)</script> Bcc: evil@example.org X-Evil: 1\"\n    date: 30/4\n    tasks: [treo-co]\n";
     let p = minimal(&[("calendars/national.yaml", layer)]);
     let server = SmtpServer::start();
     smtp_config(&p, &server.url(), "");
@@ -351,8 +363,8 @@ fn no_header_injection_and_html_is_escaped() {
 #[test]
 fn a_lone_dot_line_cannot_end_the_message_early() {
     // A line that is just "." ends an SMTP message: the client must dot-stuff it, or the rest
-    // of the email would be read as commands (SMTP smuggling).
-    let layer = "events:\n  - id: le\n    name: \"Lễ\\n.\\nMAIL FROM:<evil@example.org>\\n..hai chấm\\n.ba\"\n    date: 30/4\n    tasks: [treo-co]\n";
+    // of the email would be read as commands (SMTP smuggling). A note may span lines.
+    let layer = "events:\n  - id: le\n    name: Lễ\n    note: \"Lễ\\n.\\nMAIL FROM:<evil@example.org>\\n..hai chấm\\n.ba\"\n    date: 30/4\n    tasks: [treo-co]\n";
     let p = minimal(&[("calendars/national.yaml", layer)]);
     let server = SmtpServer::start();
     smtp_config(&p, &server.url(), "");
@@ -365,7 +377,7 @@ fn a_lone_dot_line_cannot_end_the_message_early() {
     let mail = got[0].parsed();
     let text = mail.text.replace("\r\n", "\n");
     assert!(
-        text.contains("Dịp: Lễ\n.\nMAIL FROM:<evil@example.org>\n..hai chấm\n.ba\n"),
+        text.contains("Ghi chú: Lễ\n.\nMAIL FROM:<evil@example.org>\n..hai chấm\n.ba\n"),
         "{text}"
     );
     // The whole email arrived: the text part's last line, and the HTML part after it.

@@ -510,3 +510,62 @@ fn environment_variables_override_the_config_and_name_themselves_in_errors() {
     let (code, _) = serve.terminate();
     assert_eq!(code, Some(0));
 }
+
+/// A bad save that cut a layer to a third was accepted silently (issue 13, item 7): the new
+/// schedule is served, and `/healthz` and the log say which file lost how many events.
+#[test]
+fn a_layer_cut_to_a_third_is_served_with_a_warning() {
+    let event =
+        |i: usize| format!("  - id: ngay-{i}\n    name: Ngày thử số {i}\n    date: {i}/5\n");
+    let full: String = std::iter::once("name: Thử\nevents:\n".to_string())
+        .chain((1..=9).map(event))
+        .collect();
+    let p = minimal(&[("calendars/national.yaml", &full)]);
+    let serve = Serve::start(&p, &[]);
+    let health = serve.health();
+    assert!(health["last_reload_warning"].is_null(), "{health}");
+
+    // Cut after the third event, at a comment, as a save interrupted half-way would.
+    let cut: String = std::iter::once("name: Thử\nevents:\n".to_string())
+        .chain((1..=3).map(event))
+        .chain(std::iter::once("  # ngày 4".to_string()))
+        .collect();
+    save(&p, "calendars/national.yaml", &cut);
+    let body = serve
+        .until(WAIT, || {
+            let (_, body) = serve.get("/calendar.ics");
+            (!body.contains("Ngày thử số 4")).then_some(body)
+        })
+        .unwrap_or_else(|| panic!("the cut file was not served:\n{}", serve.log()));
+    assert!(body.contains("Ngày thử số 3"), "{body}");
+    let health = serve.health();
+    let warning = &health["last_reload_warning"];
+    assert_eq!(
+        warning["files"],
+        serde_json::json!([{"path": "calendars/national.yaml", "before": 9, "after": 3}]),
+        "{health}"
+    );
+    assert_eq!(
+        health["status"], "ok",
+        "a warning is not a failure: {health}"
+    );
+    let log = serve.log();
+    assert!(
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("calendars/national.yaml")
+            && l.contains("9 → 3")),
+        "{log}"
+    );
+
+    // Growing back clears it.
+    save(&p, "calendars/national.yaml", &full);
+    serve
+        .until(WAIT, || {
+            serve.health()["last_reload_warning"]
+                .is_null()
+                .then_some(())
+        })
+        .unwrap_or_else(|| panic!("the warning stayed:\n{}", serve.log()));
+    let (code, _) = serve.terminate();
+    assert_eq!(code, Some(0));
+}
