@@ -226,12 +226,22 @@ impl Store {
             .clone())
     }
 
-    /// Notes an operation's outcome for [`Store::health`].
+    /// Notes a write's outcome for [`Store::health`].
     fn note<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
         let mut failing = self.inner.failing.lock().unwrap_or_else(|e| e.into_inner());
         match &r {
             Ok(_) => *failing = None,
             Err(e) => *failing = Some(e.to_string()),
+        }
+        r
+    }
+
+    /// Notes a read's failure for [`Store::health`]; a read that succeeds says nothing about
+    /// writes (a full disk still answers reads), so only a write clears the failure. Every
+    /// tick writes (recording, expiring), so a failure clears within a tick of its cause.
+    fn note_read<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &r {
+            *self.inner.failing.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
         }
         r
     }
@@ -676,7 +686,7 @@ impl Store {
             Ok(out)
         }
         .await;
-        self.note(r)
+        self.note_read(r)
     }
 
     /// Claims reminders for one email: each of `keys` that is pending and due for an attempt
@@ -958,7 +968,7 @@ impl Store {
             Ok(out)
         }
         .await;
-        self.note(r)
+        self.note_read(r)
     }
 }
 
