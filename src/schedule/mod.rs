@@ -173,6 +173,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub public_url: String,
     pub feed_token: Option<Secret>,
+    /// The most HTTP connections open at once (`http.max_connections`).
+    pub max_connections: usize,
     pub mail_from: String,
     pub reply_to: Option<String>,
     pub smtp: Option<Secret>,
@@ -185,6 +187,11 @@ pub struct Settings {
     /// How long `serve` waits for sends and requests in flight when asked to stop.
     pub shutdown_grace: std::time::Duration,
 }
+
+/// `http.max_connections` when it is not set: under the 1,024 descriptors a process gets by
+/// default (outside the unit, or in a container) with half left for everything else, and far
+/// more than a school's phones and calendars hold open at once (they poll every few hours).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// A value that must never be printed: `Debug` shows `[redacted]`, and there is no `Display`.
 #[derive(Clone, PartialEq, Eq)]
