@@ -1008,6 +1008,57 @@ mod tests {
         assert_eq!((before == after, after), (false, 2 * SEND_BUFFER_BYTES));
     }
 
+    #[tokio::test]
+    async fn shedding_closes_the_longest_idle_and_never_a_busy_one() {
+        let epoch = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut open = Open::default();
+        let mut add = |idle_since: u64, busy: u32| {
+            let conn = Conn::new(epoch);
+            conn.idle_since.store(idle_since, Ordering::Relaxed);
+            conn.busy.store(busy, Ordering::Relaxed);
+            let task = tasks.spawn(std::future::pending::<()>());
+            let id = task.id();
+            open.conns.insert(id, (task, conn));
+            id
+        };
+        let (busy, newer, oldest) = (add(1, 1), add(50, 0), add(10, 0));
+        assert!(open.shed_one());
+        assert!(!open.conns.contains_key(&oldest));
+        assert!(open.shed_one());
+        assert!(!open.conns.contains_key(&newer));
+        // Only a busy connection is left: nothing to shed, the new one is refused instead.
+        assert!(!open.shed_one());
+        assert!(open.conns.contains_key(&busy));
+        // The shed tasks were aborted, the busy one runs on.
+        let mut cancelled = 0;
+        while let Some(Err(e)) = tokio::time::timeout(Duration::from_millis(100), tasks.join_next())
+            .await
+            .ok()
+            .flatten()
+        {
+            assert!(e.is_cancelled());
+            cancelled += 1;
+        }
+        assert_eq!((cancelled, tasks.len()), (2, 1));
+        tasks.shutdown().await;
+    }
+
+    #[test]
+    fn host_header_rules() {
+        let request = |version, hosts: &[&'static str]| {
+            let mut r = hyper::Request::builder().version(version);
+            for h in hosts {
+                r = r.header(header::HOST, *h);
+            }
+            r.body(()).unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert!(host_ok(&request(Version::HTTP_11, &["a"])));
+        assert!(!host_ok(&request(Version::HTTP_11, &[])));
+        assert!(!host_ok(&request(Version::HTTP_11, &["a", "a"])));
+        assert!(host_ok(&request(Version::HTTP_10, &[])));
+    }
+
     #[test]
     fn tokens() {
         let secret = Secret::new("0123456789abcdef".into());
