@@ -159,6 +159,7 @@ pub async fn serve(
     let state = AppState::new(feeds, store.clone(), Arc::clone(&status));
     let addr = opts.listener.local_addr()?;
     let grace = schedule.settings.shutdown_grace;
+    let max_connections = schedule.settings.max_connections;
     tracing::info!(
         %addr,
         events = schedule.events.len(),
@@ -204,6 +205,7 @@ pub async fn serve(
             let _ = http_stop.wait_for(|s| *s).await;
         },
         grace,
+        max_connections,
     );
     let signal = async {
         shutdown.await;

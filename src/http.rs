@@ -16,14 +16,16 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::{Future, Ready};
 use std::io::Write as _;
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::future::RouteFuture;
@@ -525,6 +527,19 @@ impl hyper::service::Service<hyper::Request<Incoming>> for App {
     type Future = Either<Ready<Result<Response, Infallible>>, RouteFuture<Infallible>>;
 
     fn call(&self, mut request: hyper::Request<Incoming>) -> Self::Future {
+        if !host_ok(&request) {
+            let response = (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "Yêu cầu không hợp lệ: HTTP/1.1 cần đúng một dòng Host.\n",
+            )
+                .into_response();
+            if tracing::enabled!(tracing::Level::INFO) {
+                let started = std::time::Instant::now();
+                log_answer(request.method(), request.uri().path(), &response, started);
+            }
+            return Either::Left(std::future::ready(Ok(response)));
+        }
         match self.answer(&request) {
             Some(response) => Either::Left(std::future::ready(Ok(response))),
             None => {
@@ -534,6 +549,15 @@ impl hyper::service::Service<hyper::Request<Incoming>> for App {
                 Either::Right(self.router.clone().call(request))
             }
         }
+    }
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host` (HTTP/1.0 may have none); a
+/// request with none or several must be answered 400. hyper leaves that to the service.
+fn host_ok<B>(request: &hyper::Request<B>) -> bool {
+    request.version() != Version::HTTP_11 || {
+        let mut hosts = request.headers().get_all(header::HOST).iter();
+        hosts.next().is_some() && hosts.next().is_none()
     }
 }
 
@@ -561,45 +585,337 @@ fn tune(stream: &tokio::net::TcpStream) {
     }
 }
 
+/// What the accept loop and one connection share: whether a request is in flight, and since
+/// when the connection has been idle — the accept loop closes the longest idle first when the
+/// connections reach their cap ([`serve`]).
+#[derive(Debug)]
+struct Conn {
+    /// Requests between the service's call and the end of their response body.
+    busy: AtomicU32,
+    /// When the connection last became idle, in milliseconds after `epoch`, plus one; 0 while
+    /// a request is in flight or its response is still in hyper's buffer.
+    idle_since: AtomicU64,
+    epoch: Instant,
+}
+
+impl Conn {
+    fn new(epoch: Instant) -> Arc<Conn> {
+        let conn = Arc::new(Conn {
+            busy: AtomicU32::new(0),
+            idle_since: AtomicU64::new(0),
+            epoch,
+        });
+        // A new connection is idle until its first request has been read.
+        conn.mark_idle();
+        conn
+    }
+
+    fn mark_idle(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.idle_since.store(ms + 1, Ordering::Relaxed);
+    }
+
+    /// Since when it has been idle (`None`: busy).
+    fn idle(&self) -> Option<u64> {
+        if self.busy.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        Some(self.idle_since.load(Ordering::Relaxed)).filter(|&t| t > 0)
+    }
+}
+
+/// Held from the service's call to the end of the response body (or until the request is
+/// dropped): the connection is busy meanwhile.
+#[derive(Debug)]
+struct Busy(Arc<Conn>);
+
+impl Busy {
+    fn new(conn: &Arc<Conn>) -> Busy {
+        conn.busy.fetch_add(1, Ordering::Relaxed);
+        conn.idle_since.store(0, Ordering::Relaxed);
+        Busy(Arc::clone(conn))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        // Idle only once hyper has flushed the rest of the response ([`Io`]).
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// [`App`] on one connection, marking it busy while a request is answered.
+#[derive(Debug)]
+struct Counted {
+    app: App,
+    conn: Arc<Conn>,
+}
+
+impl hyper::service::Service<hyper::Request<Incoming>> for Counted {
+    type Response = Response<CountedBody>;
+    type Error = Infallible;
+    type Future = CountedFuture<<App as hyper::service::Service<hyper::Request<Incoming>>>::Future>;
+
+    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+        let busy = Busy::new(&self.conn);
+        CountedFuture {
+            inner: self.app.call(request),
+            busy: Some(busy),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct CountedFuture<F> {
+    inner: F,
+    busy: Option<Busy>,
+}
+
+impl<F> Future for CountedFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>> + Unpin,
+{
+    type Output = Result<Response<CountedBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Poll::Ready(Ok(response)) = Pin::new(&mut this.inner).poll(cx) else {
+            return Poll::Pending;
+        };
+        let busy = this.busy.take();
+        Poll::Ready(Ok(response.map(|body| CountedBody { body, _busy: busy })))
+    }
+}
+
+/// A response body that keeps its connection busy until hyper has sent it and dropped it.
+#[derive(Debug)]
+struct CountedBody {
+    body: Body,
+    _busy: Option<Busy>,
+}
+
+impl hyper::body::Body for CountedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The connection's socket. hyper flushes it once its own buffer is empty: a connection with
+/// no request in flight is idle from then on (a response body ends before hyper has written
+/// it out, and shedding the connection then would cut the response short).
+#[derive(Debug)]
+struct Io {
+    inner: TokioIo<tokio::net::TcpStream>,
+    conn: Arc<Conn>,
+}
+
+impl hyper::rt::Read for Io {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Io {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let flushed = Pin::new(&mut self.inner).poll_flush(cx);
+        let conn = &self.conn;
+        if flushed.is_ready()
+            && conn.busy.load(Ordering::Relaxed) == 0
+            && conn.idle_since.load(Ordering::Relaxed) == 0
+        {
+            conn.mark_idle();
+        }
+        flushed
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The open connections, as the accept loop sees them (it alone adds and removes).
+#[derive(Debug, Default)]
+struct Open {
+    conns: HashMap<tokio::task::Id, (tokio::task::AbortHandle, Arc<Conn>)>,
+    /// Idle connections closed for new ones since the last warning.
+    shed: u64,
+    warned: Option<Instant>,
+}
+
+impl Open {
+    /// Closes the connection idle the longest (a client between requests, or one that has not
+    /// finished its request yet): `false` when every connection is busy.
+    fn shed_one(&mut self) -> bool {
+        let oldest = self
+            .conns
+            .iter()
+            .filter_map(|(id, (_, conn))| Some((conn.idle()?, *id)))
+            .min();
+        let Some((_, id)) = oldest else {
+            return false;
+        };
+        if let Some((task, _)) = self.conns.remove(&id) {
+            // Dropping the connection's future closes its socket.
+            task.abort();
+        }
+        self.shed += 1;
+        if self.warned.is_none_or(|t| t.elapsed() >= SHED_WARN_EVERY) {
+            tracing::warn!(
+                shed = self.shed,
+                open = self.conns.len(),
+                "too many connections: closed the ones idle the longest"
+            );
+            self.shed = 0;
+            self.warned = Some(Instant::now());
+        }
+        true
+    }
+}
+
+/// How often shedding is logged while it lasts.
+const SHED_WARN_EVERY: Duration = Duration::from_secs(60);
+/// What a connection over the cap gets when no open one is idle (then it is closed).
+const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n\
+    Content-Length: 0\r\nConnection: close\r\n\r\n";
+/// glibc keeps the memory of a burst of connections (their buffers) as free heap; after a
+/// burst of at least this many connections, once none is open, it is given back.
+const TRIM_AFTER_CONNECTIONS: u64 = 64;
+/// Quiet wanted after the last connection closed before trimming, and the least time between
+/// two trims.
+const TRIM_QUIET: Duration = Duration::from_secs(1);
+const TRIM_EVERY: Duration = Duration::from_secs(5);
+
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting and lets open
 /// connections finish within `grace`; those still open then are closed. Every connection task
 /// is owned here (none is left running). Each connection is HTTP/1.1 with a header size limit
-/// and a header timeout (against slow clients).
+/// and a header timeout (against slow clients, also between two requests of one connection).
+///
+/// At most `max_connections` are open at once. The loop keeps accepting (so that the kernel's
+/// backlog does not fill and new clients are not left waiting in it): a connection over the cap
+/// closes the one idle the longest — a client between requests, or one that has sent no
+/// complete request yet — or, when every connection is busy with a request, is answered 503
+/// and closed itself.
 pub async fn serve(
     listener: TcpListener,
     app: App,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
+    max_connections: usize,
 ) -> std::io::Result<()> {
+    warn_if_too_few_descriptors(max_connections);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut connections = tokio::task::JoinSet::new();
+    let mut open = Open::default();
+    let epoch = Instant::now();
+    let mut accept_failing = false;
+    let mut accepted_since_trim = 0u64;
+    let mut last_trim: Option<Instant> = None;
+    let mut trim_at: Option<tokio::time::Instant> = None;
     let mut shutdown = pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if accept_failing {
+                        tracing::info!("accepting connections again");
+                        accept_failing = false;
+                    }
+                    trim_at = None;
+                    accepted_since_trim += 1;
+                    if open.conns.len() >= max_connections && !open.shed_one() {
+                        // Best effort: the socket is new, its buffer empty.
+                        let _ = stream.try_write(REFUSED);
+                        tracing::debug!("every connection busy: refused a new one");
+                        continue;
+                    }
                     tune(&stream);
-                    let service = app.for_peer(peer);
-                    let conn = hyper::server::conn::http1::Builder::new()
+                    let conn = Conn::new(epoch);
+                    let service = Counted { app: app.for_peer(peer), conn: Arc::clone(&conn) };
+                    let io = Io { inner: TokioIo::new(stream), conn: Arc::clone(&conn) };
+                    let served = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(HEADER_TIMEOUT)
                         .max_buf_size(MAX_HEADER_BYTES)
-                        .serve_connection(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn);
-                    connections.spawn(async move {
-                        if let Err(e) = conn.await {
+                        .serve_connection(io, service);
+                    let served = graceful.watch(served);
+                    let task = connections.spawn(async move {
+                        if let Err(e) = served.await {
                             tracing::debug!(error = %e, "connection closed with an error");
                         }
                     });
+                    open.conns.insert(task.id(), (task, conn));
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    // Out of descriptors (EMFILE, ENFILE) and the like: free one if a
+                    // connection is idle, and back off instead of spinning; say so once.
+                    if !accept_failing {
+                        tracing::warn!(error = %e, open = open.conns.len(), "accept failed");
+                        accept_failing = true;
+                    }
+                    open.shed_one();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
             // Reap finished connections as they end.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(done) = connections.join_next_with_id(), if !connections.is_empty() => {
+                let id = match &done {
+                    Ok((id, ())) => *id,
+                    Err(e) => e.id(),
+                };
+                open.conns.remove(&id);
+                if open.conns.is_empty() && accepted_since_trim >= TRIM_AFTER_CONNECTIONS {
+                    let earliest = last_trim.map_or(epoch, |t| t + TRIM_EVERY);
+                    let at = earliest.max(Instant::now() + TRIM_QUIET);
+                    trim_at = Some(tokio::time::Instant::from_std(at));
+                }
+            }
+            () = tokio::time::sleep_until(trim_at.unwrap_or_else(tokio::time::Instant::now)),
+                if trim_at.is_some() =>
+            {
+                trim_at = None;
+                accepted_since_trim = 0;
+                last_trim = Some(Instant::now());
+                // Off the runtime's threads: trimming walks the heap. Owned like a connection.
+                connections.spawn_blocking(give_memory_back);
+            }
             () = &mut shutdown => break,
         }
     }
@@ -613,6 +929,40 @@ pub async fn serve(
     }
     connections.shutdown().await;
     Ok(())
+}
+
+/// Returns the heap's free memory to the system.
+fn give_memory_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own heap; any thread may call it at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Warns when the process may open fewer descriptors than `max_connections` needs, with room
+/// for the database, the log, the watcher and the connection being accepted.
+fn warn_if_too_few_descriptors(max_connections: usize) {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct it is given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return;
+        }
+        let need = max_connections as u64 + 64;
+        if limit.rlim_cur < need {
+            tracing::warn!(
+                max_connections,
+                descriptors = limit.rlim_cur,
+                "too few file descriptors for http.max_connections: lower it, or raise \
+                 LimitNOFILE (ulimit -n)"
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -691,6 +1041,57 @@ mod tests {
             .send_buffer_size()
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((before == after, after), (false, 2 * SEND_BUFFER_BYTES));
+    }
+
+    #[tokio::test]
+    async fn shedding_closes_the_longest_idle_and_never_a_busy_one() {
+        let epoch = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut open = Open::default();
+        let mut add = |idle_since: u64, busy: u32| {
+            let conn = Conn::new(epoch);
+            conn.idle_since.store(idle_since, Ordering::Relaxed);
+            conn.busy.store(busy, Ordering::Relaxed);
+            let task = tasks.spawn(std::future::pending::<()>());
+            let id = task.id();
+            open.conns.insert(id, (task, conn));
+            id
+        };
+        let (busy, newer, oldest) = (add(1, 1), add(50, 0), add(10, 0));
+        assert!(open.shed_one());
+        assert!(!open.conns.contains_key(&oldest));
+        assert!(open.shed_one());
+        assert!(!open.conns.contains_key(&newer));
+        // Only a busy connection is left: nothing to shed, the new one is refused instead.
+        assert!(!open.shed_one());
+        assert!(open.conns.contains_key(&busy));
+        // The shed tasks were aborted, the busy one runs on.
+        let mut cancelled = 0;
+        while let Some(Err(e)) = tokio::time::timeout(Duration::from_millis(100), tasks.join_next())
+            .await
+            .ok()
+            .flatten()
+        {
+            assert!(e.is_cancelled());
+            cancelled += 1;
+        }
+        assert_eq!((cancelled, tasks.len()), (2, 1));
+        tasks.shutdown().await;
+    }
+
+    #[test]
+    fn host_header_rules() {
+        let request = |version, hosts: &[&'static str]| {
+            let mut r = hyper::Request::builder().version(version);
+            for h in hosts {
+                r = r.header(header::HOST, *h);
+            }
+            r.body(()).unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert!(host_ok(&request(Version::HTTP_11, &["a"])));
+        assert!(!host_ok(&request(Version::HTTP_11, &[])));
+        assert!(!host_ok(&request(Version::HTTP_11, &["a", "a"])));
+        assert!(host_ok(&request(Version::HTTP_10, &[])));
     }
 
     #[test]

@@ -175,6 +175,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub public_url: String,
     pub feed_token: Option<Secret>,
+    /// The most HTTP connections open at once (`http.max_connections`).
+    pub max_connections: usize,
     pub mail_from: String,
     pub reply_to: Option<String>,
     pub smtp: Option<Secret>,
@@ -193,6 +195,11 @@ pub struct Settings {
     /// is kept but reported (`reload.warn_shrink`).
     pub reload_warn_shrink: u8,
 }
+
+/// `http.max_connections` when it is not set: under the 1,024 descriptors a process gets by
+/// default (outside the unit, or in a container) with half left for everything else, and far
+/// more than a school's phones and calendars hold open at once (they poll every few hours).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// A value that must never be printed: `Debug` shows `[redacted]`, and there is no `Display`.
 #[derive(Clone, PartialEq, Eq)]

@@ -69,12 +69,13 @@ pub struct Http {
     pub listen: Option<Scalar>,
     pub public_url: Option<Scalar>,
     pub feed_token: Option<Scalar>,
+    pub max_connections: Option<Scalar>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
 
 impl Http {
-    pub const KEYS: &[&str] = &["listen", "public_url", "feed_token"];
+    pub const KEYS: &[&str] = &["listen", "public_url", "feed_token", "max_connections"];
 }
 
 #[derive(Debug, Default, Deserialize)]

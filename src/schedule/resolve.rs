@@ -47,11 +47,16 @@ pub const ENV_KEYS: &[(&str, &str, bool)] = &[
     ("NGAYLE_LISTEN", "http.listen", false),
     ("NGAYLE_PUBLIC_URL", "http.public_url", false),
     ("NGAYLE_FEED_TOKEN", "http.feed_token", true),
+    ("NGAYLE_MAX_CONNECTIONS", "http.max_connections", false),
     ("NGAYLE_SMTP_URL", "mail.smtp", true),
     ("NGAYLE_OUTBOX", "mail.outbox", false),
     ("NGAYLE_STATE", "state", false),
     ("NGAYLE_SHUTDOWN_GRACE", "shutdown_grace", false),
 ];
+
+/// The largest `http.max_connections`: a descriptor each, under the unit's `LimitNOFILE=65536`
+/// with room for the rest.
+const MAX_CONNECTIONS_LIMIT: usize = 60_000;
 
 #[derive(Debug, Clone, Default)]
 pub struct SourceFile {
@@ -476,6 +481,7 @@ impl Resolver {
         let env_listen = over("NGAYLE_LISTEN");
         let env_url = over("NGAYLE_PUBLIC_URL");
         let env_token = over("NGAYLE_FEED_TOKEN");
+        let env_max_conns = over("NGAYLE_MAX_CONNECTIONS");
         let env_smtp = over("NGAYLE_SMTP_URL");
         let env_outbox = over("NGAYLE_OUTBOX");
         let env_state = over("NGAYLE_STATE");
@@ -618,6 +624,26 @@ impl Resolver {
                     Some(Secret::new(t))
                 }
             });
+        let conns_path = [k("http"), k("max_connections")];
+        let (cf, cp, cv) = pick(&env_max_conns, f, &conns_path, &http.max_connections);
+        let max_connections = match self.optional_text(cf, cp, cv, "số kết nối tối đa") {
+            None => Some(super::DEFAULT_MAX_CONNECTIONS),
+            Some(t) => match t.parse::<usize>() {
+                Ok(n) if (1..=MAX_CONNECTIONS_LIMIT).contains(&n) => Some(n),
+                Ok(_) | Err(_) => {
+                    self.error(
+                        cf,
+                        cp,
+                        format!("số kết nối tối đa `{t}` không hợp lệ"),
+                        format!(
+                            "viết một số nguyên từ 1 đến {MAX_CONNECTIONS_LIMIT}; mặc định {}",
+                            super::DEFAULT_MAX_CONNECTIONS
+                        ),
+                    );
+                    None
+                }
+            },
+        };
 
         let default_mail = raw::Mail::default();
         let mail = c.mail.as_ref().unwrap_or(&default_mail);
@@ -734,6 +760,7 @@ impl Resolver {
                 listen: listen?,
                 public_url: public_url?,
                 feed_token,
+                max_connections: max_connections?,
                 mail_from: mail_from?,
                 reply_to,
                 smtp,

@@ -313,6 +313,14 @@ fn unit_is_sandboxed_and_reloads_on_sighup() {
         "{UNIT}: TimeoutStopSec={stop} must exceed the {grace} s shutdown grace"
     );
 
+    // The default connection cap, with room for the rest, fits under the descriptor limit.
+    let nofile = limit_nofile();
+    let cap = ngayle::schedule::DEFAULT_MAX_CONNECTIONS as u64;
+    assert!(
+        nofile >= cap + 64,
+        "{UNIT}: LimitNOFILE={nofile} leaves too little above http.max_connections ({cap})"
+    );
+
     let after: Vec<&str> = values(&all, "Unit", "After")
         .into_iter()
         .flat_map(str::split_whitespace)
@@ -333,4 +341,17 @@ fn unit_is_sandboxed_and_reloads_on_sighup() {
 #[test]
 fn exec_quote_escapes_what_systemd_expands() {
     assert_eq!(exec_quote("/a b/%n$X\\\""), r#""/a b/%%n$$X\\\"""#);
+}
+
+/// The unit's `LimitNOFILE=` soft limit (the first of `soft:hard`), or systemd's default soft
+/// limit of 1,024 when the unit does not set one.
+pub(crate) fn limit_nofile() -> u64 {
+    let all = directives(&unit_text());
+    values(&all, "Service", "LimitNOFILE")
+        .last()
+        .map_or(1024, |v| {
+            let soft = v.split(':').next().unwrap_or_default();
+            soft.parse()
+                .unwrap_or_else(|e| panic!("{UNIT}: LimitNOFILE={v}: {e}"))
+        })
 }

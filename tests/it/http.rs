@@ -455,6 +455,58 @@ async fn the_feed_token() {
     app.stop().await;
 }
 
+/// `raw` as it is, on a fresh connection, and what came back (within 30 s).
+async fn exchange_raw(addr: SocketAddr, raw: &str) -> Reply {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        stream
+            .write_all(raw.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut back = Vec::new();
+        stream
+            .read_to_end(&mut back)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        Reply::parse(&back)
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), exchange)
+        .await
+        .unwrap_or_else(|_| panic!("no answer to {raw:?} within 30 s"))
+}
+
+#[tokio::test]
+async fn http11_without_a_host_or_with_two_is_refused_with_400() {
+    let p = Project::shipped();
+    let app = App::start(&p).await;
+    // The feed (answered before the router), a route and a path that is not there.
+    for target in ["/calendar.ics", "/healthz", "/nowhere"] {
+        for (headers, want) in [
+            ("", 400),
+            ("Host: a\r\nHost: b\r\n", 400),
+            ("Host: a\r\nHost: a\r\n", 400),
+        ] {
+            let raw = format!("GET {target} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n");
+            let reply = exchange_raw(app.addr, &raw).await;
+            assert_eq!(reply.status, want, "{raw:?}: {}", reply.text());
+        }
+        let one = format!("GET {target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        assert_ne!(exchange_raw(app.addr, &one).await.status, 400, "{one:?}");
+    }
+    // HTTP/1.0 has no Host requirement.
+    let reply = exchange_raw(app.addr, "GET /calendar.ics HTTP/1.0\r\n\r\n").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = exchange_raw(
+        app.addr,
+        "HEAD /calendar.ics HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn oversized_headers_are_refused() {
     let p = Project::shipped();

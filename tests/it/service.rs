@@ -2,7 +2,7 @@
 //! last good schedule, SIGTERM during a burst of emails, and `/metrics` read by a Prometheus
 //! text-format parser. The binary runs as a child process, signalled with `kill`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -28,11 +28,31 @@ impl Serve {
     }
 
     pub(crate) fn start_env(p: &Project, extra: &[&str], env: &[(&str, &str)]) -> Serve {
+        Serve::start_limited(p, extra, env, None)
+    }
+
+    /// [`Serve::start_env`] with RLIMIT_NOFILE (soft and hard, as systemd's `LimitNOFILE=`
+    /// sets them) at `nofile`: `prlimit` execs the service, so the PID is the service's.
+    fn start_limited(
+        p: &Project,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> Serve {
         let port = free_port();
         let log = p.path().join("serve.log");
         let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}"));
         let listen = format!("127.0.0.1:{port}");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ngayle"));
+        let mut cmd = match nofile {
+            None => Command::new(env!("CARGO_BIN_EXE_ngayle")),
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}"))
+                    .arg("--")
+                    .arg(env!("CARGO_BIN_EXE_ngayle"));
+                c
+            }
+        };
         cmd.current_dir(p.path())
             .args(["serve", "--listen", &listen])
             .args(extra)
@@ -479,7 +499,11 @@ fn environment_variables_override_the_config_and_name_themselves_in_errors() {
     let r = crate::support::ngayle_env(
         p.path(),
         &["check"],
-        &[("NGAYLE_LISTEN", "nowhere"), ("NGAYLE_FEED_TOKEN", "ngan")],
+        &[
+            ("NGAYLE_LISTEN", "nowhere"),
+            ("NGAYLE_FEED_TOKEN", "ngan"),
+            ("NGAYLE_MAX_CONNECTIONS", "0"),
+        ],
     );
     assert_eq!(r.code, Some(1), "{}", r.stderr);
     assert!(
@@ -489,6 +513,11 @@ fn environment_variables_override_the_config_and_name_themselves_in_errors() {
     );
     assert!(
         r.stderr.contains("$NGAYLE_FEED_TOKEN:1:1: error"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("$NGAYLE_MAX_CONNECTIONS:1:1: error"),
         "{}",
         r.stderr
     );
@@ -568,4 +597,140 @@ fn a_layer_cut_to_a_third_is_served_with_a_warning() {
         .unwrap_or_else(|| panic!("the warning stayed:\n{}", serve.log()));
     let (code, _) = serve.terminate();
     assert_eq!(code, Some(0));
+}
+
+/// Idle connections the test holds open: more than systemd's default 1,024 descriptors.
+const IDLE: usize = 2_000;
+/// Normal clients that must be served meanwhile.
+const CLIENTS: usize = 20;
+
+/// RLIMIT_NOFILE of this test process, raised to its hard limit if that is needed to hold the
+/// idle connections; returns the hard limit (what a child may get at most).
+fn enough_descriptors_here(need: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read or write the struct passed to them.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+    assert!(ok, "getrlimit: {}", std::io::Error::last_os_error());
+    if lim.rlim_cur < need {
+        lim.rlim_cur = lim.rlim_max;
+        let ok = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0;
+        assert!(
+            ok && lim.rlim_cur >= need,
+            "this test needs {need} descriptors, the hard limit is {}",
+            lim.rlim_max
+        );
+    }
+    lim.rlim_max
+}
+
+/// One complete `GET /calendar.ics` on a fresh connection: the status and whether the body
+/// has the length announced. `None` when nothing (or no complete head) came back within
+/// `limit`.
+fn full_get(port: u16, limit: Duration) -> Option<(u16, bool)> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, limit).ok()?;
+    s.set_read_timeout(Some(limit)).ok()?;
+    s.set_write_timeout(Some(limit)).ok()?;
+    s.write_all(b"GET /calendar.ics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((status, raw.len() - split - 4 == length && length > 0))
+}
+
+/// True once the server has closed `s` (end of file or reset); false while it is open or
+/// still connecting (`s` is non-blocking).
+fn closed_by_server(mut s: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    match s.read(&mut byte) {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
+#[test]
+fn idle_connections_beyond_the_descriptor_limit_do_not_starve_normal_clients() {
+    let hard = enough_descriptors_here(IDLE as u64 + 200);
+    let cap = 512;
+    let p = minimal(&[("calendars/national.yaml", LAYER)]);
+    // The unit's limit (or this machine's hard limit if that is lower: only a privileged
+    // process may raise it, and either is well above the idle connections), and systemd's
+    // default, where a drop-in or another supervisor leaves it.
+    let unit = crate::deploy::limit_nofile();
+    if unit > hard {
+        eprintln!("LimitNOFILE={unit} of the unit is over this machine's hard limit: {hard}");
+    }
+    for nofile in BTreeSet::from([unit.min(hard), 1024]) {
+        let serve = Serve::start_limited(&p, &["--no-watch"], &[], Some(nofile));
+        // Connects that do not wait for the handshake: a server that does not accept leaves
+        // them in its backlog or unanswered, as a client elsewhere would be, and the test goes
+        // on at once.
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], serve.port));
+        let idle: Vec<TcpStream> = (0..IDLE)
+            .map(|i| {
+                let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                    .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                    .unwrap_or_else(|e| panic!("idle connection {i}: {e}"));
+                match s.connect(&addr.into()) {
+                    Ok(()) => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+                    Err(e) => panic!("idle connection {i}: {e}"),
+                }
+                TcpStream::from(s)
+            })
+            .collect();
+        // Half send nothing; the other half (those connected by now) a request line and a
+        // header, but never the blank line that ends a request.
+        for mut s in idle.iter().skip(1).step_by(2) {
+            let _ = s.write(b"GET /calendar.ics HTTP/1.1\r\nHost: localhost\r\n");
+        }
+        // Below the server's 10 s header timeout, after which the idle connections would go by
+        // themselves: a client must not have to wait for that.
+        let limit = Duration::from_secs(5);
+        let answers: Vec<Option<(u16, bool)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..CLIENTS)
+                .map(|_| scope.spawn(|| full_get(serve.port, limit)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().ok().flatten())
+                .collect()
+        });
+        assert_eq!(
+            answers,
+            vec![Some((200, true)); CLIENTS],
+            "RLIMIT_NOFILE {nofile}: every normal client gets the whole feed\n{}",
+            serve.log()
+        );
+        // The service sheds idle connections to stay under its cap: of those connected (the
+        // kernel may still be retrying a few whose first SYN found the backlog full), all but
+        // `cap` are closed.
+        let still_open = || {
+            idle.iter()
+                .filter(|s| s.peer_addr().is_ok() && !closed_by_server(s))
+                .count()
+        };
+        let shed = serve.until(WAIT, || (still_open() <= cap).then_some(()));
+        assert!(
+            shed.is_some(),
+            "RLIMIT_NOFILE {nofile}: {} idle connections still open, more than the cap {cap}",
+            still_open()
+        );
+        drop(idle);
+        assert_eq!(serve.get("/healthz").0, 200);
+        let (code, _) = serve.terminate();
+        assert_eq!(code, Some(0), "RLIMIT_NOFILE {nofile}");
+    }
 }
