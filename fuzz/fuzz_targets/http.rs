@@ -56,7 +56,7 @@ async fn exchange(app: &App, input: &[u8]) -> Option<Vec<u8>> {
     // client. With a smaller pipe, a chunked request followed by a malformed one trips
     // hyper 1.12's `debug_assert!(self.can_write_head())` (conn.rs:619): it writes its 400
     // while the feed's body is still queued. That is hyper's, reported to the lead with the
-    // input (fuzz/README.md); this target looks for ngayle's own defects.
+    // input (fuzz/known/, README.md § Fuzzing); this target looks for ngayle's own defects.
     let (client, server) = tokio::io::duplex(1024 * 1024);
     // As `http::serve` configures each connection; half-close on, so that a request whose
     // client has finished sending still gets its answer (a real client keeps its side open).
