@@ -610,6 +610,8 @@ const MONTHS: [&str; 12] = [
 
 /// The year's name in the sexagenary cycle (can chi): 2024 is Giáp Thìn.
 pub fn year_name(year: i32) -> String {
+    // In i64: `year + 8` overflows an i32 near its end.
+    let year = i64::from(year);
     let stem = STEMS[usize::try_from((year + 6).rem_euclid(10)).unwrap_or(0)];
     let branch = BRANCHES[usize::try_from((year + 8).rem_euclid(12)).unwrap_or(0)];
     format!("{stem} {branch}")
@@ -1203,5 +1205,14 @@ mod tests {
         assert_eq!(year_name(1945), "Ất Dậu");
         assert_eq!(month_name(1), "Giêng");
         assert_eq!(month_name(12), "Chạp");
+    }
+
+    /// Found by the `lunar` fuzz target: `year + 6` overflowed for years near `i32::MAX`.
+    #[test]
+    fn year_name_of_extreme_years_does_not_overflow() {
+        // The cycle is 60 years: i32::MAX ≡ 1987 and i32::MIN ≡ 2032 (mod 60).
+        assert_eq!(year_name(i32::MAX), year_name(1987));
+        assert_eq!(year_name(i32::MAX), "Đinh Mão");
+        assert_eq!(year_name(i32::MIN), year_name(2032));
     }
 }

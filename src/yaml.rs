@@ -185,10 +185,7 @@ pub fn parse<T: DeserializeOwned + Default>(text: &str) -> Result<T, ParseError>
     serde_yaml::from_str(text).map_err(|e| {
         let pos = e
             .location()
-            .map(|l| Pos {
-                line: l.line(),
-                column: l.column(),
-            })
+            .map(|l| within(text, l.line(), l.column()))
             .unwrap_or(Pos::START);
         let mut message = e.to_string();
         // The parser appends the position we already report in front of the line.
@@ -385,11 +382,23 @@ fn locate_exact(text: &str, path: &[Seg]) -> Option<Pos> {
             if !e.to_string().contains(MARKER) {
                 return None;
             }
-            e.location().map(|l| Pos {
-                line: l.line(),
-                column: l.column(),
-            })
+            e.location().map(|l| within(text, l.line(), l.column()))
         }
+    }
+}
+
+/// The parser's position, kept inside `text`: at the end of a text without a final newline
+/// libyaml moves to the next line (the line after the last one), which is put back at the end
+/// of the last line.
+fn within(text: &str, line: usize, column: usize) -> Pos {
+    let lines = text.split('\n').count();
+    if line <= lines {
+        return Pos { line, column };
+    }
+    let last = text.rsplit('\n').next().unwrap_or("");
+    Pos {
+        line: lines,
+        column: last.chars().count() + 1,
     }
 }
 

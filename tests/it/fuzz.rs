@@ -179,3 +179,29 @@ proptest! {
         let _ = locate(text, &[Seg::Key("events"), Seg::Index(99), Seg::KeyName("x")]);
     }
 }
+
+/// Found by the `load` fuzz target: at the end of a file without a final newline the YAML
+/// parser reports the line after the last one (`national.yaml:2:1` for a one-line file), a
+/// place that `check` cannot show and an editor cannot go to.
+#[test]
+fn a_position_at_the_end_of_a_file_without_a_final_newline_is_inside_the_file() {
+    // An empty layer (warned about at the end of the document) and an unclosed mapping.
+    for (text, end) in [(" #", 3), ("events: {uh", 12), ("# lịch\nevents: [", 10)] {
+        let mut src = shipped();
+        src.layers[3].text = text.into();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap_or_default();
+        let (_, diags) = resolve(&src, today);
+        let here: Vec<_> = diags
+            .iter()
+            .filter(|d| d.path == src.layers[3].path)
+            .collect();
+        assert!(!here.is_empty(), "{text:?}: no diagnostic");
+        let last = text.lines().count();
+        for d in here {
+            assert!(
+                d.line <= last && (d.line < last || d.column <= end),
+                "{text:?}: {d}"
+            );
+        }
+    }
+}
