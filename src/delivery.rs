@@ -458,8 +458,14 @@ impl<'t> Sender<'t> {
             tokio::select! {
                 out = &mut send => return out,
                 () = tokio::time::sleep(every) => {
-                    if let Err(e) = self.store.renew(keys, self.lease).await {
-                        tracing::warn!(error = %e, "không gia hạn được lời nhắc đang gửi");
+                    match self.store.renew(keys, self.lease).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(
+                            "lời nhắc đang gửi đã hết hạn giữ và được tiến trình khác nhận"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "không gia hạn được lời nhắc đang gửi")
+                        }
                     }
                 }
             }

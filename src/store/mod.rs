@@ -760,28 +760,10 @@ impl Store {
         Ok(won)
     }
 
-    /// Extends this owner's claims on `keys` to `lease` from now (an email still in flight).
-    pub async fn renew(&self, keys: &[&ReminderKey], lease: Duration) -> Result<(), StoreError> {
-        let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        let r = async {
-            let pool = self.pool().await?;
-            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                let sql = format!(
-                    "UPDATE reminders SET lease_until = ?
-                     WHERE ({}) AND status = 'sending' AND claimed_by = ?",
-                    keys_sql(chunk.len())
-                );
-                // Audited: `sql` is built from constants and `?` placeholders only.
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(until.timestamp_millis());
-                for key in chunk {
-                    q = bind_key(q, key);
-                }
-                q.bind(&self.inner.owner).execute(&pool).await?;
-            }
-            Ok(())
-        }
-        .await;
-        self.note(r)
+    /// Extends this owner's claims on `keys` to `lease` from now (an email still in flight);
+    /// false when some are no longer its own.
+    pub async fn renew(&self, keys: &[&ReminderKey], lease: Duration) -> Result<bool, StoreError> {
+        self.settle(&[], keys, lease, Utc::now()).await
     }
 
     /// Records outcomes of this owner's claims, in order, and confirms its claim on `confirm`
