@@ -495,3 +495,26 @@ fn a_state_file_deleted_while_serving_is_noticed_and_a_replaced_one_is_reopened(
     assert_eq!(serve.terminate().0, Some(0));
     assert_eq!(server.received().len(), 2, "nothing sent twice");
 }
+
+#[test]
+fn sigterm_while_the_server_takes_its_time_to_answer_stops_within_the_grace_period() {
+    // The reply to a message may take minutes (RFC 5321 allows ten): a stop must not wait for
+    // it beyond `shutdown_grace` (5 s in this project).
+    let server = SmtpServer::start();
+    server.set_delay(Duration::from_secs(30));
+    let p = due_now(3, &server.url());
+    let serve = Serve::start(&p, &["--no-watch"]);
+    // The first message is in flight once its reminders are claimed.
+    let in_flight = serve.until(WAIT, || {
+        (state_counts(&p)[&Status::Sending] > 0).then_some(())
+    });
+    assert!(in_flight.is_some(), "{}", serve.log());
+    let log = serve.log.clone();
+    let (code, took) = serve.terminate();
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        took < Duration::from_secs(8),
+        "stopped after {took:?} with a grace of 5 s:\n{log}"
+    );
+}
