@@ -24,7 +24,7 @@ use crate::lunar;
 use crate::mail::{Mailer, SendError};
 use crate::plan::{Reminder, ReminderKey, VIETNAM, plan};
 use crate::schedule::{Assignee, Schedule};
-use crate::store::{Change, Planned, ReminderState, Status, Store, StoreError};
+use crate::store::{Change, Planned, ReminderState, SKIPPED_WHEN_FOUND, Status, Store, StoreError};
 use crate::template::{ItemCtx, MailContext, PersonCtx, UnitCtx};
 use std::future::Future;
 
@@ -210,8 +210,8 @@ pub async fn tick(
             .push((r, s));
     }
     if dry_run {
+        let mut teams = Teams::default();
         for ((due, _), batch) in &batches {
-            let mut teams = Teams::default();
             let p = prepare(schedule, mailer, &mut teams, now, *due, batch.clone());
             if let Ok((_, subject)) = &p.composed {
                 let to = batch
@@ -472,9 +472,6 @@ impl<'t> Sender<'t> {
         }
     }
 }
-
-/// Why a reminder found after its window is skipped (as the store records it).
-const SKIPPED_WHEN_FOUND: &str = "quá hạn gửi bù: dịch vụ không chạy khi lời nhắc đến hạn";
 
 /// An email composed ahead of its turn.
 struct Prepared<'a, 's> {

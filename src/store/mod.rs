@@ -954,8 +954,8 @@ impl Store {
     }
 }
 
-/// Why a reminder found after its catch-up window is not sent (recorded with it).
-const SKIPPED_WHEN_FOUND: &str =
+/// Why a reminder found after its catch-up window is not sent (recorded with it, logged).
+pub const SKIPPED_WHEN_FOUND: &str =
     "quá hạn gửi bù: dịch vụ không chạy khi lời nhắc đến hạn (tìm thấy khi đã quá thời hạn gửi bù)";
 /// A reminder that waited its whole catch-up window without being tried.
 const EXPIRED_UNTRIED: &str =
