@@ -307,23 +307,30 @@ impl<'t> Sender<'t> {
                 }
             };
             let previous = done.take();
+            // The next claim waits for this gate: two writes at once from one process would
+            // make one of them wait in SQLite's busy handler (milliseconds per email).
+            let (gated, after_gate) = tokio::sync::oneshot::channel::<()>();
             let gate = async {
                 let prev: Vec<(&[&ReminderKey], Change)> = previous
                     .iter()
                     .map(|(keys, o)| (keys.as_slice(), o.change()))
                     .collect();
-                match self
+                let settled = self
                     .store
                     .settle(&prev, &this.keys, self.lease, self.now)
-                    .await
-                {
+                    .await;
+                let _ = gated.send(());
+                match settled {
                     Ok(true) => Ok(()),
                     Ok(false) => Err(Gate::Lost),
                     Err(e) => Err(Gate::Store(e)),
                 }
             };
             let sending = self.renewing(&this.keys, self.mailer.send_after(message, gate));
-            let following = self.claim_next(&mut teams, &mut queue);
+            let following = async {
+                let _ = after_gate.await;
+                self.claim_next(&mut teams, &mut queue).await
+            };
             let (sent, following) = tokio::join!(sending, following);
             control.progressed();
             let to = this.to;

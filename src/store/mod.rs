@@ -789,11 +789,34 @@ impl Store {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        /// A value bound to a `?` of the statements.
+        enum Bind<'v> {
+            Text(&'v str),
+            Int(i64),
+        }
         if confirm.is_empty() && changes.iter().all(|(keys, _)| keys.is_empty()) {
             return Ok(true);
         }
-        let pool = self.pool().await?;
-        let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+        // Every statement of one settle goes to the database in one call, each committing by
+        // itself (one round trip per email instead of four for a transaction: the mailer's
+        // throughput, BENCHMARKS.md). They need not be atomic together: each outcome applies
+        // only to rows still held, and the confirmation's rows say whether this email may go.
+        // The keys' date texts, in the order they are bound (outcomes, then confirmations).
+        let dates: Vec<String> = changes
+            .iter()
+            .flat_map(|(keys, _)| keys.iter())
+            .chain(confirm.iter())
+            .map(|k| date_text(k))
+            .collect();
+        let mut date = dates.iter();
+        let mut sql = String::new();
+        let mut binds: Vec<Bind> = Vec::new();
+        fn push_key<'v>(binds: &mut Vec<Bind<'v>>, key: &'v ReminderKey, date: Option<&'v String>) {
+            binds.push(Bind::Text(&key.event_id));
+            binds.push(Bind::Text(date.map_or("", String::as_str)));
+            binds.push(Bind::Text(&key.task_id));
+            binds.push(Bind::Text(&key.person_id));
+        }
         for (keys, change) in changes {
             for chunk in keys.chunks(KEYS_PER_STATEMENT) {
                 let set = match change {
@@ -808,47 +831,52 @@ impl Store {
                     // back to pending, the attempt not counted.
                     Change::Release => "status = 'pending', attempts = MAX(attempts - 1, 0)",
                 };
-                let sql = format!(
+                sql.push_str(&format!(
                     "UPDATE reminders SET {set}, claimed_by = NULL, lease_until = NULL, updated_at = ?
-                     WHERE ({}) AND status = 'sending' AND claimed_by = ?",
+                     WHERE ({}) AND status = 'sending' AND claimed_by = ?;\n",
                     keys_sql(chunk.len())
-                );
-                // Audited: `sql` is built from constants and `?` placeholders only.
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                q = match change {
-                    Change::Sent => q.bind(ts(now)),
-                    Change::Retry { error, at } => q.bind(*error).bind(ts(*at)),
-                    Change::Failed { error } => q.bind(*error),
-                    Change::Release => q,
-                };
-                q = q.bind(ts(now));
-                for key in chunk {
-                    q = bind_key(q, key);
+                ));
+                match change {
+                    Change::Sent => binds.push(Bind::Int(ts(now))),
+                    Change::Retry { error, at } => {
+                        binds.push(Bind::Text(error));
+                        binds.push(Bind::Int(ts(*at)));
+                    }
+                    Change::Failed { error } => binds.push(Bind::Text(error)),
+                    Change::Release => {}
                 }
-                q.bind(&self.inner.owner).execute(&mut *tx).await?;
+                binds.push(Bind::Int(ts(now)));
+                for key in chunk {
+                    push_key(&mut binds, key, date.next());
+                }
+                binds.push(Bind::Text(&self.inner.owner));
             }
         }
         let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        let mut held = 0;
         for chunk in confirm.chunks(KEYS_PER_STATEMENT) {
-            let sql = format!(
+            sql.push_str(&format!(
                 "UPDATE reminders SET lease_until = ?
-                 WHERE ({}) AND status = 'sending' AND claimed_by = ?",
+                 WHERE ({}) AND status = 'sending' AND claimed_by = ?
+                 RETURNING 1;\n",
                 keys_sql(chunk.len())
-            );
-            // Audited: `sql` is built from constants and `?` placeholders only.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(until.timestamp_millis());
+            ));
+            binds.push(Bind::Int(until.timestamp_millis()));
             for key in chunk {
-                q = bind_key(q, key);
+                push_key(&mut binds, key, date.next());
             }
-            held += q
-                .bind(&self.inner.owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            binds.push(Bind::Text(&self.inner.owner));
         }
-        tx.commit().await?;
-        Ok(usize::try_from(held).is_ok_and(|h| h == confirm.len()))
+        let pool = self.pool().await?;
+        // Audited: `sql` is built from constants and `?` placeholders only; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t),
+                Bind::Int(n) => q.bind(n),
+            };
+        }
+        let held = q.fetch_all(&pool).await?.len();
+        Ok(held == confirm.len())
     }
 
     /// Notes on pending reminders why they wait (the mail server's error), without changing
