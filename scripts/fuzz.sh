@@ -4,12 +4,13 @@
 # the other, from the committed seeds (fuzz/seeds/TARGET) into fuzz/corpus/TARGET (not
 # committed), and exits non-zero if any target crashed. README.md § Fuzzing.
 #
-#   bash scripts/fuzz.sh [SECONDS]
+#   bash scripts/fuzz.sh [SECONDS [TARGET...]]     (all targets: load http lunar)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 targets=(load http lunar)
+if [ "$#" -gt 1 ]; then targets=("${@:2}"); fi
 cargo_fuzz_version=0.13.2
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 

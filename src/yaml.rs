@@ -387,19 +387,34 @@ fn locate_exact(text: &str, path: &[Seg]) -> Option<Pos> {
     }
 }
 
-/// The parser's position, kept inside `text`: at the end of a text without a final newline
-/// libyaml moves to the next line (the line after the last one), which is put back at the end
-/// of the last line.
+/// The parser's position as `check` shows it, where lines end at newlines only. The parser
+/// also ends a line at a lone `\r`, NEL, U+2028 and U+2029, and at the end of a text without a
+/// final newline it moves to the line after the last: the text is walked to the character the
+/// parser means, counting both ways.
 fn within(text: &str, line: usize, column: usize) -> Pos {
-    let lines = text.split('\n').count();
-    if line <= lines {
-        return Pos { line, column };
+    let (mut parser, mut ours) = ((1, 1), Pos::START);
+    let mut chars = text.chars().peekable();
+    while parser < (line, column) {
+        let Some(ch) = chars.next() else { break };
+        let crlf = ch == '\r' && chars.next_if_eq(&'\n').is_some();
+        parser = if matches!(ch, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}') {
+            (parser.0 + 1, 1)
+        } else {
+            (parser.0, parser.1 + 1)
+        };
+        ours = if ch == '\n' || crlf {
+            Pos {
+                line: ours.line + 1,
+                column: 1,
+            }
+        } else {
+            Pos {
+                column: ours.column + 1,
+                ..ours
+            }
+        };
     }
-    let last = text.rsplit('\n').next().unwrap_or("");
-    Pos {
-        line: lines,
-        column: last.chars().count() + 1,
-    }
+    ours
 }
 
 /// Walks to `path` and fails there, so that the parser stamps the failure with the position.

@@ -205,3 +205,22 @@ fn a_position_at_the_end_of_a_file_without_a_final_newline_is_inside_the_file() 
         }
     }
 }
+
+/// Found by the `load` fuzz target: the YAML parser counts a lone carriage return as a line
+/// break, `check` (and every `grep -n`) only newlines, so every position after a stray `\r`
+/// was one line too far down and its source line was the wrong one.
+#[test]
+fn a_stray_carriage_return_does_not_move_the_positions_after_it() {
+    let mut src = shipped();
+    src.layers[3].text = "# lịch\r# cũ\nevents:\n  - id: x\n    bogus: 1\n".into();
+    let today = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap_or_default();
+    let (_, diags) = resolve(&src, today);
+    let bogus: Vec<_> = diags
+        .iter()
+        .filter(|d| d.path == src.layers[3].path && d.message.contains("bogus"))
+        .collect();
+    assert!(!bogus.is_empty(), "{diags:?}");
+    for d in bogus {
+        assert_eq!((d.line, d.column), (4, 5), "{d}");
+    }
+}
