@@ -650,14 +650,18 @@ fn full_get(port: u16, limit: Duration) -> Option<(u16, bool)> {
     Some((status, raw.len() - split - 4 == length && length > 0))
 }
 
-/// True once the server has closed `s` (end of file or reset); false while it is open or
-/// still connecting (`s` is non-blocking).
-fn closed_by_server(mut s: &TcpStream) -> bool {
-    let mut byte = [0u8; 1];
-    match s.read(&mut byte) {
-        Ok(n) => n == 0,
-        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
-    }
+/// How many sockets process `pid` has open (Linux: its descriptors that are sockets).
+fn server_sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
+                })
+                .count()
+        })
+        .unwrap_or(usize::MAX)
 }
 
 #[test]
@@ -714,20 +718,20 @@ fn idle_connections_beyond_the_descriptor_limit_do_not_starve_normal_clients() {
             "RLIMIT_NOFILE {nofile}: every normal client gets the whole feed\n{}",
             serve.log()
         );
-        // The service sheds idle connections to stay under its cap: of those connected (the
-        // kernel may still be retrying a few whose first SYN found the backlog full), all but
-        // `cap` are closed.
-        let still_open = || {
-            idle.iter()
-                .filter(|s| s.peer_addr().is_ok() && !closed_by_server(s))
-                .count()
-        };
-        let shed = serve.until(WAIT, || (still_open() <= cap).then_some(()));
+        // The service sheds idle connections to stay under its cap: it never holds more than
+        // `cap` of them (counted as the process's socket descriptors: the listener and the
+        // connections). Counting the test's own sockets that look open would also count the
+        // ones the kernel has not handed to the service yet — with a full accept queue it drops
+        // the handshake's last ACK and retries its SYN-ACK for up to a minute, while the
+        // client side already says "connected" — which made this check flaky.
+        let sockets = || server_sockets(serve.child.id());
+        let most = serve.until(WAIT, || (sockets() <= cap + 1).then_some(()));
         assert!(
-            shed.is_some(),
-            "RLIMIT_NOFILE {nofile}: {} idle connections still open, more than the cap {cap}",
-            still_open()
+            most.is_some(),
+            "RLIMIT_NOFILE {nofile}: the service holds {} sockets, more than the cap {cap} + its listener",
+            sockets()
         );
+
         drop(idle);
         assert_eq!(serve.get("/healthz").0, 200);
         let (code, _) = serve.terminate();
