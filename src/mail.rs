@@ -646,7 +646,53 @@ fn redact(url: &url::Url) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Content, wrap};
+    use super::{Content, Letter, wrap};
+
+    #[test]
+    fn a_line_break_in_a_name_or_subject_cannot_add_a_header() {
+        // The files cannot carry one any more (control characters are refused at load); this
+        // keeps lettre's own protection under test, on what ngayle hands it.
+        let evil = "Lễ\r\nBcc: evil@example.org\r\nX-Evil: 1";
+        // As `delivery::compose` makes them: "Name <addr>" parsed, the bare address if that
+        // fails. (`Mailbox::new` with such a name would make lettre panic when it writes the
+        // header — a `Display` error unwrapped — so names are never put in that way.)
+        let mailbox = |name: &str, addr: &str| {
+            format!("{name} <{addr}>")
+                .parse::<lettre::message::Mailbox>()
+                .or_else(|_| addr.parse())
+                .expect("a valid address")
+        };
+        let letter = Letter {
+            from: mailbox(evil, "nhacviec@example.org"),
+            reply_to: Some(mailbox(evil, "vanthu@example.org")),
+            to: mailbox(evil, "an@example.org"),
+            subject: evil.to_string(),
+            text: "Nội dung.".to_string(),
+            html: "<p>Nội dung.</p>".to_string(),
+            message_id: "<m@example.org>".to_string(),
+        };
+        for eight_bit in [false, true] {
+            let message = letter.build(eight_bit).expect("build");
+            assert_eq!(
+                message.envelope().to(),
+                ["an@example.org".parse::<lettre::Address>().expect("addr")],
+                "no extra envelope recipient"
+            );
+            let wire = String::from_utf8_lossy(&message.formatted()).into_owned();
+            let head = wire.split("\r\n\r\n").next().unwrap_or_default();
+            for line in head.split("\r\n") {
+                let name = line
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                assert!(
+                    name != "bcc" && name != "x-evil",
+                    "injected header line {line:?} in\n{head}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn content_is_dot_stuffed_and_ended_in_one_piece() {
