@@ -36,6 +36,11 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("không mở được tệp dữ liệu {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("lỗi cơ sở dữ liệu: {0}")]
     Db(#[from] sqlx::Error),
     #[error("không nâng cấp được cơ sở dữ liệu: {0}")]
@@ -181,11 +186,6 @@ impl Store {
         }
     }
 
-    /// This store's claim owner (for tests and logs).
-    pub fn owner(&self) -> &str {
-        &self.inner.owner
-    }
-
     /// The pool to use now: the file is checked first. A file replaced at its path (a backup
     /// put back) is reopened; a deleted one is an error, so that nothing is written into an
     /// unlinked file and nothing is silently started afresh.
@@ -261,11 +261,6 @@ impl Store {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-    }
-
-    /// True when the database answers and the last operation succeeded.
-    pub async fn ping(&self) -> bool {
-        self.health().await.is_none()
     }
 
     /// Records the feed's current fingerprints and returns when each UID's content last
@@ -358,7 +353,7 @@ async fn open_pool(path: &Path) -> Result<SqlitePool, StoreError> {
             source,
         })?;
     }
-    private_file(path).map_err(|source| StoreError::Dir {
+    private_file(path).map_err(|source| StoreError::File {
         path: path.display().to_string(),
         source,
     })?;
