@@ -6,6 +6,43 @@
 //! A transport sees a [`Letter`], seals it for its server (8bit or not), may use the sealed
 //! envelope (MAIL, RCPT) freely, and gets the bytes only from [`Key::open`]. What builds the
 //! bytes (`Letter::build`) is private to this module.
+//!
+//! With a permit, a reminder's content can be written:
+//!
+//! ```
+//! use ngayle::mail::{ForReminder, Key, Sealed};
+//! use ngayle::store::Permit;
+//! fn write(sealed: Sealed<ForReminder>, permit: Permit<'_>) {
+//!     let (_content, _spent) = permit.open(sealed);
+//! }
+//! ```
+//!
+//! Without one, it does not compile — not with the key of unrecorded emails:
+//!
+//! ```compile_fail
+//! use ngayle::mail::{ForReminder, Key, Sealed, Unrecorded};
+//! fn leak(sealed: Sealed<ForReminder>) {
+//!     let (_content, ()) = Unrecorded.open(sealed);
+//! }
+//! ```
+//!
+//! nor through the path of unrecorded emails:
+//!
+//! ```compile_fail
+//! use ngayle::mail::{ForReminder, Letter, Mailer};
+//! async fn leak(mailer: &Mailer, letter: &Letter<ForReminder>) {
+//!     let _ = mailer.send(letter).await;
+//! }
+//! ```
+//!
+//! nor with a permit made by hand (only `Store::clear` makes one):
+//!
+//! ```compile_fail
+//! use ngayle::store::{Permit, Turn};
+//! fn forge(message_id: &str, turn: Turn) -> Permit<'_> {
+//!     Permit { message_id, turn }
+//! }
+//! ```
 
 use std::marker::PhantomData;
 

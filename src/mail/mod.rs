@@ -31,7 +31,7 @@ use crate::store::{Claim, Permit, Spent};
 mod letter;
 mod smtp;
 
-pub use letter::{ForReminder, ForTest, Key, Letter, Unrecorded, wrap};
+pub use letter::{Content, ForReminder, ForTest, Key, Letter, Sealed, Unrecorded, wrap};
 use smtp::{SmtpSender, smtp_transport};
 
 /// How long one SMTP conversation step may take (connect, greeting, EHLO, STARTTLS, AUTH,
