@@ -28,9 +28,9 @@ enum Security {
 ///
 /// Ours only for the socket: released lettre (0.11.23) never sets `TCP_NODELAY`, so each message
 /// waits 40 ms for the server's delayed ACK (21 msg/s, BENCHMARKS.md) — fixed upstream in
-/// lettre/lettre#1159, not yet released; use lettre's pooled transport again once it is. (Even
-/// then MAIL/RCPT/DATA stay separate from the content, `envelope_steps`: the store's permit is
-/// made while they go, which lettre's one-call `send` cannot overlap.)
+/// lettre/lettre#1159, not yet released; once it is, lettre's `connect_tokio1` replaces the
+/// socket code of `connect`. (MAIL/RCPT/DATA stay ours, `envelope_steps`: the store's permit
+/// is made while they go, which lettre's one-call `send` and its pool cannot overlap.)
 pub(super) struct SmtpSender {
     host: String,
     port: u16,
