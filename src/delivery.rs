@@ -22,15 +22,15 @@ use lettre::message::Mailbox;
 
 use std::future::Future;
 
-use crate::lunar;
 use crate::mail::{ForReminder, Letter, Mailer, SendError};
-use crate::plan::{Reminder, ReminderKey, VIETNAM, plan};
+use crate::plan::{Reminder, ReminderKey, plan};
 use crate::schedule::{Assignee, Schedule};
 use crate::store::{
     Claim, Outcome, Planned, Previous, Refused, ReminderState, SKIPPED_WHEN_FOUND, Status, Store,
     StoreError, Unsettled,
 };
 use crate::template::{ItemCtx, MailContext, PersonCtx, UnitCtx};
+use crate::vietnam;
 
 /// How far before the catch-up window reminders are still looked at, to record them skipped.
 pub const LOOKBACK: Duration = Duration::days(31);
@@ -247,7 +247,7 @@ impl Window {
             tracing::info!(
                 reminder = %e.key,
                 email = %e.email,
-                due = %e.due.with_timezone(&VIETNAM).to_rfc3339(),
+                due = %vietnam::local(e.due).to_rfc3339(),
                 reason = %e.reason,
                 "quá hạn gửi bù: ghi là bỏ qua, không gửi"
             );
@@ -296,7 +296,7 @@ fn list(schedule: &Schedule, now: DateTime<Utc>, due: &Due, report: &mut TickRep
             Ok(email) => {
                 report.would_send.push(format!(
                     "{} → {}: {}",
-                    at.with_timezone(&VIETNAM).format("%Y-%m-%dT%H:%M%:z"),
+                    vietnam::local(*at).format("%Y-%m-%dT%H:%M%:z"),
                     email.address,
                     email.subject
                 ));
@@ -420,7 +420,7 @@ impl<'t> Sender<'t> {
                     tracing::warn!(
                         to = %to,
                         error = %err,
-                        retry_at = %at.with_timezone(&VIETNAM),
+                        retry_at = %vietnam::local(at),
                         "gửi thư chưa được, sẽ thử lại"
                     );
                     Outcome::Retry(err.to_string(), at)
@@ -656,15 +656,7 @@ fn item<'s>(schedule: &'s Schedule, teams: &mut Teams<'s>, r: &Reminder<'s>) -> 
     let o = &r.occurrence;
     let lunar = o
         .lunar()
-        .map(|l| {
-            let leap = if l.leap { " nhuận" } else { "" };
-            format!(
-                "{}/{}{leap} năm {}",
-                l.day,
-                l.month,
-                lunar::year_name(l.year)
-            )
-        })
+        .map(|l| vietnam::lunar_short(&l))
         .unwrap_or_default();
     let due = r.due_local();
     // "Who else": the other people named for this task (a few names, then a count); not for a
@@ -692,21 +684,16 @@ fn item<'s>(schedule: &'s Schedule, teams: &mut Teams<'s>, r: &Reminder<'s>) -> 
         event_title: o.title.clone(),
         event_short: short,
         event_name: o.event.name.clone(),
-        event_date: o.date.format("%d/%m/%Y").to_string(),
-        event_date_short: o.date.format("%-d/%-m/%Y").to_string(),
-        weekday: lunar::weekday_vi(o.date).to_string(),
+        event_date: vietnam::date(o.date),
+        event_date_short: vietnam::date_short(o.date),
+        weekday: vietnam::weekday(o.date).to_string(),
         lunar,
         anniversary: o.anniversary,
         class: o.class.map(|c| c.name_vi().to_string()),
         task_title: r.task.title.clone(),
         task_do: r.task.what.clone(),
         before_days: r.task.before_days,
-        due: format!(
-            "{} {} {}",
-            due.format("%H:%M"),
-            lunar::weekday_vi(due.date_naive()),
-            due.format("%d/%m/%Y")
-        ),
+        due: vietnam::time_day(due),
         others,
         note: o.event.note.clone(),
     }
