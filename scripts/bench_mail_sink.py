@@ -7,7 +7,9 @@
         SIGTERM/SIGINT or S seconds (default 900).
     bench_mail_sink.py stats CONTROL_PORT
         Prints the counts as JSON: {"messages": N, "recipients": N, "bytes": N,
-        "by_sender": {"a@b": N, ...}, "cpu_seconds": S}.
+        "by_sender": {"a@b": N, ...}, "connections": [{"id": N, "opened": T, "first": T,
+        "last": T, "messages": N}, ...], "cpu_seconds": S}: the latest 32 connections, with the
+        wall-clock times (seconds since the epoch) of their opening, first and last message.
 
 Each message is counted by its envelope sender when its DATA ends (before the 250 goes out),
 so the counts are final as soon as a client has its last reply.
@@ -41,6 +43,8 @@ import time
 # message larger than MAX_MESSAGE likewise. Both only bound memory: the clients stay far below.
 MAX_LINE = 4096
 MAX_MESSAGE = 16 * 1024 * 1024
+# How many of the latest connections `stats` describes.
+KEEP_CONNECTIONS = 32
 
 GREETING = b"220 bench-sink ESMTP\r\n"
 EHLO_REPLY = (
@@ -64,13 +68,30 @@ class Counter:
         self.recipients = 0
         self.bytes = 0
         self.by_sender = collections.Counter()
+        # The latest connections: when each opened and took its first and last message (wall
+        # clock, to compare with a client's start), so a client's sending pace can be told
+        # from its start-up.
+        self.connections = collections.deque(maxlen=KEEP_CONNECTIONS)
+        self.opened = 0
 
-    def count(self, sender, recipients, size):
+    def connect(self):
+        """A new connection's record, kept in `connections`."""
+        with self.lock:
+            self.opened += 1
+            record = {"id": self.opened, "opened": time.time(), "messages": 0}
+            self.connections.append(record)
+            return record
+
+    def count(self, connection, sender, recipients, size):
+        now = time.time()
         with self.lock:
             self.messages += 1
             self.recipients += recipients
             self.bytes += size
             self.by_sender[sender] += 1
+            connection.setdefault("first", now)
+            connection["last"] = now
+            connection["messages"] += 1
 
     def stats(self):
         with self.lock:
@@ -79,6 +100,7 @@ class Counter:
                 "recipients": self.recipients,
                 "bytes": self.bytes,
                 "by_sender": dict(self.by_sender),
+                "connections": [dict(c) for c in self.connections],
                 # The sink's own CPU time so far (user + system, all threads): how busy it was.
                 "cpu_seconds": round(time.process_time(), 4),
             }
@@ -106,6 +128,7 @@ class Session:
 
     def __init__(self, counter):
         self.counter = counter
+        self.record = counter.connect()
         # Bytes not yet consumed (appended to and cut from the front: linear in what arrives).
         self.buf = bytearray()
         self.in_data = False
@@ -137,7 +160,7 @@ class Session:
                         self.scan = max(pos, size - 4)
                         break
                     end, body_end = i + 5, i + 2
-                self.counter.count(self.mail_from, self.rcpts, body_end - pos)
+                self.counter.count(self.record, self.mail_from, self.rcpts, body_end - pos)
                 self.in_data = False
                 self.mail_from = None
                 self.rcpts = 0
