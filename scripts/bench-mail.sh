@@ -4,7 +4,7 @@
 #
 # One local SMTP sink (Python, standard library, on 127.0.0.1; counts by envelope sender and
 # discards: scripts/bench_mail_sink.py) receives, in each round:
-#   0. sink alone: 5 × N messages (at most 20,000) of the plain client's kind, written as ONE
+#   0. sink alone: 5 × N messages (2,000 to 20,000) of the plain client's kind, written as ONE
 #      pipelined session on one connection with no command waiting for its reply
 #      (scripts/bench_mail_flood.py): what the sink takes when nothing else limits it;
 #   1. plain: Python smtplib sending N reminder-like messages (multipart/alternative, Vietnamese,
@@ -18,7 +18,7 @@
 #   3. with BENCH_MAIL_BASELINE=/path/to/another/ngayle (e.g. a release build of the parent
 #      commit): the same send-due with that binary, on the same project, from an empty database
 #      too. ngayle and the baseline take turns going first, round by round.
-# The sink must count exactly N (5 × N for the sink-alone run) from each client's envelope
+# The sink must count exactly N (the sink-alone run: its own count) from each client's envelope
 # sender and nothing else. The rounds ($BENCH_MAIL_ROUNDS, default 3; every send-due starts
 # from an empty database) put all of them on the same machine: this one is shared and its speed
 # drifts by ±30 % from minute to minute. Each line also gives how busy the sink was (its CPU time
@@ -53,7 +53,7 @@ rounds=${BENCH_MAIL_ROUNDS:-3}
 baseline=${BENCH_MAIL_BASELINE:-}
 [[ $rounds =~ ^[1-9]$ ]] || { echo "BENCH_MAIL_ROUNDS must be 1..9" >&2; exit 1; }
 [[ $group =~ ^[1-9][0-9]{0,3}$ ]] || { echo "BENCH_MAIL_GROUP must be 1..9999" >&2; exit 1; }
-flood_n=$((n * 5 < 20000 ? n * 5 : 20000))
+flood_n=$((n * 5 < 2000 ? 2000 : n * 5 > 20000 ? 20000 : n * 5))
 py=python3
 command -v "$py" >/dev/null || { echo "needs python3" >&2; exit 1; }
 
