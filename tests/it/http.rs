@@ -191,7 +191,7 @@ fn parsed_events(text: &str) -> (BTreeSet<(String, String)>, usize, usize) {
 // Multi-threaded: the server keeps running (and holding its locks only briefly) while this
 // thread waits for the `ngayle ics` process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_full_feed_on_the_wire() {
+async fn the_full_feed_on_the_wire_shipped_calendars() {
     let p = Project::shipped();
     let app = App::start(&p).await;
     let r = app.get("/calendar.ics", &[]).await;
@@ -376,7 +376,7 @@ async fn the_full_feed_answers_alike_on_both_paths() {
 }
 
 #[tokio::test]
-async fn group_feeds_and_not_found() {
+async fn group_feeds_and_not_found_shipped_calendars() {
     let p = Project::shipped();
     let app = App::start(&p).await;
     let full = app.get("/calendar.ics", &[]).await.text();
@@ -421,7 +421,7 @@ async fn group_feeds_and_not_found() {
 }
 
 #[tokio::test]
-async fn the_feed_token() {
+async fn the_feed_token_shipped_calendars() {
     let p = Project::shipped();
     p.edit(
         "config/ngayle.yaml",

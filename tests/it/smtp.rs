@@ -372,6 +372,28 @@ fn a_client_gone_in_the_middle_of_data_leaves_nothing_and_wedges_nothing() {
     assert!(server.open_connections() <= 2);
 }
 
+/// What every "nothing else arrived" check relies on: a message whose data was complete when
+/// its client vanished (a kill after the final dot) is recorded when the server gets to it —
+/// here a second later — and `wait_idle` returns only after that.
+#[test]
+fn wait_idle_returns_after_a_message_answered_once_its_client_had_gone() {
+    let server = SmtpServer::start();
+    server.set_delay(Duration::from_secs(1));
+    let mut s = raw_connect(&server);
+    assert!(talk(&mut s, "EHLO gone").starts_with("250"));
+    assert!(talk(&mut s, "MAIL FROM:<nhacviec@example.org>").starts_with("250"));
+    assert!(talk(&mut s, "RCPT TO:<a@example.org>").starts_with("250"));
+    assert!(talk(&mut s, "DATA").starts_with("354"));
+    s.write_all(b"Subject: late\r\n\r\nlate\r\n.\r\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(s);
+    assert!(server.wait_idle(WAIT), "the connection stayed open");
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].parsed().subject, "late");
+    assert_eq!(server.open_connections(), 0);
+}
+
 #[test]
 fn raw_protocol_replies() {
     let server = SmtpServer::start();
