@@ -13,7 +13,7 @@ use ngayle::store::{Status, Store};
 use crate::reminders::burst;
 use crate::service::due_now;
 use crate::support::serve::Serve;
-use crate::support::smtp::SmtpServer;
+use crate::support::smtp::{ClosedPort, SmtpServer};
 use crate::support::{Project, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -441,10 +441,8 @@ fn the_database_its_wal_and_the_outbox_are_private_under_umask_022() {
 #[test]
 fn a_reminder_pending_longer_than_the_lookback_ends_skipped_with_its_reason() {
     // The mail server is down at the due time: the reminder waits for a retry...
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let p = burst(2, &format!("smtp://{closed}"));
+    let closed = ClosedPort::new();
+    let p = burst(2, &closed.url());
     let r = p.run(&["send-due", "--now", "2026-06-01T08:00:00+07:00"]);
     assert_eq!(
         r.code,

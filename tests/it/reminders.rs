@@ -234,21 +234,20 @@ fn smtp_down_then_back_an_hour_later() {
         ("calendars/tasks.yaml", tasks),
     ]);
     let server = SmtpServer::start();
-    let port = server.addr().port();
     smtp_config(&p, &server.url(), "");
-    server.stop();
+    let down = server.stop_keeping_port();
 
     // Both fall due while the server is down: nothing is lost, the run says so.
-    let down = p.run(&["send-due", "--now", "2024-04-29T08:05:00+07:00"]);
-    assert_eq!(down.code, Some(1), "{}{}", down.stdout, down.stderr);
+    let run = p.run(&["send-due", "--now", "2024-04-29T08:05:00+07:00"]);
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
     assert!(
-        down.stdout.contains("Máy chủ thư chưa dùng được"),
+        run.stdout.contains("Máy chủ thư chưa dùng được"),
         "{}",
-        down.stdout
+        run.stdout
     );
 
     // Back an hour later: everything arrives, marked late, once.
-    let server = SmtpServer::start_on(port);
+    let server = down.start_again();
     let back = p.run(&["send-due", "--now", "2024-04-29T09:05:00+07:00"]);
     assert_eq!(back.code, Some(0), "{}{}", back.stdout, back.stderr);
     let got = server.wait_for(2, WAIT);

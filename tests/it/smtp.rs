@@ -259,6 +259,22 @@ fn stop_refuses_connections_and_start_on_the_same_port_serves_again() {
     assert!(refused(addr));
 }
 
+#[test]
+fn stop_keeping_port_refuses_connections_and_start_again_serves_on_the_same_port() {
+    let server = SmtpServer::start();
+    let addr = server.addr();
+    let down = server.stop_keeping_port();
+    assert_eq!(down.addr(), addr);
+    assert_eq!(down.url(), format!("smtp://{addr}"));
+    assert!(refused(addr), "connections to a held port must be refused");
+    let again = down.start_again();
+    assert_eq!(again.addr(), addr);
+    client(&again)
+        .send(&simple("a@example.org", "after"))
+        .unwrap_or_else(|e| panic!("send after start_again: {e}"));
+    assert_eq!(again.wait_for(1, WAIT).len(), 1);
+}
+
 #[tokio::test]
 async fn five_hundred_messages_over_one_connection_all_arrive() {
     // lettre's own connection type on one TCP connection with TCP_NODELAY (lettre 0.11.23

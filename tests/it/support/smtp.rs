@@ -7,7 +7,8 @@
 //! has its own thread, so a client that keeps one connection for thousands of messages, several
 //! clients at once, or a client killed mid-session (its half-sent message is dropped) never wedge
 //! it. `stop()` closes the listener and every open connection, so the port refuses connections
-//! until `start_on(port)` brings a server back on it.
+//! until `start_on(port)` brings a server back on it; `stop_keeping_port()` also keeps any other
+//! server from being given the port meanwhile (`ClosedPort`).
 //!
 //! "Nothing else arrived" is checked with `wait_idle` (or `wait_closed`), never with a sleep: a
 //! message is recorded by its connection's thread before that thread ends, so once every
@@ -249,6 +250,13 @@ impl SmtpServer {
         self.shutdown();
     }
 
+    /// [`SmtpServer::stop`], keeping the port: connections are refused and no other server
+    /// can be given the port until [`ClosedPort::start_again`] brings this one back.
+    pub fn stop_keeping_port(mut self) -> ClosedPort {
+        self.shutdown();
+        ClosedPort::hold(self.addr.port())
+    }
+
     fn shutdown(&mut self) {
         let Some(acceptor) = self.acceptor.take() else {
             return;
@@ -270,6 +278,69 @@ impl SmtpServer {
 impl Drop for SmtpServer {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// A port on 127.0.0.1 where the mail server is down: a socket is bound to it but does not
+/// listen, so connections are refused, and as long as this is held no test binding port 0 (a
+/// server, a `serve` child) can be given the port — a port merely released could be handed to
+/// whoever binds next, and a client configured for it would reach that other server.
+pub struct ClosedPort {
+    socket: socket2::Socket,
+    addr: SocketAddr,
+}
+
+impl ClosedPort {
+    /// A port of its own (bound to 127.0.0.1:0).
+    pub fn new() -> ClosedPort {
+        ClosedPort::hold(0)
+    }
+
+    /// Binds 127.0.0.1:port without listening; for a given port, retries for up to 5 s while
+    /// it is in use. `SO_REUSEADDR`, so that the connections a stopped server closed
+    /// (`TIME_WAIT`) do not block it: Linux still never hands a port bound so to a port-0 bind.
+    fn hold(port: u16) -> ClosedPort {
+        use socket2::{Domain, Socket, Type};
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let want = SocketAddr::from(([127, 0, 0, 1], port));
+        loop {
+            let bound = Socket::new(Domain::IPV4, Type::STREAM, None).and_then(|s| {
+                s.set_reuse_address(true)?;
+                s.bind(&want.into())?;
+                Ok(s)
+            });
+            match bound {
+                Ok(socket) => {
+                    let addr = socket
+                        .local_addr()
+                        .ok()
+                        .and_then(|a| a.as_socket())
+                        .unwrap_or_else(|| panic!("the address of a bound socket"));
+                    return ClosedPort { socket, addr };
+                }
+                Err(_) if port != 0 && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("hold 127.0.0.1:{port}: {e}"),
+            }
+        }
+    }
+
+    /// The address (127.0.0.1 and the port).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `smtp://127.0.0.1:PORT`, for `mail.smtp` in a test config.
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    /// A server on this port again (the port is released and bound again at once).
+    pub fn start_again(self) -> SmtpServer {
+        let port = self.addr.port();
+        drop(self.socket);
+        SmtpServer::start_on(port)
     }
 }
 
