@@ -257,7 +257,9 @@ fn disk_full_during_serve_then_space_freed_recovers_within_one_tick() {
     std::fs::remove_file(&filler).unwrap_or_else(|e| panic!("{e}"));
     serve.signal("HUP");
     // Within one tick (a minute) of the space coming back: the new person's email, the group
-    // feed, a healthy status — without a restart.
+    // feed, a healthy status — without a restart. The service is a child process, its cron
+    // tick on the real clock (paused tokio time reaches only this process, `--now` only
+    // `send-due`): this waits for the next whole minute, polling with a deadline.
     let got = server.wait_for(3, Duration::from_secs(90));
     assert_eq!(got.len(), 3, "{}", serve.log());
     assert_eq!(got[2].to, ["p9999@example.org"]);
