@@ -1,4 +1,4 @@
-//! Reminder emails end to end: the real binary, a real SMTP server (`smtp::SmtpServer`), and
+//! Reminder emails end to end: the real binary, a real SMTP server (`support::smtp`), and
 //! what actually arrived, parsed.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -106,7 +106,7 @@ fn send_due_sends_exactly_what_upcoming_lists_once_shipped_calendars() {
 
     let run = p.run(&["send-due", "--now", now]);
     assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
-    let got = server.wait_for(by_message.len(), WAIT);
+    let got = server.settled(WAIT);
     assert_eq!(got.len(), by_message.len(), "{}", run.stdout);
     let titles = task_titles(&p);
     let mut seen = BTreeSet::new();
@@ -201,7 +201,7 @@ fn the_subject_of_the_issue() {
     smtp_config(&p, &server.url(), "");
     let r = p.run(&["send-due", "--now", "2024-04-29T07:00:00+07:00"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
-    let got = server.wait_for(1, WAIT);
+    let got = server.settled(WAIT);
     let mail = got[0].parsed();
     assert_eq!(
         mail.subject,
@@ -250,7 +250,7 @@ fn smtp_down_then_back_an_hour_later() {
     let server = down.start_again();
     let back = p.run(&["send-due", "--now", "2024-04-29T09:05:00+07:00"]);
     assert_eq!(back.code, Some(0), "{}{}", back.stdout, back.stderr);
-    let got = server.wait_for(2, WAIT);
+    let got = server.settled(WAIT);
     assert_eq!(got.len(), 2, "one email per due instant");
     for m in &got {
         let mail = m.parsed();
@@ -310,7 +310,7 @@ fn a_refused_address_fails_alone_and_is_not_retried() {
     let r = p.run(&["send-due", "--now", "2024-04-29T07:30:00+07:00"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("từ chối 1"), "{}", r.stdout);
-    let got = server.wait_for(1, WAIT);
+    let got = server.settled(WAIT);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].to, ["binh@example.org"]);
     let again = p.run(&["send-due", "--now", "2024-04-29T08:30:00+07:00"]);
@@ -343,7 +343,7 @@ fn no_header_injection_and_html_is_escaped() {
     smtp_config(&p, &server.url(), "");
     let r = p.run(&["send-due", "--now", "2024-04-29T07:30:00+07:00"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
-    let got = server.wait_for(1, WAIT);
+    let got = server.settled(WAIT);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].to, ["an@example.org"], "no extra envelope recipient");
     let mail = got[0].parsed();
@@ -383,7 +383,7 @@ fn a_lone_dot_line_cannot_end_the_message_early() {
     smtp_config(&p, &server.url(), "");
     let r = p.run(&["send-due", "--now", "2024-04-29T07:30:00+07:00"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
-    let got = server.wait_for(1, WAIT);
+    let got = server.settled(WAIT);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].from, "nhacviec@example.org");
     assert_eq!(got[0].to, ["an@example.org"]);
@@ -423,7 +423,7 @@ fn dry_run_records_and_sends_nothing() {
     assert_eq!(server.connections(), 0, "a dry run does not even connect");
     let real = p.run(&["send-due", "--now", "2024-04-29T07:30:00+07:00"]);
     assert!(real.stdout.contains("Đã gửi 1 thư"), "{}", real.stdout);
-    assert_eq!(server.wait_for(1, WAIT).len(), 1);
+    assert_eq!(server.settled(WAIT).len(), 1);
 }
 
 #[test]
@@ -433,7 +433,7 @@ fn send_test_reaches_the_server() {
     smtp_config(&p, &server.url(), "");
     let r = p.run(&["send-test", "hieutruong@example.org"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
-    let got = server.wait_for(1, WAIT);
+    let got = server.settled(WAIT);
     assert_eq!(got[0].to, ["hieutruong@example.org"]);
     assert!(got[0].parsed().subject.starts_with("[ngayle] Thư thử"));
     assert_eq!(p.run(&["send-test", "không phải địa chỉ"]).code, Some(2));
@@ -471,7 +471,7 @@ fn smtp_auth_password_from_the_environment() {
         "{}",
         String::from_utf8_lossy(&right.stderr)
     );
-    assert_eq!(server.wait_for(1, WAIT).len(), 1);
+    assert_eq!(server.settled(WAIT).len(), 1);
     let log = String::from_utf8_lossy(&right.stderr).into_owned()
         + &String::from_utf8_lossy(&right.stdout);
     assert!(!log.contains("mật-khẩu-thử"), "{log}");
@@ -659,5 +659,5 @@ fn smtp_password_from_a_file_and_an_empty_file_counts_as_none() {
     // systemd's fallback credential is an empty file: the variable is used then.
     assert_eq!(send_test("", "mật-khẩu-thử"), Some(0));
     assert_eq!(send_test("\n", "mật-khẩu-thử"), Some(0));
-    assert_eq!(server.wait_for(3, WAIT).len(), 3);
+    assert_eq!(server.settled(WAIT).len(), 3);
 }

@@ -206,6 +206,18 @@ impl SmtpServer {
         self.wait_until(timeout, |state| state.conns.is_empty())
     }
 
+    /// Every message that arrived, once every connection has ended ([`SmtpServer::wait_idle`]):
+    /// after clients that have finished (a command that has exited), all they sent, and nothing
+    /// of theirs can arrive later. Panics if a connection is still open after `timeout`.
+    pub fn settled(&self, timeout: Duration) -> Vec<Received> {
+        assert!(
+            self.wait_idle(timeout),
+            "{} connection(s) still open after {timeout:?}",
+            self.open_connections()
+        );
+        self.received()
+    }
+
     /// Waits until the `nth` connection accepted (1 for the first) has ended, at most
     /// `timeout`; false if it has not been accepted or is still open then.
     pub fn wait_closed(&self, nth: u64, timeout: Duration) -> bool {
