@@ -92,22 +92,26 @@ run_checker() {
   fi
 }
 
-free_port() {
-  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# start_server CONFIG PORT LOG : start `ngayle serve`, wait for /healthz; sets SERVER_PID.
+# start_server CONFIG LOG : start `ngayle serve` on a port it binds itself (127.0.0.1:0: no port
+# is picked here and released for it, which another process could take meanwhile), read that
+# port from its start-up line ("ngayle đang chạy: http://127.0.0.1:PORT/calendar.ics"), wait for
+# /healthz; sets SERVER_PID and SERVER_PORT.
 start_server() {
-  local config=$1 port=$2 log=$3
+  local config=$1 log=$2
+  SERVER_PORT=
   # A background job of a non-interactive shell starts with SIGINT ignored; give the server the
   # default disposition, as a terminal or a service manager would, so that the SIGINT check means
   # something.
   "$PY" -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
-    "$BIN" --config "$config" serve --listen "127.0.0.1:$port" >"$log" 2>&1 &
+    "$BIN" --config "$config" serve --listen "127.0.0.1:0" >"$log" 2>&1 &
   SERVER_PID=$!
   SERVER_PIDS+=("$SERVER_PID")
   for _ in $(seq 150); do # at most ~30 s (0.2 s apart, each try at most 2 s)
-    if curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then
+    if [[ -z $SERVER_PORT ]]; then
+      SERVER_PORT=$(sed -n 's|.*đang chạy: http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$log" | head -n 1)
+    fi
+    if [[ -n $SERVER_PORT ]] &&
+      curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$SERVER_PORT/healthz" 2>/dev/null; then
       return 0
     fi
     kill -0 "$SERVER_PID" 2>/dev/null || break
@@ -195,15 +199,15 @@ echo "== feed years $FROM_YEAR..$TO_YEAR (current year $Y in Asia/Ho_Chi_Minh)"
 "$PY" "$HERE/expected.py" "$WORK/events.tsv" "$CFG" >"$WORK/expected.tsv"
 echo "   $(wc -l <"$WORK/events.tsv") occurrences in ngayle events"
 
-PORT=$(free_port)
-BASE="http://127.0.0.1:$PORT"
-if start_server "$CFG" "$PORT" "$WORK/server.log"; then
+if start_server "$CFG" "$WORK/server.log"; then
+  PORT=$SERVER_PORT
   pass "ngayle serve answers /healthz on 127.0.0.1:$PORT"
 else
-  fail "ngayle serve answers /healthz on 127.0.0.1:$PORT within 30 s"
+  fail "ngayle serve (on 127.0.0.1:0) says its port and answers /healthz within 30 s"
   summary
   exit 1
 fi
+BASE="http://127.0.0.1:$PORT"
 MAIN_PID=$SERVER_PID
 expect "the state file is created at the config's state: path (relative to the config file)" \
   test -f "$WORK/var/ngayle.sqlite"
@@ -231,10 +235,9 @@ mkdir -p "$WORK/token"
 cp -r "$WORK/config" "$WORK/calendars" "$WORK/token/"
 TOKEN="interop-$RANDOM$RANDOM"
 sed -i "s/^http:.*$/http:\n  feed_token: \"$TOKEN\"/" "$WORK/token/config/ngayle.yaml"
-TPORT=$(free_port)
-TBASE="http://127.0.0.1:$TPORT"
-if start_server "$WORK/token/config/ngayle.yaml" "$TPORT" "$WORK/token/server.log"; then
+if start_server "$WORK/token/config/ngayle.yaml" "$WORK/token/server.log"; then
   TOKEN_PID=$SERVER_PID
+  TBASE="http://127.0.0.1:$SERVER_PORT"
   for path in /calendar.ics /calendar/csvc.ics; do
     s=$(http_status "$TBASE$path")
     [[ $s == 404 ]] && pass "token set: $path without ?token= gives 404" || fail "token set: $path without ?token= gives 404: got $s"

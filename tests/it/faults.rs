@@ -6,14 +6,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ngayle::store::{Status, Store};
 
 use crate::reminders::burst;
-use crate::service::{Serve, due_now};
-use crate::smtp::SmtpServer;
-use crate::support::Project;
+use crate::service::due_now;
+use crate::support::serve::Serve;
+use crate::support::smtp::{ClosedPort, SmtpServer};
+use crate::support::{Project, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -47,17 +48,13 @@ fn spawn(p: &Project, args: &[&str], log: &Path, env: &[(&str, &str)]) -> Child 
 
 /// Waits for a child, killing it after `limit`: its exit code, or `None` if it had to be killed.
 fn wait_bounded(child: &mut Child, limit: Duration) -> Option<i32> {
-    let started = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
-            return s.code();
-        }
-        if started.elapsed() > limit {
+    match wait_until(limit, || child.try_wait().unwrap_or_else(|e| panic!("{e}"))) {
+        Some(status) => status.code(),
+        None => {
             let _ = child.kill();
             let _ = child.wait();
-            return None;
+            None
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -94,6 +91,8 @@ fn two_and_three_send_due_processes_on_one_fresh_state_file_send_each_reminder_o
                 let text = std::fs::read_to_string(&*log).unwrap_or_default();
                 assert_eq!(code, Some(0), "{procs} processes, round {round}:\n{text}");
             }
+            // All have exited: once their connections are closed, nothing more can arrive.
+            assert!(server.wait_idle(WAIT), "a connection stayed open");
             let got = per_recipient(&server);
             assert_eq!(
                 got.len(),
@@ -144,8 +143,21 @@ fn two_serves_and_a_send_due_on_one_state_file_send_each_reminder_once() {
         .filter(|(_, n)| *n > 1)
         .count();
     assert_eq!(twice, 0, "sent twice:\n{}\n{}", a.log(), b.log());
+    let (log_a, log_b) = (a.log.clone(), b.log.clone());
     assert_eq!(a.terminate().0, Some(0));
     assert_eq!(b.terminate().0, Some(0));
+    // Both have exited: once their connections are closed, a duplicate sent late is seen too.
+    assert!(server.wait_idle(WAIT), "a connection stayed open");
+    let got = per_recipient(&server);
+    let twice = got.values().filter(|n| **n > 1).count();
+    let read = |log: &Path| std::fs::read_to_string(log).unwrap_or_default();
+    assert_eq!(
+        (got.len(), twice),
+        (N, 0),
+        "once both had stopped:\n{}\n{}",
+        read(&log_a),
+        read(&log_b)
+    );
 }
 
 /// A tmpfs of `size` mounted on a temporary folder, unmounted on drop; `None` where this
@@ -245,7 +257,9 @@ fn disk_full_during_serve_then_space_freed_recovers_within_one_tick() {
     std::fs::remove_file(&filler).unwrap_or_else(|e| panic!("{e}"));
     serve.signal("HUP");
     // Within one tick (a minute) of the space coming back: the new person's email, the group
-    // feed, a healthy status — without a restart.
+    // feed, a healthy status — without a restart. The service is a child process, its cron
+    // tick on the real clock (paused tokio time reaches only this process, `--now` only
+    // `send-due`): this waits for the next whole minute, polling with a deadline.
     let got = server.wait_for(3, Duration::from_secs(90));
     assert_eq!(got.len(), 3, "{}", serve.log());
     assert_eq!(got[2].to, ["p9999@example.org"]);
@@ -298,8 +312,9 @@ fn a_final_reply_after_40_seconds_is_waited_for_and_not_sent_twice() {
         let r = p.run(&["send-due", "--now", now]);
         assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
     }
-    // The server records a message when it answers, even to a client that hung up.
-    std::thread::sleep(Duration::from_secs(1));
+    // The server records a message when it answers, even to a client that hung up: once every
+    // connection has ended (the server has answered all it got), a second copy would be there.
+    assert!(server.wait_idle(WAIT), "a connection stayed open");
     assert_eq!(server.received().len(), 1);
     assert_eq!(state_counts(&p)[&Status::Sent], 1);
 }
@@ -428,10 +443,8 @@ fn the_database_its_wal_and_the_outbox_are_private_under_umask_022() {
 #[test]
 fn a_reminder_pending_longer_than_the_lookback_ends_skipped_with_its_reason() {
     // The mail server is down at the due time: the reminder waits for a retry...
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let p = burst(2, &format!("smtp://{closed}"));
+    let closed = ClosedPort::new();
+    let p = burst(2, &closed.url());
     let r = p.run(&["send-due", "--now", "2026-06-01T08:00:00+07:00"]);
     assert_eq!(
         r.code,
@@ -493,6 +506,8 @@ fn a_state_file_deleted_while_serving_is_noticed_and_a_replaced_one_is_reopened(
     assert!(healthy.is_some(), "{}", serve.log());
     assert_eq!(serve.get("/calendar/gv.ics").0, 200, "{}", serve.log());
     assert_eq!(serve.terminate().0, Some(0));
+    // The service has exited: once its connection is closed, nothing more can arrive.
+    assert!(server.wait_idle(WAIT), "a connection stayed open");
     assert_eq!(server.received().len(), 2, "nothing sent twice");
 }
 

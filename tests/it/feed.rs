@@ -56,7 +56,7 @@ fn blocks(text: &str) -> (String, BTreeMap<String, String>) {
 }
 
 #[tokio::test]
-async fn changing_one_event_changes_only_its_bytes() {
+async fn changing_one_event_changes_only_its_bytes_shipped_calendars() {
     let p = Project::shipped();
     let store = Store::in_memory().await.unwrap_or_else(|e| panic!("{e}"));
     let s1 = schedule(&p);

@@ -11,7 +11,9 @@ use crate::support::repo;
 fn shipped() -> Sources {
     let read = |rel: &str| SourceFile {
         path: rel.into(),
-        text: std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}")),
+        text: std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| {
+            panic!("{rel}: {e} (the shipped calendars changed: update this test)")
+        }),
     };
     Sources {
         config: read("config/ngayle.yaml"),

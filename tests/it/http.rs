@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::support::Project;
+use crate::support::serve::Serve;
 
 /// A running `serve`, stopped by dropping `stop` (as a signal would).
 struct App {
@@ -190,7 +191,7 @@ fn parsed_events(text: &str) -> (BTreeSet<(String, String)>, usize, usize) {
 // Multi-threaded: the server keeps running (and holding its locks only briefly) while this
 // thread waits for the `ngayle ics` process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_full_feed_on_the_wire() {
+async fn the_full_feed_on_the_wire_shipped_calendars() {
     let p = Project::shipped();
     let app = App::start(&p).await;
     let r = app.get("/calendar.ics", &[]).await;
@@ -375,7 +376,7 @@ async fn the_full_feed_answers_alike_on_both_paths() {
 }
 
 #[tokio::test]
-async fn group_feeds_and_not_found() {
+async fn group_feeds_and_not_found_shipped_calendars() {
     let p = Project::shipped();
     let app = App::start(&p).await;
     let full = app.get("/calendar.ics", &[]).await.text();
@@ -420,7 +421,7 @@ async fn group_feeds_and_not_found() {
 }
 
 #[tokio::test]
-async fn the_feed_token() {
+async fn the_feed_token_shipped_calendars() {
     let p = Project::shipped();
     p.edit(
         "config/ngayle.yaml",
@@ -529,8 +530,9 @@ async fn oversized_headers_are_refused() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn the_binary_logs_no_token_and_stops_on_sigterm() {
+/// The real binary as a child process (`support::serve::Serve`, on a port it binds itself).
+#[test]
+fn the_binary_logs_no_token_and_stops_on_sigterm() {
     let p = Project::shipped();
     let token = "7d1e5b0c9a8f4e2d6c3b";
     p.edit(
@@ -538,58 +540,14 @@ async fn the_binary_logs_no_token_and_stops_on_sigterm() {
         "  public_url:",
         &format!("  feed_token: {token}\n  public_url:"),
     );
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-        l.local_addr()
-            .map(|a| a.port())
-            .unwrap_or_else(|e| panic!("{e}"))
-    };
-    // The log goes to a file: a pipe nobody reads would fill up and block the server.
-    let log_path = p.path().join("serve.log");
-    let log_file = std::fs::File::create(&log_path).unwrap_or_else(|e| panic!("{e}"));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ngayle"))
-        .current_dir(p.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("RUST_LOG", "debug")
-        .env_remove("NGAYLE_LOG_FORMAT")
-        .stdout(std::process::Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let app = App {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        stop: None,
-        task: tokio::spawn(async { Ok(()) }),
-    };
-    let mut up = false;
-    for _ in 0..100 {
-        if TcpStream::connect(app.addr).await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(up, "serve did not start");
-    assert_eq!(
-        app.get(&format!("/calendar.ics?token={token}"), &[])
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        app.get("/calendar.ics?token=wrong-token-xyz", &[])
-            .await
-            .status,
-        404
-    );
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(killed.success());
-    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    // At debug level; every NGAYLE_* variable of the caller (NGAYLE_LOG_FORMAT too) removed.
+    let serve = Serve::start_env(&p, &[], &[("RUST_LOG", "debug")]);
+    assert_eq!(serve.get(&format!("/calendar.ics?token={token}")).0, 200);
+    assert_eq!(serve.get("/calendar.ics?token=wrong-token-xyz").0, 404);
+    let log_path = serve.log.clone();
+    let (code, _) = serve.terminate();
     let log = std::fs::read_to_string(&log_path).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(status.code(), Some(0), "{log}");
+    assert_eq!(code, Some(0), "{log}");
     // Both answers are logged, by path and status (the start-up line names the path too).
     for status in ["status=200", "status=404"] {
         assert!(

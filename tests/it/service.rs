@@ -1,170 +1,19 @@
 //! `ngayle serve` as a service: hot reload (file watch and SIGHUP), a broken edit that keeps the
 //! last good schedule, SIGTERM during a burst of emails, and `/metrics` read by a Prometheus
-//! text-format parser. The binary runs as a child process, signalled with `kill`.
+//! text-format parser. The binary runs as a child process (`support::serve::Serve`, on a port it
+//! binds itself), signalled with `kill`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::smtp::SmtpServer;
-use crate::support::{CONFIG, Project, minimal};
+use crate::support::serve::Serve;
+use crate::support::smtp::SmtpServer;
+use crate::support::{CONFIG, Project, minimal, wait_until};
 
 /// Generous bound for things that should take well under a second.
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A running `ngayle serve` on a free port, its log in a file (a pipe could fill up).
-pub(crate) struct Serve {
-    pub(crate) child: Child,
-    pub(crate) port: u16,
-    pub(crate) log: PathBuf,
-}
-
-impl Serve {
-    pub(crate) fn start(p: &Project, extra: &[&str]) -> Serve {
-        Serve::start_env(p, extra, &[])
-    }
-
-    pub(crate) fn start_env(p: &Project, extra: &[&str], env: &[(&str, &str)]) -> Serve {
-        Serve::start_limited(p, extra, env, None)
-    }
-
-    /// [`Serve::start_env`] with RLIMIT_NOFILE (soft and hard, as systemd's `LimitNOFILE=`
-    /// sets them) at `nofile`: `prlimit` execs the service, so the PID is the service's.
-    fn start_limited(
-        p: &Project,
-        extra: &[&str],
-        env: &[(&str, &str)],
-        nofile: Option<u64>,
-    ) -> Serve {
-        let port = free_port();
-        let log = p.path().join("serve.log");
-        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}"));
-        let listen = format!("127.0.0.1:{port}");
-        let mut cmd = match nofile {
-            None => Command::new(env!("CARGO_BIN_EXE_ngayle")),
-            Some(n) => {
-                let mut c = Command::new("prlimit");
-                c.arg(format!("--nofile={n}:{n}"))
-                    .arg("--")
-                    .arg(env!("CARGO_BIN_EXE_ngayle"));
-                c
-            }
-        };
-        cmd.current_dir(p.path())
-            .args(["serve", "--listen", &listen])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(file);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("NGAYLE_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.envs(env.iter().copied());
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
-        let s = Serve { child, port, log };
-        let started = Instant::now();
-        while s.try_get("/healthz").is_none() {
-            assert!(
-                started.elapsed() < WAIT,
-                "serve did not start:\n{}",
-                s.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        s
-    }
-
-    pub(crate) fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    pub(crate) fn try_get(&self, path: &str) -> Option<(u16, String)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(WAIT)).ok()?;
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).ok()?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        let status = head.split(' ').nth(1)?.parse().ok()?;
-        Some((status, body.to_string()))
-    }
-
-    pub(crate) fn get(&self, path: &str) -> (u16, String) {
-        self.try_get(path)
-            .unwrap_or_else(|| panic!("no answer to {path}:\n{}", self.log()))
-    }
-
-    pub(crate) fn health(&self) -> serde_json::Value {
-        let (_, body) = self.get("/healthz");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
-    }
-
-    pub(crate) fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "kill -{name}");
-    }
-
-    /// Polls `what` until it returns `Some` or `limit` passes.
-    pub(crate) fn until<T>(
-        &self,
-        limit: Duration,
-        mut what: impl FnMut() -> Option<T>,
-    ) -> Option<T> {
-        let started = Instant::now();
-        loop {
-            if let Some(t) = what() {
-                return Some(t);
-            }
-            if started.elapsed() > limit {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    /// SIGTERM, then the exit code and how long it took.
-    pub(crate) fn terminate(mut self) -> (Option<i32>, Duration) {
-        self.signal("TERM");
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
-                return (status.code(), started.elapsed());
-            }
-            if started.elapsed() > WAIT * 2 {
-                let _ = self.child.kill();
-                panic!("serve did not stop after SIGTERM:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// Saves a file the way editors do: a temporary file renamed over the old one.
 fn save(p: &Project, rel: &str, text: &str) {
@@ -193,7 +42,6 @@ fn reload_scenario(p: &Project, serve: &Serve, reload: &dyn Fn(), watch: bool) {
     );
     let saved = Instant::now();
     if !watch {
-        std::thread::sleep(Duration::from_millis(1200));
         let (_, body) = serve.get("/calendar.ics");
         assert!(
             body.contains("Ngày Giải phóng miền Nam"),
@@ -211,6 +59,15 @@ fn reload_scenario(p: &Project, serve: &Serve, reload: &dyn Fn(), watch: bool) {
         assert!(
             elapsed <= Duration::from_secs(2),
             "the feed changed {elapsed:?} after the save"
+        );
+    } else {
+        // Not watching, the save woke nothing: had it woken a reload, that reload would have
+        // come before the one SIGHUP asked for (the signal waits for it), and the feed that
+        // changed above would be its doing, logged with the reason "tệp thay đổi".
+        let log = serve.log();
+        assert!(
+            reload_lines(&log).iter().all(|l| l.contains(BY_SIGHUP)),
+            "reloaded without SIGHUP:\n{log}"
         );
     }
     let health = serve.health();
@@ -271,23 +128,67 @@ fn reload_scenario(p: &Project, serve: &Serve, reload: &dyn Fn(), watch: bool) {
     assert_eq!(sample(&metrics, "ngayle_reloads_total", &[]), Some(2.0));
 }
 
+/// What a reload woken by SIGHUP logs (a file change logs `reason="tệp thay đổi"`).
+const BY_SIGHUP: &str = "reason=\"SIGHUP\"";
+
+/// The lines of a log that end a reload: the schedule swapped, unchanged, or refused.
+fn reload_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| {
+            ["đã nạp lại lịch", "lịch không đổi", "không nạp lại"]
+                .iter()
+                .any(|m| l.contains(m))
+        })
+        .collect()
+}
+
+/// Sends SIGHUP and waits for the reload it asks for to be logged. The reloader handles one
+/// wake at a time, and a file event reaches it as soon as the watcher sees it (the reload then
+/// waits for the folders to settle, and the signal waits for that reload): whatever a file
+/// event woke before the signal is in the log when this returns. A barrier, not a timing.
+fn hangup_and_wait(serve: &Serve) {
+    let by_sighup = || {
+        reload_lines(&serve.log())
+            .iter()
+            .filter(|l| l.contains(BY_SIGHUP))
+            .count()
+    };
+    let before = by_sighup();
+    serve.signal("HUP");
+    serve
+        .until(WAIT, || (by_sighup() > before).then_some(()))
+        .unwrap_or_else(|| panic!("no reload logged for SIGHUP:\n{}", serve.log()));
+}
+
 #[test]
 fn an_edit_reloads_the_feed_and_a_broken_one_keeps_the_last_good() {
     let p = minimal(&[("calendars/national.yaml", LAYER)]);
     let serve = Serve::start(&p, &[]);
     // Reading is not changing: someone (a backup, `cat`) reads a calendar — nothing reloads.
     // (notify reports opens; counting them once made each reload, which opens every file,
-    // start the next: a reload every 300 ms for ever.)
-    std::thread::sleep(Duration::from_millis(300));
+    // start the next: a reload every 300 ms for ever.) A first SIGHUP answered means the
+    // reloader, and so its watcher, is running; a second one after the read comes after any
+    // reload the read woke.
+    hangup_and_wait(&serve);
     let text = std::fs::read_to_string(p.path().join("calendars/national.yaml"));
     assert!(text.is_ok_and(|t| t == LAYER));
-    std::thread::sleep(Duration::from_millis(1500));
+    hangup_and_wait(&serve);
     let log = serve.log();
     assert!(
-        !log.contains("lịch không đổi") && !log.contains("đã nạp lại"),
+        reload_lines(&log).iter().all(|l| l.contains(BY_SIGHUP)),
         "an idle service reloaded:\n{log}"
     );
     reload_scenario(&p, &serve, &|| {}, true);
+    // Each of the three edits changed the schedule, and each reload opened every file: a
+    // reload woken by anything else says "unchanged". The SIGHUP comes after all of them.
+    hangup_and_wait(&serve);
+    let log = serve.log();
+    assert!(
+        !reload_lines(&log)
+            .iter()
+            .any(|l| l.contains("lịch không đổi") && !l.contains(BY_SIGHUP)),
+        "a reload that no edit asked for:\n{log}"
+    );
     let (code, took) = serve.terminate();
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(10), "{took:?}");
@@ -305,6 +206,12 @@ fn sighup_reloads_when_files_are_not_watched() {
     serve
         .until(WAIT, || (unchanged() > before).then_some(()))
         .unwrap_or_else(|| panic!("no log line for an unchanged reload:\n{}", serve.log()));
+    // That last SIGHUP came after every save of the scenario: none of them woke a reload.
+    let log = serve.log();
+    assert!(
+        reload_lines(&log).iter().all(|l| l.contains(BY_SIGHUP)),
+        "reloaded without SIGHUP:\n{log}"
+    );
     let (code, _) = serve.terminate();
     assert_eq!(code, Some(0));
 }
@@ -446,15 +353,12 @@ fn sigterm_during_a_burst_exits_0_in_the_grace_period_and_loses_nothing() {
     server.set_delay(Duration::from_millis(10));
     let p = due_now(N, &server.url());
     let serve = Serve::start(&p, &["--no-watch"]);
-    let started = Instant::now();
-    while server.received().len() < 40 {
-        assert!(
-            started.elapsed() < WAIT,
-            "the burst did not start:\n{}",
-            serve.log()
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let started = wait_until(WAIT, || (server.received().len() >= 40).then_some(()));
+    assert!(
+        started.is_some(),
+        "the burst did not start:\n{}",
+        serve.log()
+    );
     let log = serve.log.clone();
     let (code, took) = serve.terminate();
     let log = std::fs::read_to_string(log).unwrap_or_default();
@@ -491,6 +395,21 @@ fn sigterm_during_a_burst_exits_0_in_the_grace_period_and_loses_nothing() {
     assert!(duplicates <= 1, "{duplicates} duplicates");
     let (code, _) = serve.terminate();
     assert_eq!(code, Some(0));
+    // Both services have exited: once their connections are closed nothing more can arrive,
+    // so a duplicate sent late is counted too.
+    assert!(server.wait_idle(WAIT), "a connection stayed open");
+    let mut late: BTreeMap<String, usize> = BTreeMap::new();
+    for m in server.received() {
+        for to in &m.to {
+            *late.entry(to.clone()).or_default() += 1;
+        }
+    }
+    let duplicates: usize = late.values().map(|n| n - 1).sum();
+    assert_eq!(late.len(), N);
+    assert!(
+        duplicates <= 1,
+        "{duplicates} duplicates once both had stopped"
+    );
 }
 
 #[test]

@@ -1,9 +1,32 @@
-//! Helpers: run the real binary, build throw-away projects on disk.
+//! Helpers: run the real binary, build throw-away projects on disk, wait for a condition.
+//! The SMTP server the mail tests read from is in `smtp`, the `ngayle serve` child process in
+//! `serve`; the tests themselves are in the modules beside this one.
+
+pub mod serve;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+/// Polls `what` every few milliseconds until it returns `Some` (its value) or `limit` has
+/// passed (`None`). For what another process or thread does in its own time (a child starting,
+/// a file watcher settling, a socket closing): the test goes on as soon as the condition holds,
+/// and `limit` is only how long to wait before failing, never a timing the test relies on.
+pub fn wait_until<T>(limit: Duration, mut what: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(t) = what() {
+            return Some(t);
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 /// The repository root (the shipped `config/` and `calendars/`).
 pub fn repo() -> PathBuf {
@@ -54,7 +77,9 @@ pub struct Project {
 }
 
 impl Project {
-    /// A copy of the shipped `config/` and `calendars/`.
+    /// A copy of the shipped `config/` and `calendars/`. A test that asserts what those files
+    /// hold (an event, a count, a line it edits) says so in its name (`..._shipped_calendars`)
+    /// or its message, so that whoever edits the shipped files knows which tests to update.
     pub fn shipped() -> Project {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         for sub in ["config", "calendars"] {
@@ -92,7 +117,11 @@ impl Project {
     /// Replaces the first occurrence of `from` in a file (which must contain it).
     pub fn edit(&self, rel: &str, from: &str, to: &str) {
         let text = self.read(rel);
-        assert!(text.contains(from), "{rel} does not contain {from:?}");
+        assert!(
+            text.contains(from),
+            "{rel} does not contain {from:?} (if this is a copy of the shipped files, they \
+             changed: update this test)"
+        );
         self.write(rel, &text.replacen(from, to, 1));
     }
 
