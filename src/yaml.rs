@@ -17,7 +17,6 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, de::DeserializeOwned};
@@ -413,26 +412,20 @@ impl Located {
 /// different one indexes the new text).
 #[derive(Debug, Default)]
 pub struct Positions {
-    files: RefCell<HashMap<PathBuf, (usize, Rc<Located>)>>,
+    files: RefCell<HashMap<PathBuf, (usize, Located)>>,
 }
 
 impl Positions {
     /// Where the node at `path` of the file `file` (whose text is `text`) starts, as [`locate`].
     pub fn locate(&self, file: &Path, text: &str, path: &[Seg]) -> Pos {
-        let known = self
-            .files
-            .borrow()
+        let mut files = self.files.borrow_mut();
+        let known = files.get(file).is_some_and(|(len, _)| *len == text.len());
+        if !known {
+            files.insert(file.to_path_buf(), (text.len(), Located::new(text)));
+        }
+        files
             .get(file)
-            .filter(|(len, _)| *len == text.len())
-            .map(|(_, located)| Rc::clone(located));
-        let located = known.unwrap_or_else(|| {
-            let located = Rc::new(Located::new(text));
-            self.files
-                .borrow_mut()
-                .insert(file.to_path_buf(), (text.len(), Rc::clone(&located)));
-            located
-        });
-        located.locate(path)
+            .map_or(Pos::START, |(_, located)| located.locate(path))
     }
 }
 

@@ -5,6 +5,7 @@
 //! the core, and print. Exit codes (contract, PRODUCT.md §4): 0 success, 1 invalid input (with
 //! diagnostics on stderr), 2 usage errors.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::diag::Source;
 use crate::schedule::{LoadReport, load};
 
 mod check;
@@ -180,11 +182,22 @@ fn load_or_report(config: &Path) -> Result<LoadReport, Failure> {
 
 fn print_diagnostics(report: &LoadReport) {
     let stderr = io::stderr();
-    let mut err = stderr.lock();
+    // Nothing sensible can be done if stderr itself is closed.
+    let _ = write_diagnostics(report, &mut stderr.lock());
+}
+
+/// Writes every diagnostic of `report` as `ngayle check` prints it: the contract line, the
+/// source line with a caret, the help.
+pub fn write_diagnostics(report: &LoadReport, out: &mut impl Write) -> io::Result<()> {
+    // Each file's lines are found once, however many diagnostics it has.
+    let mut sources: HashMap<&Path, Option<Source>> = HashMap::new();
     for d in &report.diagnostics {
-        // Nothing sensible can be done if stderr itself is closed.
-        let _ = writeln!(err, "{}", d.render(report.source_of(&d.path)));
+        let source = sources
+            .entry(&d.path)
+            .or_insert_with(|| report.source_of(&d.path).map(Source::new));
+        writeln!(out, "{}", d.render_in(source.as_ref()))?;
     }
+    Ok(())
 }
 
 /// Parses a date given on the command line: `2024-05-07` (also `7/5/2024`).
