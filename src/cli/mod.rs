@@ -3,7 +3,8 @@
 //! Each subcommand is one variant of the closed [`Command`] enum and one file here. The
 //! commands are the thin shell around the pure core: they read the clock and the files, call
 //! the core, and print. Exit codes (contract, PRODUCT.md §4): 0 success, 1 invalid input (with
-//! diagnostics on stderr), 2 usage errors.
+//! diagnostics on stderr; also `send-due` when due mail had to wait for a later run), 2 usage
+//! errors, 3 a failure while running (the database, the network, reading or writing files).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -77,9 +78,15 @@ pub enum Failure {
     Invalid,
     /// The command line is wrong. Exit 2.
     Usage(String),
-    /// Output could not be written (other than a closed pipe). Exit 1.
+    /// Something failed while running, not in the input: the database, the network, the
+    /// runtime, a task that stopped abnormally. Exit 3.
+    Runtime(String),
+    /// Output could not be written (other than a closed pipe). Exit 3.
     Io(io::Error),
 }
+
+/// The exit code of a failure while running ([`Failure::Runtime`], [`Failure::Io`]).
+pub const EXIT_RUNTIME: u8 = 3;
 
 impl From<io::Error> for Failure {
     fn from(e: io::Error) -> Self {
@@ -114,7 +121,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Err(Failure::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(Failure::Io(e)) => {
             eprintln!("ngayle: lỗi ghi kết quả: {e}");
-            ExitCode::from(1)
+            ExitCode::from(EXIT_RUNTIME)
+        }
+        Err(Failure::Runtime(msg)) => {
+            eprintln!("ngayle: lỗi khi chạy: {msg}");
+            ExitCode::from(EXIT_RUNTIME)
         }
         Err(Failure::Invalid) => ExitCode::from(1),
         Err(Failure::Usage(msg)) => {

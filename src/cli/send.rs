@@ -42,9 +42,10 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    Ok(tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?)
+        .build()
+        .map_err(|e| Failure::Runtime(e.to_string()))
 }
 
 pub fn due(config: &Path, args: &DueArgs, out: &mut impl Write) -> Result<(), Failure> {
@@ -65,10 +66,8 @@ pub fn due(config: &Path, args: &DueArgs, out: &mut impl Write) -> Result<(), Fa
             .map_err(|e| e.to_string())?;
         Ok::<_, String>((r, mailer.describe().to_string()))
     });
-    let (r, transport) = result.map_err(|e| {
-        eprintln!("ngayle: {e}");
-        Failure::Invalid
-    })?;
+    // The store or the mailer failed: not the admin's files.
+    let (r, transport) = result.map_err(Failure::Runtime)?;
     for line in &r.would_send {
         writeln!(out, "{line}")?;
     }
@@ -140,9 +139,6 @@ pub fn test(config: &Path, args: &TestArgs, out: &mut impl Write) -> Result<(), 
             )?;
             Ok(())
         }
-        Err(e) => {
-            eprintln!("ngayle: {e}");
-            Err(Failure::Invalid)
-        }
+        Err(e) => Err(Failure::Runtime(e)),
     }
 }
