@@ -4,7 +4,7 @@
 //! commands are the thin shell around the pure core: they read the clock and the files, call
 //! the core, and print. Exit codes (contract, PRODUCT.md §4): 0 success, 1 invalid input (with
 //! diagnostics on stderr; also `send-due` when due mail had to wait for a later run), 2 usage
-//! errors, 3 a failure while running (the database, the network, reading or writing files).
+//! errors, 3 a failure while running (the database, the runtime, writing the output).
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -78,8 +78,8 @@ pub enum Failure {
     Invalid,
     /// The command line is wrong. Exit 2.
     Usage(String),
-    /// Something failed while running, not in the input: the database, the network, the
-    /// runtime, a task that stopped abnormally. Exit 3.
+    /// Something failed while running, not in the input: the database, the runtime, the
+    /// service's listener or a task of it that stopped abnormally. Exit 3.
     Runtime(String),
     /// Output could not be written (other than a closed pipe). Exit 3.
     Io(io::Error),

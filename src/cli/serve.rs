@@ -50,8 +50,8 @@ pub fn run(config: &Path, args: &Args) -> Result<(), Failure> {
         Err(e) => {
             tracing::error!(error = %e, "ngayle dừng vì lỗi");
             match e {
-                // The files are invalid: the diagnostics were logged.
-                DaemonError::Invalid(_) => Err(Failure::Invalid),
+                // The files or the mail settings are invalid: the diagnostics were logged.
+                DaemonError::Invalid(_) | DaemonError::Mail(_) => Err(Failure::Invalid),
                 e => Err(Failure::Runtime(e.to_string())),
             }
         }

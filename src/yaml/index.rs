@@ -338,13 +338,19 @@ fn events(text: &str) -> Vec<(Event, (usize, usize))> {
             let e = event.as_mut_ptr();
             let m = (*e).start_mark;
             let mark = (m.line as usize, m.column as usize);
+            // `None`: an event the walk does not need; `Some(None)`: the end of the first
+            // document (or of the stream); `Some(Some(_))`: a node or the end of one.
             let read = match (*e).type_ {
                 sys::YAML_STREAM_END_EVENT => Some(out.is_empty().then_some(Event::Void)),
                 sys::YAML_DOCUMENT_END_EVENT => Some(None),
                 sys::YAML_ALIAS_EVENT => Some(owned((*e).data.alias.anchor).map(Event::Alias)),
                 sys::YAML_SCALAR_EVENT => {
                     let d = &(*e).data.scalar;
-                    let value = std::slice::from_raw_parts(d.value, d.length as usize);
+                    let value = if d.value.is_null() {
+                        &[][..]
+                    } else {
+                        std::slice::from_raw_parts(d.value, d.length as usize)
+                    };
                     Some(Some(Event::Scalar(
                         Scalar {
                             value: value.into(),
