@@ -33,6 +33,9 @@ pub enum DaemonError {
     Mail(#[from] crate::mail::MailError),
     #[error("bộ hẹn giờ: {0}")]
     Scheduler(#[from] tokio_cron_scheduler::JobSchedulerError),
+    /// A task of ours panicked or was cancelled: a bug, not the network.
+    #[error("một tác vụ của ngayle dừng bất thường: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// The date and instant "now" in Vietnam.
@@ -148,7 +151,7 @@ pub async fn serve(
     let draft = match drafting.await {
         Ok(draft) => draft,
         // Rendering panicked (a bug): the same error as a failed start.
-        Err(e) => return Err(DaemonError::Io(std::io::Error::other(e))),
+        Err(e) => return Err(DaemonError::Task(e)),
     };
     let store = store?;
     let mailer = Mailer::new(&schedule.settings)?;

@@ -60,11 +60,17 @@ impl Diagnostic {
     /// A secret on that line (a token, a password, the password of a URL) is masked, and the
     /// caret then points at its key; a control character is shown as `�`.
     pub fn render(&self, source: Option<&str>) -> String {
+        self.render_in(source.map(Source::new).as_ref())
+    }
+
+    /// [`Diagnostic::render`] with the file's lines found already: rendering each of many
+    /// diagnostics of one file does not scan the file again.
+    pub fn render_in(&self, source: Option<&Source>) -> String {
         let mut out = self.to_string();
         let mut hidden = Vec::new();
         if let Some(text) = source
             && self.line > 0
-            && let Some(line) = text.lines().nth(self.line - 1)
+            && let Some(line) = text.line(self.line - 1)
         {
             let masked = mask_secrets(text, self.line - 1);
             let mut column = self.column;
@@ -120,6 +126,34 @@ impl Diagnostic {
     }
 }
 
+/// A file's text with where each of its lines starts (lines as [`str::lines`] gives them).
+#[derive(Debug)]
+pub struct Source<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Source<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let breaks = text.match_indices('\n').map(|(i, _)| i + 1);
+        let starts = std::iter::once(0)
+            .chain(breaks)
+            .filter(|&i| i < text.len())
+            .collect();
+        Source { text, starts }
+    }
+
+    /// Line `index` (0-based) without its line break, as `text.lines().nth(index)`.
+    pub fn line(&self, index: usize) -> Option<&'a str> {
+        let start = *self.starts.get(index)?;
+        let rest = &self.text[start..];
+        Some(match rest.find('\n') {
+            Some(end) => rest[..end].strip_suffix('\r').unwrap_or(&rest[..end]),
+            None => rest,
+        })
+    }
+}
+
 /// How many characters of a long source line are shown.
 const WINDOW: usize = 100;
 
@@ -148,15 +182,14 @@ fn is_secret_key(key: &str) -> bool {
 /// Line `index` of `text` with every secret value masked, or `None` when it holds none: the
 /// value of a secret-like key (on this line, or this line being the value of such a key
 /// written on the line above), and the password of a URL (`smtp://user:PASSWORD@host`).
-fn mask_secrets(text: &str, index: usize) -> Option<Masked> {
-    let lines: Vec<&str> = text.lines().collect();
-    let line = *lines.get(index)?;
+fn mask_secrets(text: &Source, index: usize) -> Option<Masked> {
+    let line = text.line(index)?;
     let chars: Vec<char> = line.chars().collect();
     let mut spans: Vec<(usize, usize, usize)> = Vec::new(); // (start, end, key column), chars
     let indent = chars.iter().take_while(|&&c| c == ' ').count();
     // The value of a key on an earlier line (`feed_token:` then the value, more indented).
     if indent < chars.len() && !line.trim_start().starts_with('#') {
-        let parent = lines[..index].iter().rev().find(|l| {
+        let parent = (0..index).rev().filter_map(|i| text.line(i)).find(|l| {
             let t = l.trim_start();
             !t.is_empty() && !t.starts_with('#') && l.len() - t.len() < indent
         });
@@ -385,7 +418,8 @@ mod tests {
 
     #[test]
     fn secrets_are_masked() {
-        let line = |text: &str, i| mask_secrets(text, i).map(|m| (m.line, m.key_column));
+        let line =
+            |text: &str, i| mask_secrets(&Source::new(text), i).map(|m| (m.line, m.key_column));
         assert_eq!(
             line("http:\n  feed_token: abc123\n", 1),
             Some(("  feed_token: ******".into(), Some(3)))
@@ -423,6 +457,25 @@ mod tests {
         let r = d.render(Some("http:\n  feed_token: abc123\n"));
         assert!(!r.contains("abc123"), "{r}");
         assert!(r.ends_with("2 |   feed_token: ******\n  |   ^"), "{r}");
+    }
+
+    #[test]
+    fn source_lines_are_those_of_str_lines() {
+        for text in [
+            "",
+            "a",
+            "a\n",
+            "a\nb",
+            "a\r\nb\r\n",
+            "a\rb\r",
+            "\n\n",
+            "x\r",
+            "é\n\r\n",
+        ] {
+            let source = Source::new(text);
+            let ours: Vec<&str> = (0..).map_while(|i| source.line(i)).collect();
+            assert_eq!(ours, text.lines().collect::<Vec<_>>(), "{text:?}");
+        }
     }
 
     #[test]

@@ -458,14 +458,17 @@ fn check_solar(date: NaiveDate) -> Result<(), LunarError> {
 }
 
 /// Converts small integers known to be in range (days 1 to 30, months 1 to
-/// 12) to `u8`.
+/// 12, month lengths 29 and 30) to `u8`. They are computed from new moons of
+/// the supported range, never taken from input: another value is a bug in
+/// this module, and a day 0 in its place would be a wrong date, not an error.
 fn small(x: i64) -> u8 {
-    u8::try_from(x).unwrap_or(0)
+    u8::try_from(x).expect("lunar days, months and month lengths are below 31")
 }
 
 /// Converts a lunar year known to be near the supported range to `i32`.
 fn year_i32(y: i64) -> i32 {
-    i32::try_from(y).unwrap_or(0)
+    // Callers pass years of the checked range 1899..=2200, computed, not read.
+    i32::try_from(y).expect("lunar years near 1900..=2199 fit an i32")
 }
 
 // ---------------------------------------------------------------------------
@@ -612,8 +615,9 @@ const MONTHS: [&str; 12] = [
 pub fn year_name(year: i32) -> String {
     // In i64: `year + 8` overflows an i32 near its end.
     let year = i64::from(year);
-    let stem = STEMS[usize::try_from((year + 6).rem_euclid(10)).unwrap_or(0)];
-    let branch = BRANCHES[usize::try_from((year + 8).rem_euclid(12)).unwrap_or(0)];
+    let stem = STEMS[usize::try_from((year + 6).rem_euclid(10)).expect("rem_euclid(10) is 0..10")];
+    let branch =
+        BRANCHES[usize::try_from((year + 8).rem_euclid(12)).expect("rem_euclid(12) is 0..12")];
     format!("{stem} {branch}")
 }
 
@@ -782,6 +786,8 @@ impl Iterator for Days {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
+        // Negative once the iteration is over (past the end, or `end` set to `i64::MIN` when
+        // the calendar's last date was reached): nothing is left.
         let n = usize::try_from(self.end - self.jd + 1).unwrap_or(0);
         (n, Some(n))
     }

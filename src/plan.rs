@@ -219,10 +219,7 @@ impl Sorted {
         for (i, g) in groups.iter().enumerate() {
             let bits = pack.group_bits(g, i);
             for &p in g.people {
-                let Some(&rank) = person_rank.get(p) else {
-                    return Sorted::by_fields(groups, person_rank);
-                };
-                keys.push(pack.key(bits, rank, p));
+                keys.push(pack.key(bits, rank_of_person(person_rank, p), p));
             }
         }
         keys.sort_unstable();
@@ -234,7 +231,7 @@ impl Sorted {
         let mut all = Vec::with_capacity(groups.iter().map(|g| g.people.len()).sum());
         for (i, g) in groups.iter().enumerate() {
             for &p in g.people {
-                let person = person_rank.get(p).copied().unwrap_or(u32::MAX);
+                let person = rank_of_person(person_rank, p);
                 all.push((Order { person, ..g.order }, i, p));
             }
         }
@@ -359,7 +356,21 @@ fn sorted_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 
 /// The rank of `id` in `sorted` (from [`sorted_ids`], which holds it).
 fn rank_of(sorted: &[&str], id: &str) -> u32 {
-    index_u32(sorted.binary_search(&id).unwrap_or_else(|i| i))
+    // The ids were collected from the same occurrences and tasks that are ranked: a missing
+    // one would give a wrong order, not a smaller plan.
+    index_u32(
+        sorted
+            .binary_search(&id)
+            .expect("the sorted ids hold every id of the plan"),
+    )
+}
+
+/// The rank of person `p`, an index into the schedule's people (a group's people are such
+/// indices, and `person_rank` ranks every person).
+fn rank_of_person(person_rank: &[u32], p: usize) -> u32 {
+    *person_rank
+        .get(p)
+        .expect("a group's people are indices into the schedule's people")
 }
 
 /// An index as `u32` (a plan has far fewer than 4 billion people, tasks or occurrences).

@@ -1,22 +1,33 @@
 //! YAML with positions: parse a file through the `serde_yaml` API and find where a node is.
 //!
-//! `serde_yaml` reports positions only inside its own errors, and has no spanned values. We get
-//! positions for our own (semantic) diagnostics by asking the parser again: [`locate`] walks to a
-//! node by its path (`events[3].date`) and fails on purpose there, and the error carries the
-//! node's line and column. This is only done when there is something to report, so a valid
-//! schedule is parsed once.
+//! `serde_yaml` reports positions only inside its own errors, and has no spanned values. The
+//! positions of our own (semantic) diagnostics come from [`Positions`]: the first time a node
+//! of a file is located, the file is read once more by the same parser, event by event, into
+//! an index of where each node starts (`index.rs`); every diagnostic of that file is then
+//! answered from the index, so `check` costs the file's size plus its diagnostics. A valid
+//! schedule is parsed once: nothing is indexed until there is something to report. The
+//! positions are those that `serde_yaml` gives an error raised at the node (what `locate` did
+//! before the index, by failing on purpose there).
 //!
 //! The raw types of the files use [`Scalar`] and [`List`], which accept any scalar or a single
 //! item where a list is expected, so that wrong values become located diagnostics of ours (with
 //! what is allowed) instead of a single fatal type error from the parser.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::path::{Path, PathBuf};
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::diag::Pos;
+
+mod index;
+#[cfg(test)]
+mod oracle;
+
+use index::Index;
 
 /// The largest input file we read; a calendar is a few kilobytes.
 pub const MAX_FILE_BYTES: usize = 4 << 20;
@@ -361,29 +372,60 @@ pub enum Seg<'a> {
 
 /// Where the node at `path` starts. Falls back to the nearest ancestor that exists (a missing
 /// key is reported at the mapping that lacks it), and to the start of the file.
+///
+/// This reads the whole text: to locate several nodes of one file, use [`Positions`].
 pub fn locate(text: &str, path: &[Seg]) -> Pos {
-    // Too deep to parse quickly: `parse` has refused it already, at its own position.
-    if too_deep(text, MAX_DEPTH).is_some() {
-        return Pos::START;
-    }
-    (0..=path.len())
-        .rev()
-        .find_map(|n| locate_exact(text, &path[..n]))
-        .unwrap_or(Pos::START)
+    Located::new(text).locate(path)
 }
 
-const MARKER: &str = "\u{0}ngayle-locate\u{0}";
+/// The nodes of one text, indexed, or nothing when the text nests too deeply to be parsed
+/// quickly (`parse` has refused it already, at its own position).
+#[derive(Debug)]
+struct Located(Option<Index>);
 
-fn locate_exact(text: &str, path: &[Seg]) -> Option<Pos> {
-    let de = serde_yaml::Deserializer::from_str(text);
-    match (Locator { path }).deserialize(de) {
-        Ok(()) => None,
-        Err(e) => {
-            if !e.to_string().contains(MARKER) {
-                return None;
-            }
-            e.location().map(|l| within(text, l.line(), l.column()))
+impl Located {
+    fn new(text: &str) -> Self {
+        Located(
+            too_deep(text, MAX_DEPTH)
+                .is_none()
+                .then(|| Index::new(text)),
+        )
+    }
+
+    fn locate(&self, path: &[Seg]) -> Pos {
+        let Some(index) = &self.0 else {
+            return Pos::START;
+        };
+        (0..=path.len())
+            .rev()
+            .find_map(|n| index.exact(&path[..n]))
+            .unwrap_or(Pos::START)
+    }
+}
+
+/// Positions in the input files of one run: each file's text is indexed in one pass the first
+/// time one of its nodes is located, so a valid schedule is parsed once and a file with
+/// thousands of diagnostics is parsed twice, not thousands of times.
+///
+/// A file is known by its path, as diagnostics name it and as [`crate::schedule::LoadReport`]
+/// finds its text; the same path must come with the same text (its length is checked, and a
+/// different one indexes the new text).
+#[derive(Debug, Default)]
+pub struct Positions {
+    files: RefCell<HashMap<PathBuf, (usize, Located)>>,
+}
+
+impl Positions {
+    /// Where the node at `path` of the file `file` (whose text is `text`) starts, as [`locate`].
+    pub fn locate(&self, file: &Path, text: &str, path: &[Seg]) -> Pos {
+        let mut files = self.files.borrow_mut();
+        let known = files.get(file).is_some_and(|(len, _)| *len == text.len());
+        if !known {
+            files.insert(file.to_path_buf(), (text.len(), Located::new(text)));
         }
+        files
+            .get(file)
+            .map_or(Pos::START, |(_, located)| located.locate(path))
     }
 }
 
@@ -392,194 +434,50 @@ fn locate_exact(text: &str, path: &[Seg]) -> Option<Pos> {
 /// final newline it moves to the line after the last: the text is walked to the character the
 /// parser means, counting both ways.
 fn within(text: &str, line: usize, column: usize) -> Pos {
-    let (mut parser, mut ours) = ((1, 1), Pos::START);
-    let mut chars = text.chars().peekable();
-    while parser < (line, column) {
-        let Some(ch) = chars.next() else { break };
-        let crlf = ch == '\r' && chars.next_if_eq(&'\n').is_some();
-        parser = if matches!(ch, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}') {
-            (parser.0 + 1, 1)
-        } else {
-            (parser.0, parser.1 + 1)
-        };
-        ours = if ch == '\n' || crlf {
-            Pos {
-                line: ours.line + 1,
-                column: 1,
-            }
-        } else {
-            Pos {
-                column: ours.column + 1,
-                ..ours
-            }
-        };
-    }
-    ours
+    Within::new(text).to(line, column)
 }
 
-/// Walks to `path` and fails there, so that the parser stamps the failure with the position.
-struct Locator<'p, 'a> {
-    path: &'p [Seg<'a>],
+/// The walk of [`within`], resumable: positions asked for in increasing order cost one walk of
+/// the text in all.
+struct Within<'a> {
+    chars: std::iter::Peekable<std::str::Chars<'a>>,
+    parser: (usize, usize),
+    ours: Pos,
 }
 
-impl<'de> DeserializeSeed<'de> for Locator<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Locator<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any node")
+impl<'a> Within<'a> {
+    fn new(text: &'a str) -> Self {
+        Within {
+            chars: text.chars().peekable(),
+            parser: (1, 1),
+            ours: Pos::START,
+        }
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        match self.path.split_first() {
-            None => Err(de::Error::custom(MARKER)),
-            Some((Seg::KeyName(want), [])) => {
-                while map.next_key_seed(KeyFinder { want })?.is_some() {
-                    map.next_value::<IgnoredAny>()?;
+    /// Our position of the parser's 1-based `line` and `column`, which are not before the
+    /// previous ones asked for.
+    fn to(&mut self, line: usize, column: usize) -> Pos {
+        while self.parser < (line, column) {
+            let Some(ch) = self.chars.next() else { break };
+            let crlf = ch == '\r' && self.chars.next_if_eq(&'\n').is_some();
+            self.parser = if matches!(ch, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}') {
+                (self.parser.0 + 1, 1)
+            } else {
+                (self.parser.0, self.parser.1 + 1)
+            };
+            self.ours = if ch == '\n' || crlf {
+                Pos {
+                    line: self.ours.line + 1,
+                    column: 1,
                 }
-                Ok(())
-            }
-            Some((Seg::Key(want), rest)) => {
-                while let Some(key) = map.next_key::<Scalar>()? {
-                    if key.text() == Some(want) {
-                        return map.next_value_seed(Locator { path: rest });
-                    }
-                    map.next_value::<IgnoredAny>()?;
+            } else {
+                Pos {
+                    column: self.ours.column + 1,
+                    ..self.ours
                 }
-                Ok(())
-            }
-            Some(_) => {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(())
-            }
+            };
         }
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        match self.path.split_first() {
-            None => Err(de::Error::custom(MARKER)),
-            Some((Seg::Index(want), rest)) => {
-                let mut i = 0;
-                while i < *want {
-                    if seq.next_element::<IgnoredAny>()?.is_none() {
-                        return Ok(());
-                    }
-                    i += 1;
-                }
-                seq.next_element_seed(Locator { path: rest }).map(|_| ())
-            }
-            Some(_) => {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(())
-            }
-        }
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        self.leaf()
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        self.leaf()
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        self.leaf()
-    }
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
-        self.leaf()
-    }
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
-        self.leaf()
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        self.leaf()
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        self.leaf()
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.leaf()
-    }
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        self.leaf()
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
-        if self.path.is_empty() {
-            return Err(de::Error::custom(MARKER));
-        }
-        let (IgnoredAny, variant) = data.variant::<IgnoredAny>()?;
-        de::VariantAccess::newtype_variant_seed(variant, self)
-    }
-}
-
-impl Locator<'_, '_> {
-    fn leaf<E: de::Error>(&self) -> Result<(), E> {
-        if self.path.is_empty() {
-            Err(E::custom(MARKER))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-/// Reads a mapping key and fails on the wanted one, so that its own position is reported.
-struct KeyFinder<'a> {
-    want: &'a str,
-}
-
-impl<'de> DeserializeSeed<'de> for KeyFinder<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyFinder<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a key")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        if v == self.want {
-            Err(E::custom(MARKER))
-        } else {
-            Ok(())
-        }
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.visit_str(&v.to_string())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.visit_str(&v.to_string())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.visit_str(&v.to_string())
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.visit_str(&v.to_string())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(())
+        self.ours
     }
 }
 
@@ -624,6 +522,103 @@ events:
             p(3, 5)
         );
         assert_eq!(locate(DOC, &[Key("nope"), Index(9)]), p(1, 1));
+    }
+
+    /// Every path into `text` that the index can name (each key as it reads and as it is
+    /// written, each item, one past the last, a missing key), with the position the old
+    /// parse-and-fail walk gives for it.
+    fn differs_from_the_walk(text: &str) -> Vec<String> {
+        let located = Located::new(text);
+        let mut out = Vec::new();
+        let probes = located.0.as_ref().map(Index::probes).unwrap_or_default();
+        // The walk parses the text for each path: a big file is sampled.
+        let step = probes.len() / 150 + 1;
+        for path in probes.iter().step_by(step) {
+            let segs: Vec<Seg> = path.iter().map(index::Probe::seg).collect();
+            let (new, old) = (located.locate(&segs), oracle::locate(text, &segs));
+            if new != old {
+                out.push(format!("{segs:?}: index {new:?}, walk {old:?}"));
+            }
+        }
+        for segs in [
+            vec![],
+            vec![Seg::Key("nope"), Seg::Index(3)],
+            vec![Seg::Index(0)],
+        ] {
+            let (new, old) = (located.locate(&segs), oracle::locate(text, &segs));
+            if new != old {
+                out.push(format!("{segs:?}: index {new:?}, walk {old:?}"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_index_gives_the_positions_of_the_parse_and_fail_walk() {
+        let mut big = String::new();
+        for i in 0..40 {
+            big.push_str(&format!("k{i}: {i}\n"));
+            if i == 25 {
+                big.push_str("!!int x: y\nk3: again\n");
+            }
+        }
+        let mut texts: Vec<String> = [
+            DOC,
+            "a: 1\nb: [x, y]\n",
+            "base: &b {x: 1, y: [2, 3]}\nuse: *b\nk: &k key\n*k : v\nl: [*b, &c z, *c]\n",
+            "a: !x 1\nb: !!int 0x10\nc: !!int abc\nd: !t {e: f}\n!y k: v\n? !!str 1\n: v\n!z [q]: 2\n",
+            "e: !!bool yes\nf: !!float 1.5\ng: !!null ~\nh: !!null x\ni: ! x\nj: !!str 0x1\n",
+            "1.0: a\nTrue: b\n010: c\n0x10: d\n~: e\n'': f\n340282366920938463463374607431768211455: g\n-0x10: h\n.inf: i\n-5: j\n1e3: k\n0o17: l\n+1: m\n",
+            "a:\r  b: 1\r  c: [x,\r    y]\r",
+            "a:\r\n  b: 1\r\n",
+            "a: x\u{85}b: y\n",
+            "a: \"x\u{2028}y\"\nb: 1\n",
+            "a: 1\nb: 2",
+            "a:\n  b: 1\n  c: [\n",
+            "a: 1\nb: *nope\nc: 2\n",
+            "a: {b: 1\n",
+            "a: 1\n---\nb: 2\n",
+            "\u{feff}a: 1\nb: 2\n",
+            "",
+            "# c\n",
+            "---\n",
+            "...\n",
+            "a: 1\na: 2\nb: {c: 1, c: 2}\n",
+            "tên: Trường\ntasks: [x, ỹ, \"z\"]\n",
+            "a: |\n  x\n  y\nb: >\n  z\nc: 'it''s'\n",
+            "? a\n: 1\n? [x]\n: 2\n? {y: z}\n: 3\n",
+            "{a: [1, {b: 2}], c: d}",
+            "- a\n- [b, c]\n- {d: e}\n- - f\n  - g\n",
+            "a:\n  - &x {b: 1}\n  - *x\n  - !t *x\n",
+            "a: \"\\ud800\"\nb: 1\n",
+            "a: [1, 2\nb: 3\n",
+            "a:\n\t- b\n",
+            "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[x]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        texts.push(big);
+        for shipped in [
+            include_str!("../calendars/national.yaml"),
+            include_str!("../calendars/tasks.yaml"),
+            include_str!("../config/ngayle.yaml"),
+            include_str!("../config/staff.yaml"),
+        ] {
+            // Cut at a few places: the walk goes as far as the parse error.
+            let cuts = (1..6).map(|k| shipped.len() * k / 6);
+            for cut in cuts {
+                let cut = (cut..shipped.len())
+                    .find(|&i| shipped.is_char_boundary(i))
+                    .unwrap_or(shipped.len());
+                texts.push(shipped[..cut].to_string());
+            }
+            texts.push(shipped.to_string());
+        }
+        for text in &texts {
+            let bad = differs_from_the_walk(text);
+            assert!(bad.is_empty(), "{text:?}:\n{}", bad.join("\n"));
+        }
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! Each subcommand is one variant of the closed [`Command`] enum and one file here. The
 //! commands are the thin shell around the pure core: they read the clock and the files, call
 //! the core, and print. Exit codes (contract, PRODUCT.md §4): 0 success, 1 invalid input (with
-//! diagnostics on stderr), 2 usage errors.
+//! diagnostics on stderr; also `send-due` when due mail had to wait for a later run), 2 usage
+//! errors, 3 a failure while running (the database, the runtime, writing the output).
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +14,7 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::diag::Source;
 use crate::schedule::{LoadReport, load};
 
 mod check;
@@ -75,9 +78,15 @@ pub enum Failure {
     Invalid,
     /// The command line is wrong. Exit 2.
     Usage(String),
-    /// Output could not be written (other than a closed pipe). Exit 1.
+    /// Something failed while running, not in the input: the database, the runtime, the
+    /// service's listener or a task of it that stopped abnormally. Exit 3.
+    Runtime(String),
+    /// Output could not be written (other than a closed pipe). Exit 3.
     Io(io::Error),
 }
+
+/// The exit code of a failure while running ([`Failure::Runtime`], [`Failure::Io`]).
+pub const EXIT_RUNTIME: u8 = 3;
 
 impl From<io::Error> for Failure {
     fn from(e: io::Error) -> Self {
@@ -112,7 +121,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Err(Failure::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(Failure::Io(e)) => {
             eprintln!("ngayle: lỗi ghi kết quả: {e}");
-            ExitCode::from(1)
+            ExitCode::from(EXIT_RUNTIME)
+        }
+        Err(Failure::Runtime(msg)) => {
+            eprintln!("ngayle: lỗi khi chạy: {msg}");
+            ExitCode::from(EXIT_RUNTIME)
         }
         Err(Failure::Invalid) => ExitCode::from(1),
         Err(Failure::Usage(msg)) => {
@@ -180,11 +193,22 @@ fn load_or_report(config: &Path) -> Result<LoadReport, Failure> {
 
 fn print_diagnostics(report: &LoadReport) {
     let stderr = io::stderr();
-    let mut err = stderr.lock();
+    // Nothing sensible can be done if stderr itself is closed.
+    let _ = write_diagnostics(report, &mut stderr.lock());
+}
+
+/// Writes every diagnostic of `report` as `ngayle check` prints it: the contract line, the
+/// source line with a caret, the help.
+pub fn write_diagnostics(report: &LoadReport, out: &mut impl Write) -> io::Result<()> {
+    // Each file's lines are found once, however many diagnostics it has.
+    let mut sources: HashMap<&Path, Option<Source>> = HashMap::new();
     for d in &report.diagnostics {
-        // Nothing sensible can be done if stderr itself is closed.
-        let _ = writeln!(err, "{}", d.render(report.source_of(&d.path)));
+        let source = sources
+            .entry(&d.path)
+            .or_insert_with(|| report.source_of(&d.path).map(Source::new));
+        writeln!(out, "{}", d.render_in(source.as_ref()))?;
     }
+    Ok(())
 }
 
 /// Parses a date given on the command line: `2024-05-07` (also `7/5/2024`).

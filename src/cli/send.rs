@@ -42,9 +42,10 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    Ok(tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?)
+        .build()
+        .map_err(|e| Failure::Runtime(e.to_string()))
 }
 
 pub fn due(config: &Path, args: &DueArgs, out: &mut impl Write) -> Result<(), Failure> {
@@ -56,19 +57,21 @@ pub fn due(config: &Path, args: &DueArgs, out: &mut impl Write) -> Result<(), Fa
     let control = TickControl::default();
     // The mailer lives and dies inside the runtime: its connection pool needs one.
     let result = runtime()?.block_on(async {
-        let mailer = Mailer::new(&schedule.settings).map_err(|e| e.to_string())?;
+        // The mail settings are the admin's input: a mistake there is invalid input (exit 1).
+        let mailer = Mailer::new(&schedule.settings).map_err(|e| {
+            eprintln!("ngayle: {e}");
+            Failure::Invalid
+        })?;
+        // The store failing is not the admin's files (exit 3).
         let store = Store::open(&schedule.settings.state)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
         let r = tick(schedule, &store, &mailer, args.now, args.dry_run, &control)
             .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>((r, mailer.describe().to_string()))
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        Ok::<_, Failure>((r, mailer.describe().to_string()))
     });
-    let (r, transport) = result.map_err(|e| {
-        eprintln!("ngayle: {e}");
-        Failure::Invalid
-    })?;
+    let (r, transport) = result?;
     for line in &r.would_send {
         writeln!(out, "{line}")?;
     }
@@ -139,6 +142,8 @@ pub fn test(config: &Path, args: &TestArgs, out: &mut impl Write) -> Result<(), 
             )?;
             Ok(())
         }
+        // A test email the server does not take is what this command is for finding out: the
+        // mail settings are wrong (exit 1).
         Err(e) => {
             eprintln!("ngayle: {e}");
             Err(Failure::Invalid)

@@ -20,7 +20,8 @@ pub fn run(config: &Path, args: &Args) -> Result<(), Failure> {
     super::init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
+        .build()
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
     let result = runtime.block_on(async {
         let listen = match args.listen {
             Some(a) => a,
@@ -48,7 +49,11 @@ pub fn run(config: &Path, args: &Args) -> Result<(), Failure> {
         Ok(()) => Ok(()),
         Err(e) => {
             tracing::error!(error = %e, "ngayle dừng vì lỗi");
-            Err(Failure::Invalid)
+            match e {
+                // The files or the mail settings are invalid: the diagnostics were logged.
+                DaemonError::Invalid(_) | DaemonError::Mail(_) => Err(Failure::Invalid),
+                e => Err(Failure::Runtime(e.to_string())),
+            }
         }
     }
 }

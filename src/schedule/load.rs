@@ -123,7 +123,8 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
         path: config_path.clone(),
         text: config_text,
     };
-    let key_pos = |key: &str| yaml::locate(&config.text, &[Seg::Key(key)]);
+    let positions = yaml::Positions::default();
+    let key_pos = |key: &str| positions.locate(&config.path, &config.text, &[Seg::Key(key)]);
 
     let staff = match read_source(&staff_path) {
         Ok(text) => Some(SourceFile {

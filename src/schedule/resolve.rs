@@ -73,6 +73,7 @@ pub fn resolve(src: &Sources, today: NaiveDate) -> (Option<Schedule>, Vec<Diagno
     let mut r = Resolver {
         diags: Vec::new(),
         today,
+        positions: yaml::Positions::default(),
     };
     let config = r.config(&src.config, &src.env);
     let (groups, people) = match &src.staff {
@@ -177,7 +178,7 @@ fn version(src: &Sources) -> String {
 }
 
 /// Where an id was first defined, for "defined twice" messages. Located only when needed:
-/// locating re-parses the file, and a valid schedule should be parsed once.
+/// locating indexes the file (a second parse), and a valid schedule should be parsed once.
 #[derive(Debug, Clone)]
 struct Defined<'a> {
     file: &'a SourceFile,
@@ -185,8 +186,8 @@ struct Defined<'a> {
 }
 
 impl Defined<'_> {
-    fn describe(&self) -> String {
-        let pos = yaml::locate(&self.file.text, &self.path);
+    fn describe(&self, r: &Resolver) -> String {
+        let pos = r.at(self.file, &self.path);
         format!("{}:{}:{}", self.file.path.display(), pos.line, pos.column)
     }
 }
@@ -194,6 +195,8 @@ impl Defined<'_> {
 struct Resolver {
     diags: Vec<Diagnostic>,
     today: NaiveDate,
+    /// Where the nodes of each file are, indexed when its first diagnostic is located.
+    positions: yaml::Positions,
 }
 
 /// Shorthand for building paths into a document.
@@ -224,7 +227,7 @@ impl Resolver {
     }
 
     fn at(&self, f: &SourceFile, path: &[Seg]) -> Pos {
-        yaml::locate(&f.text, path)
+        self.positions.locate(&f.path, &f.text, path)
     }
 
     fn error(
@@ -948,7 +951,7 @@ impl Resolver {
                             f,
                             &at("email"),
                             format!("địa chỉ `{e}` đã dùng cho người khác"),
-                            format!("đã có ở {}", first.describe()),
+                            format!("đã có ở {}", first.describe(self)),
                         );
                     } else {
                         emails.insert(
@@ -1066,7 +1069,7 @@ impl Resolver {
             Some(first) => {
                 let help = format!(
                     "mã {what} phải khác nhau; `{id}` đã có ở {}",
-                    first.describe()
+                    first.describe(self)
                 );
                 self.error(f, path, format!("mã `{id}` bị trùng"), help);
             }
