@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use ngayle::plan::{VIETNAM, plan};
+use ngayle::plan::plan;
 use ngayle::schedule::Schedule;
+use ngayle::vietnam::ZONE;
 
 use support::{Synth, date, defs_for, shipped};
 
@@ -50,12 +51,12 @@ fn bench_plan(c: &mut Criterion) {
         })
         .collect();
     let resolved = resolving.elapsed();
-    let from = VIETNAM
+    let from = ZONE
         .from_local_datetime(&first.and_hms_opt(0, 0, 0).expect("valid time"))
         .single()
         .expect("one instant")
         .with_timezone(&Utc);
-    let to = VIETNAM
+    let to = ZONE
         .from_local_datetime(&last.and_hms_opt(23, 59, 59).expect("valid time"))
         .single()
         .expect("one instant")

@@ -406,7 +406,7 @@ fn description(
         for &t in tasks {
             let due = plan::due_of(schedule, off, o.date, t)
                 .map_or(o.date.and_time(NaiveTime::MIN), |(d, _)| {
-                    d.with_timezone(&plan::VIETNAM).naive_local()
+                    d.with_timezone(&crate::vietnam::ZONE).naive_local()
                 });
             let lead = match t.before_days {
                 0 => "trong ngày".to_string(),

@@ -15,17 +15,7 @@ use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, TimeZone, Utc};
 
 use crate::occurrence::{Occurrence, happenings, occurrences};
 use crate::schedule::{Person, Schedule, Task};
-
-/// Vietnam's offset: UTC+7 all year.
-pub const VIETNAM: FixedOffset = match FixedOffset::east_opt(7 * 3600) {
-    Some(z) => z,
-    None => panic!("UTC+7 is a valid offset"),
-};
-
-/// Vietnam's offset (see [`VIETNAM`]).
-pub fn zone() -> FixedOffset {
-    VIETNAM
-}
+use crate::vietnam::ZONE;
 
 /// What identifies a reminder for ever. The ids are shared (`Arc<str>`): a plan holds one
 /// key per person and task, and copying the ids would be most of its work.
@@ -64,7 +54,7 @@ pub struct Reminder<'s> {
 impl Reminder<'_> {
     /// The due instant in Vietnamese time.
     pub fn due_local(&self) -> DateTime<FixedOffset> {
-        self.due.with_timezone(&zone())
+        self.due.with_timezone(&ZONE)
     }
 }
 
@@ -73,7 +63,7 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
     if from > to {
         return Vec::new();
     }
-    let tz = VIETNAM;
+    let tz = ZONE;
     let (first, last) = (
         from.with_timezone(&tz).date_naive(),
         to.with_timezone(&tz).date_naive(),
@@ -388,7 +378,7 @@ pub fn due_of(
 ) -> Option<(DateTime<Utc>, bool)> {
     let (day, moved) = due_day(schedule, off, date, task)?;
     let time = task.at.unwrap_or(schedule.settings.send_at);
-    let due = VIETNAM.from_local_datetime(&day.and_time(time)).single()?;
+    let due = ZONE.from_local_datetime(&day.and_time(time)).single()?;
     Some((due.with_timezone(&Utc), moved))
 }
 
@@ -463,8 +453,7 @@ mod tests {
         let today = NaiveDate::from_ymd_opt(2024, 9, 5).unwrap_or_default();
         let schedule = crate::schedule::shipped(today);
         let instant = |y, m, d, h| {
-            VIETNAM
-                .with_ymd_and_hms(y, m, d, h, 0, 0)
+            ZONE.with_ymd_and_hms(y, m, d, h, 0, 0)
                 .single()
                 .map(|t| t.with_timezone(&Utc))
                 .unwrap_or_default()

@@ -8,8 +8,8 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use super::{Failure, load_or_report};
 use crate::delivery::{TickControl, tick};
 use crate::mail::Mailer;
-use crate::plan::VIETNAM;
 use crate::store::Store;
+use crate::vietnam::ZONE;
 
 #[derive(Debug, clap::Args)]
 pub struct DueArgs {
@@ -36,7 +36,7 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
     ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        .and_then(|t| VIETNAM.from_local_datetime(&t).single())
+        .and_then(|t| ZONE.from_local_datetime(&t).single())
         .map(|t| t.with_timezone(&Utc))
         .ok_or_else(|| format!("`{s}` không phải thời điểm dạng 2024-04-29T07:30:00+07:00"))
 }

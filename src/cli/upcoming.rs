@@ -8,7 +8,7 @@ use chrono::{Days, NaiveDate, NaiveTime, TimeZone};
 use super::{Failure, Format, load_or_report, parse_date, table, today};
 use crate::plan::plan;
 use crate::vietnam;
-use crate::vietnam::ZONE as VIETNAM;
+use crate::vietnam::ZONE;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,10 +32,10 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
     let Some(schedule) = &report.schedule else {
         return Err(Failure::Invalid);
     };
-    let start = VIETNAM
+    let start = ZONE
         .from_local_datetime(&from.and_time(NaiveTime::MIN))
         .single();
-    let end = VIETNAM
+    let end = ZONE
         .from_local_datetime(&to.and_hms_opt(23, 59, 59).unwrap_or_default())
         .single();
     let (Some(start), Some(end)) = (start, end) else {

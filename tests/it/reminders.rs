@@ -567,7 +567,7 @@ fn the_run_command_leaves_readable_eml_files_in_the_outbox_shipped_calendars() {
     // a minute ago, so that the start-up tick of `serve` has something to send.
     let p = Project::shipped();
     let now =
-        chrono::Utc::now().with_timezone(&ngayle::plan::VIETNAM) - chrono::Duration::minutes(2);
+        chrono::Utc::now().with_timezone(&ngayle::vietnam::ZONE) - chrono::Duration::minutes(2);
     let tomorrow = now.date_naive() + chrono::Duration::days(1);
     p.write(
         "calendars/zz-thu.yaml",
