@@ -1,0 +1,453 @@
+//! The config file (`config/ngayle.yaml`) and the environment variables over it: the unit and
+//! the service [`Settings`], every value checked where it is written.
+//!
+//! Holds what each key means, its default and its limits. Does not read the environment (that
+//! is [`crate::schedule`]'s loader) nor parse date or duration syntax ([`super::syntax`]).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveTime, Weekday};
+
+use super::syntax::{address_problem, deliverable, parse_duration};
+use super::{ENV_KEYS, EnvValue, MAX_CONNECTIONS_LIMIT, Resolver, SourceFile, k, pick};
+use crate::diag::allowed_help;
+use crate::schedule::{Secret, Settings, TIMEZONE, Unit, raw};
+use crate::yaml::{self, List, Scalar, Seg};
+
+impl Resolver {
+    pub(super) fn config(&mut self, f: &SourceFile, env: &[EnvValue]) -> Option<(Unit, Settings)> {
+        // A variable set in the environment replaces the key; its mistakes are reported against
+        // `$NAME` (a secret's value shown as `[ẩn]`).
+        let over = |name: &str| -> Option<(SourceFile, Option<Scalar>)> {
+            let v = env.iter().find(|e| e.name == name)?;
+            let secret = ENV_KEYS.iter().any(|(n, _, s)| *n == name && *s);
+            Some((
+                SourceFile {
+                    path: PathBuf::from(format!("${name}")),
+                    text: if secret {
+                        "[ẩn]".to_string()
+                    } else {
+                        v.value.clone()
+                    },
+                },
+                Some(Scalar::Text(v.value.clone())),
+            ))
+        };
+        let env_listen = over("NGAYLE_LISTEN");
+        let env_url = over("NGAYLE_PUBLIC_URL");
+        let env_token = over("NGAYLE_FEED_TOKEN");
+        let env_max_conns = over("NGAYLE_MAX_CONNECTIONS");
+        let env_smtp = over("NGAYLE_SMTP_URL");
+        let env_outbox = over("NGAYLE_OUTBOX");
+        let env_state = over("NGAYLE_STATE");
+        let env_grace = over("NGAYLE_SHUTDOWN_GRACE");
+        let c = self.parse::<raw::Config>(f)?;
+        if yaml::is_blank(&f.text) {
+            self.error(
+                f,
+                &[],
+                "tệp cấu hình trống",
+                "cần ít nhất `unit: {name: …}`; xem config/ngayle.yaml mẫu",
+            );
+            return None;
+        }
+        self.unknown_keys(f, &[], &c.unknown, raw::Config::KEYS);
+        let unit = match &c.unit {
+            None => {
+                self.error(
+                    f,
+                    &[],
+                    "thiếu `unit:` (tên đơn vị)",
+                    "thêm `unit: {name: Trường …, place: …}`",
+                );
+                None
+            }
+            Some(u) => {
+                self.unknown_keys(f, &[k("unit")], &u.unknown, raw::Unit::KEYS);
+                let name = self.text(f, &[k("unit"), k("name")], &u.name, "tên đơn vị");
+                let place = self
+                    .optional_text(f, &[k("unit"), k("place")], &u.place, "địa phương")
+                    .unwrap_or_default();
+                name.map(|name| Unit { name, place })
+            }
+        };
+        if let Some(tz) = self.optional_text(f, &[k("timezone")], &c.timezone, "múi giờ")
+            && tz != TIMEZONE
+        {
+            self.error(
+                f,
+                &[k("timezone")],
+                format!("múi giờ `{tz}` không được hỗ trợ"),
+                format!("ngayle tính lịch Việt Nam theo giờ `{TIMEZONE}` (UTC+7); bỏ dòng này hoặc ghi `timezone: {TIMEZONE}`"),
+            );
+        }
+        let dir = f.path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let rel = |s: Option<String>, default: &str| {
+            crate::schedule::normalize(&dir.join(s.unwrap_or_else(|| default.to_string())))
+        };
+        let calendars_dir = rel(
+            self.optional_text(f, &[k("calendars")], &c.calendars, "thư mục lịch"),
+            "../calendars",
+        );
+        let staff_path = rel(
+            self.optional_text(f, &[k("staff")], &c.staff, "tệp nhân sự"),
+            "staff.yaml",
+        );
+        let state = match &env_state {
+            // From the environment: relative to the working directory, like any path there.
+            Some((ef, v)) => crate::schedule::normalize(Path::new(
+                &self
+                    .optional_text(ef, &[], v, "tệp dữ liệu")
+                    .unwrap_or_default(),
+            )),
+            None => rel(
+                self.optional_text(f, &[k("state")], &c.state, "tệp dữ liệu"),
+                "../var/ngayle.sqlite",
+            ),
+        };
+        let grace_path = [k("shutdown_grace")];
+        let (gf, gp, gv) = pick(&env_grace, f, &grace_path, &c.shutdown_grace);
+        let shutdown_grace = match self.optional_text(gf, gp, gv, "thời gian chờ khi dừng") {
+            None => Some(std::time::Duration::from_secs(10)),
+            Some(t) => match parse_duration(&t, &['s', 'm']) {
+                Ok(d) if d > chrono::Duration::zero() && d <= chrono::Duration::minutes(10) => {
+                    d.to_std().ok()
+                }
+                Ok(_) | Err(_) => {
+                    self.error(
+                        gf,
+                        gp,
+                        format!("thời gian chờ `{t}` không hợp lệ"),
+                        "viết số giây hoặc phút, từ `1s` đến `10m`; mặc định `10s`",
+                    );
+                    None
+                }
+            },
+        };
+
+        let default_http = raw::Http::default();
+        let http = c.http.as_ref().unwrap_or(&default_http);
+        self.unknown_keys(f, &[k("http")], &http.unknown, raw::Http::KEYS);
+        let listen_path = [k("http"), k("listen")];
+        let (lf, lp, lv) = pick(&env_listen, f, &listen_path, &http.listen);
+        let listen = match self.optional_text(lf, lp, lv, "địa chỉ nghe") {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            Some(s) => match s.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.error(
+                        lf,
+                        lp,
+                        format!("`{s}` không phải địa chỉ IP:cổng"),
+                        "ví dụ `127.0.0.1:8080`, hoặc `0.0.0.0:8080` để nghe trên mọi giao diện mạng",
+                    );
+                    None
+                }
+            },
+        };
+        let url_path = [k("http"), k("public_url")];
+        let (uf, up, uv) = pick(&env_url, f, &url_path, &http.public_url);
+        let public_url = match self.optional_text(uf, up, uv, "địa chỉ công khai") {
+            None => listen.map(|a| format!("http://{a}")),
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                Some(u.trim_end_matches('/').to_string())
+            }
+            Some(u) => {
+                self.error(
+                    uf,
+                    up,
+                    format!("`{u}` không phải địa chỉ web"),
+                    "ghi đầy đủ, ví dụ `https://lich.truong.edu.vn`",
+                );
+                None
+            }
+        };
+        let token_path = [k("http"), k("feed_token")];
+        let (tf, tp, tv) = pick(&env_token, f, &token_path, &http.feed_token);
+        let feed_token = self
+            .optional_text(tf, tp, tv, "mã bảo vệ lịch")
+            .and_then(|t| {
+                if t.chars().count() < 16 {
+                    self.error(
+                        tf,
+                        tp,
+                        "mã bảo vệ lịch quá ngắn (cần ít nhất 16 ký tự)",
+                        "dùng một chuỗi ngẫu nhiên dài, ví dụ kết quả của `openssl rand -hex 16`",
+                    );
+                    None
+                } else {
+                    Some(Secret::new(t))
+                }
+            });
+        let conns_path = [k("http"), k("max_connections")];
+        let (cf, cp, cv) = pick(&env_max_conns, f, &conns_path, &http.max_connections);
+        let max_connections = match self.optional_text(cf, cp, cv, "số kết nối tối đa") {
+            None => Some(crate::schedule::DEFAULT_MAX_CONNECTIONS),
+            Some(t) => match t.parse::<usize>() {
+                Ok(n) if (1..=MAX_CONNECTIONS_LIMIT).contains(&n) => Some(n),
+                Ok(_) | Err(_) => {
+                    self.error(
+                        cf,
+                        cp,
+                        format!("số kết nối tối đa `{t}` không hợp lệ"),
+                        format!(
+                            "viết một số nguyên từ 1 đến {MAX_CONNECTIONS_LIMIT}; mặc định {}",
+                            crate::schedule::DEFAULT_MAX_CONNECTIONS
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+
+        let default_mail = raw::Mail::default();
+        let mail = c.mail.as_ref().unwrap_or(&default_mail);
+        self.unknown_keys(f, &[k("mail")], &mail.unknown, raw::Mail::KEYS);
+        let mail_from =
+            match self.optional_text(f, &[k("mail"), k("from")], &mail.from, "địa chỉ gửi") {
+                None => {
+                    if c.mail.is_some() {
+                        self.error(
+                            f,
+                            &[k("mail"), k("from")],
+                            "thiếu `from` (địa chỉ gửi thư nhắc việc)",
+                            "ví dụ `from: \"Trường MN Hoa Phượng <nhacviec@truong.edu.vn>\"`",
+                        );
+                        None
+                    } else {
+                        Some("ngayle <ngayle@localhost>".to_string())
+                    }
+                }
+                Some(m) => self.mailbox(f, &[k("mail"), k("from")], m),
+            };
+        let reply_to = self
+            .optional_text(
+                f,
+                &[k("mail"), k("reply_to")],
+                &mail.reply_to,
+                "địa chỉ trả lời",
+            )
+            .and_then(|m| self.mailbox(f, &[k("mail"), k("reply_to")], m));
+        let smtp_path = [k("mail"), k("smtp")];
+        let (sf, sp, sv) = pick(&env_smtp, f, &smtp_path, &mail.smtp);
+        let smtp = self
+            .optional_text(sf, sp, sv, "máy chủ SMTP")
+            .and_then(|u| {
+                if ["smtp://", "smtps://"].iter().any(|p| u.starts_with(p)) {
+                    Some(Secret::new(u))
+                } else {
+                    self.error(
+                        sf,
+                        sp,
+                        "địa chỉ SMTP phải bắt đầu bằng `smtp://` (STARTTLS) hoặc `smtps://` (TLS)",
+                        "ví dụ `smtps://nhacviec@truong.edu.vn@smtp.gmail.com`; để trống (`~`) để ghi thư vào thư mục outbox",
+                    );
+                    None
+                }
+            });
+        let outbox = match &env_outbox {
+            Some((ef, v)) => crate::schedule::normalize(Path::new(
+                &self
+                    .optional_text(ef, &[], v, "thư mục outbox")
+                    .unwrap_or_default(),
+            )),
+            None => rel(
+                self.optional_text(f, &[k("mail"), k("outbox")], &mail.outbox, "thư mục outbox"),
+                "../var/outbox",
+            ),
+        };
+
+        let default_rem = raw::Reminders::default();
+        let rem = c.reminders.as_ref().unwrap_or(&default_rem);
+        self.unknown_keys(f, &[k("reminders")], &rem.unknown, raw::Reminders::KEYS);
+        let send_at =
+            match self.optional_text(f, &[k("reminders"), k("send_at")], &rem.send_at, "giờ gửi")
+            {
+                None => NaiveTime::from_hms_opt(7, 30, 0),
+                Some(t) => self.time_of_day(f, &[k("reminders"), k("send_at")], &t),
+            };
+        let workdays = self.workdays(f, rem.workdays.as_ref());
+        let catch_up_path = [k("reminders"), k("catch_up")];
+        let catch_up = match self.optional_text(f, &catch_up_path, &rem.catch_up, "thời hạn gửi bù")
+        {
+            None => Some(chrono::Duration::days(3)),
+            Some(t) => match parse_duration(&t, &['m', 'h', 'd', 'w']) {
+                Ok(d) => Some(d),
+                Err(why) => {
+                    self.error(
+                        f,
+                        &catch_up_path,
+                        format!("thời hạn `{t}` không hợp lệ: {why}"),
+                        "viết một số nguyên và đơn vị: `30m` (phút), `12h` (giờ), `3d` (ngày), `1w` (tuần)",
+                    );
+                    None
+                }
+            },
+        };
+
+        let lease_path = [k("reminders"), k("lease")];
+        let lease = match self.optional_text(f, &lease_path, &rem.lease, "thời hạn giữ lời nhắc")
+        {
+            None => Some(std::time::Duration::from_secs(120)),
+            Some(t) => match parse_duration(&t, &['s', 'm']) {
+                Ok(d) if d >= chrono::Duration::seconds(1) && d <= chrono::Duration::hours(1) => {
+                    d.to_std().ok()
+                }
+                Ok(_) | Err(_) => {
+                    self.error(
+                        f,
+                        &lease_path,
+                        format!("thời hạn giữ `{t}` không hợp lệ"),
+                        "viết số giây hoặc phút, từ `1s` đến `60m`; mặc định `2m`",
+                    );
+                    None
+                }
+            },
+        };
+        let reload_warn_shrink = self.reload(f, c.reload.as_ref());
+
+        Some((
+            unit?,
+            Settings {
+                config_path: f.path.clone(),
+                calendars_dir,
+                staff_path,
+                listen: listen?,
+                public_url: public_url?,
+                feed_token,
+                max_connections: max_connections?,
+                mail_from: mail_from?,
+                reply_to,
+                smtp,
+                outbox,
+                state,
+                send_at: send_at?,
+                workdays: workdays?,
+                catch_up: catch_up?,
+                lease: lease?,
+                shutdown_grace: shutdown_grace?,
+                reload_warn_shrink: reload_warn_shrink?,
+            },
+        ))
+    }
+
+    /// `reload.warn_shrink`: a share like `20%` (default), from `0%` (warn at any loss) to
+    /// `100%` (never).
+    fn reload(&mut self, f: &SourceFile, r: Option<&raw::Reload>) -> Option<u8> {
+        let Some(r) = r else {
+            return Some(20);
+        };
+        self.unknown_keys(f, &[k("reload")], &r.unknown, raw::Reload::KEYS);
+        let path = [k("reload"), k("warn_shrink")];
+        let Some(t) = self.optional_text(f, &path, &r.warn_shrink, "ngưỡng cảnh báo") else {
+            return Some(20);
+        };
+        match t.strip_suffix('%').map(|n| n.trim().parse::<u8>()) {
+            Some(Ok(n @ 0..=100)) => Some(n),
+            _ => {
+                self.error(
+                    f,
+                    &path,
+                    format!("`{t}` không phải tỉ lệ phần trăm"),
+                    "viết một số nguyên từ 0 đến 100 và dấu `%`, ví dụ `warn_shrink: 20%` (mặc định); `100%` để không bao giờ cảnh báo",
+                );
+                None
+            }
+        }
+    }
+
+    /// A sender's mailbox (`Tên <a@b>` or `a@b`), checked with the parser the mailer uses.
+    fn mailbox(&mut self, f: &SourceFile, path: &[Seg], m: String) -> Option<String> {
+        let addr = match (m.rfind('<'), m.ends_with('>')) {
+            (Some(i), true) => &m[i + 1..m.len() - 1],
+            _ => m.as_str(),
+        };
+        // The address first: its mistake is the one worth naming.
+        let problem = match (deliverable(addr), m.parse::<lettre::message::Mailbox>()) {
+            (Err(why), _) => Some(why),
+            (Ok(()), Err(e)) => Some(address_problem(e)),
+            (Ok(()), Ok(_)) => None,
+        };
+        match problem {
+            None => Some(m),
+            Some(why) => {
+                self.error(
+                    f,
+                    path,
+                    format!("`{m}` không phải địa chỉ email"),
+                    format!("{why}; ví dụ `nhacviec@truong.edu.vn` hoặc `\"Tên <nhacviec@truong.edu.vn>\"`"),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn time_of_day(
+        &mut self,
+        f: &SourceFile,
+        path: &[Seg],
+        t: &str,
+    ) -> Option<NaiveTime> {
+        match NaiveTime::parse_from_str(t, "%H:%M") {
+            Ok(time) => Some(time),
+            Err(_) => {
+                self.error(
+                    f,
+                    path,
+                    format!("giờ `{t}` không hợp lệ"),
+                    "viết giờ:phút theo 24 giờ trong ngoặc kép, ví dụ `\"07:30\"` hoặc `\"14:00\"`",
+                );
+                None
+            }
+        }
+    }
+
+    fn workdays(&mut self, f: &SourceFile, list: Option<&List>) -> Option<Vec<Weekday>> {
+        const DAYS: &[(&str, Weekday)] = &[
+            ("mon", Weekday::Mon),
+            ("tue", Weekday::Tue),
+            ("wed", Weekday::Wed),
+            ("thu", Weekday::Thu),
+            ("fri", Weekday::Fri),
+            ("sat", Weekday::Sat),
+            ("sun", Weekday::Sun),
+        ];
+        let names: Vec<&str> = DAYS.iter().map(|d| d.0).collect();
+        let Some(list) = list else {
+            return Some(DAYS[..5].iter().map(|d| d.1).collect());
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, item) in list.0.iter().enumerate() {
+            let path = [k("reminders"), k("workdays"), Seg::Index(i)];
+            let text = item
+                .text()
+                .map(|t| t.trim().to_lowercase())
+                .unwrap_or_default();
+            match DAYS.iter().find(|d| d.0 == text) {
+                Some(&(_, d)) if !out.contains(&d) => out.push(d),
+                Some(_) => self.warning(f, &path, format!("ngày `{text}` lặp lại"), ""),
+                None => {
+                    ok = false;
+                    self.error(
+                        f,
+                        &path,
+                        format!("`{text}` không phải tên ngày trong tuần"),
+                        allowed_help(&text, &names),
+                    );
+                }
+            }
+        }
+        if ok && out.is_empty() {
+            self.error(
+                f,
+                &[k("reminders"), k("workdays")],
+                "danh sách ngày làm việc trống: thư nhắc sẽ không bao giờ được gửi",
+                "ví dụ `workdays: [mon, tue, wed, thu, fri]`",
+            );
+            return None;
+        }
+        ok.then_some(out)
+    }
+}
