@@ -46,44 +46,6 @@ impl LoadReport {
 
 /// Reads and resolves everything reachable from `config_path`. `today` is the local date
 /// (for "a `since` in the future").
-/// The `NGAYLE_*` variables that override config keys ([`super::ENV_KEYS`]); an empty one counts
-/// as unset. `NAME_FILE` names a file holding the value (secrets kept out of the environment:
-/// systemd credentials, Docker secrets); a file that cannot be read is an error.
-pub fn environment(diags: &mut Vec<Diagnostic>) -> Vec<super::EnvValue> {
-    let mut out = Vec::new();
-    for (name, _, _) in super::ENV_KEYS {
-        let file_var = format!("{name}_FILE");
-        let from_file = std::env::var_os(&file_var).filter(|v| !v.is_empty());
-        let value = match from_file {
-            Some(path) => {
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => Some(text.trim_end_matches(['\r', '\n']).to_string()),
-                    Err(e) => {
-                        diags.push(
-                        Diagnostic::error(
-                            Path::new(&format!("${file_var}")),
-                            crate::diag::Pos::START,
-                            format!(
-                                "không đọc được tệp {}: {}",
-                                Path::new(&path).display(),
-                                io_reason(&e)
-                            ),
-                        )
-                        .with_help("biến này chỉ tới tệp chứa giá trị; kiểm tra đường dẫn và quyền đọc"),
-                    );
-                        None
-                    }
-                }
-            }
-            None => std::env::var(name).ok(),
-        };
-        if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
-            out.push(super::EnvValue { name, value });
-        }
-    }
-    out
-}
-
 pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
     let config_path = normalize(config_path);
     let mut diags = Vec::new();
@@ -195,7 +157,7 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
         tasks,
         layers,
         templates,
-        env: environment(&mut diags),
+        env: super::env::read(&mut diags),
     };
     let (schedule, more) = resolve(&sources, today);
     diags.extend(more);
@@ -296,7 +258,7 @@ pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     }
 }
 
-fn io_reason(e: &std::io::Error) -> String {
+pub(super) fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "không tồn tại".to_string(),
         std::io::ErrorKind::PermissionDenied => "không có quyền đọc".to_string(),

@@ -5,13 +5,14 @@
 //! is [`crate::schedule`]'s loader) nor parse date or duration syntax ([`super::syntax`]).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{NaiveTime, Weekday};
 
 use super::syntax::{address_problem, deliverable, parse_duration};
-use super::{ENV_KEYS, EnvValue, MAX_CONNECTIONS_LIMIT, Resolver, SourceFile, k, pick};
+use super::{MAX_CONNECTIONS_LIMIT, Resolver, SourceFile, k, pick};
 use crate::diag::allowed_help;
+use crate::schedule::env::{self, EnvValue};
 use crate::schedule::{Secret, Settings, TIMEZONE, Unit, raw};
 use crate::yaml::{self, List, Scalar, Seg};
 
@@ -21,11 +22,10 @@ impl Resolver {
         // `$NAME` (a secret's value shown as `[ẩn]`).
         let over = |name: &str| -> Option<(SourceFile, Option<Scalar>)> {
             let v = env.iter().find(|e| e.name == name)?;
-            let secret = ENV_KEYS.iter().any(|(n, _, s)| *n == name && *s);
             Some((
                 SourceFile {
-                    path: PathBuf::from(format!("${name}")),
-                    text: if secret {
+                    path: env::pseudo_path(name),
+                    text: if env::is_secret(name) {
                         "[ẩn]".to_string()
                     } else {
                         v.value.clone()
@@ -34,14 +34,14 @@ impl Resolver {
                 Some(Scalar::Text(v.value.clone())),
             ))
         };
-        let env_listen = over("NGAYLE_LISTEN");
-        let env_url = over("NGAYLE_PUBLIC_URL");
-        let env_token = over("NGAYLE_FEED_TOKEN");
-        let env_max_conns = over("NGAYLE_MAX_CONNECTIONS");
-        let env_smtp = over("NGAYLE_SMTP_URL");
-        let env_outbox = over("NGAYLE_OUTBOX");
-        let env_state = over("NGAYLE_STATE");
-        let env_grace = over("NGAYLE_SHUTDOWN_GRACE");
+        let env_listen = over(env::LISTEN);
+        let env_url = over(env::PUBLIC_URL);
+        let env_token = over(env::FEED_TOKEN);
+        let env_max_conns = over(env::MAX_CONNECTIONS);
+        let env_smtp = over(env::SMTP_URL);
+        let env_outbox = over(env::OUTBOX);
+        let env_state = over(env::STATE);
+        let env_grace = over(env::SHUTDOWN_GRACE);
         let c = self.parse::<raw::Config>(f)?;
         if yaml::is_blank(&f.text) {
             self.error(
@@ -320,6 +320,10 @@ impl Resolver {
                 mail_from: mail_from?,
                 reply_to,
                 smtp,
+                smtp_password: env
+                    .iter()
+                    .find(|e| e.name == env::SMTP_PASSWORD)
+                    .map(|e| Secret::new(e.value.clone())),
                 outbox,
                 state,
                 send_at: send_at?,

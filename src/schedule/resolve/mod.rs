@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
-use super::Schedule;
+use super::{EnvValue, Schedule};
 use crate::diag::{Diagnostic, Pos, Severity, allowed_help, did_you_mean};
 use crate::template::Templates;
 use crate::yaml::{self, Scalar, Seg, Unknown};
@@ -40,30 +40,10 @@ pub struct Sources {
     pub layers: Vec<SourceFile>,
     /// Email templates found in `templates/` next to the config (the others are built in).
     pub templates: Vec<SourceFile>,
-    /// `NGAYLE_*` environment variables that override keys of the config (see [`ENV_KEYS`]).
+    /// The `NGAYLE_*` environment variables that are set: overrides of config keys and the
+    /// SMTP password (see [`super::env`]).
     pub env: Vec<EnvValue>,
 }
-
-/// An environment variable's value, read by `load`.
-#[derive(Debug, Clone)]
-pub struct EnvValue {
-    pub name: &'static str,
-    pub value: String,
-}
-
-/// The environment variables that override the config file: (variable, key it overrides,
-/// secret). A secret's value is never shown in a diagnostic. `NGAYLE_SMTP_URL` and
-/// `NGAYLE_FEED_TOKEN` may also come from a file named by the same variable with `_FILE`.
-pub const ENV_KEYS: &[(&str, &str, bool)] = &[
-    ("NGAYLE_LISTEN", "http.listen", false),
-    ("NGAYLE_PUBLIC_URL", "http.public_url", false),
-    ("NGAYLE_FEED_TOKEN", "http.feed_token", true),
-    ("NGAYLE_MAX_CONNECTIONS", "http.max_connections", false),
-    ("NGAYLE_SMTP_URL", "mail.smtp", true),
-    ("NGAYLE_OUTBOX", "mail.outbox", false),
-    ("NGAYLE_STATE", "state", false),
-    ("NGAYLE_SHUTDOWN_GRACE", "shutdown_grace", false),
-];
 
 /// The largest `http.max_connections`: a descriptor each, under the unit's `LimitNOFILE=65536`
 /// with room for the rest.
