@@ -9,8 +9,9 @@ use std::path::{Component, Path, PathBuf};
 use chrono::NaiveDate;
 
 use super::Schedule;
-use super::raw;
-use super::resolve::{SourceFile, Sources, resolve};
+use super::resolve::{
+    ParsedConfig, SourceFile, Sources, TASKS_STEM, TEMPLATES_DIR, resolve_parsed,
+};
 use crate::diag::{Diagnostic, Pos};
 use crate::yaml::{self, MAX_FILE_BYTES, Seg};
 
@@ -67,24 +68,15 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
             };
         }
     };
-    // Where the other files are. If the config does not parse, resolve reports why; the
-    // default places are still read so that their mistakes are reported in the same run.
-    let raw_config: raw::Config = yaml::parse(&config_text).unwrap_or_default();
     let dir = config_path.parent().unwrap_or(Path::new("")).to_path_buf();
-    let named = |v: &Option<yaml::Scalar>, default: &str| {
-        let text = v
-            .as_ref()
-            .and_then(|s| s.text())
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
-        normalize(&dir.join(text.unwrap_or(default)))
-    };
-    let staff_path = named(&raw_config.staff, "staff.yaml");
-    let calendars_dir = named(&raw_config.calendars, "../calendars");
     let config = SourceFile {
         path: config_path.clone(),
         text: config_text,
     };
+    // Where the other files are. If the config does not parse, resolve reports why; the
+    // default places are still read so that their mistakes are reported in the same run.
+    let parsed = ParsedConfig::parse(&config);
+    let (staff_path, calendars_dir) = parsed.places(&config_path);
     let key_pos = |key: &str| yaml::locate(&config.text, &[Seg::Key(key)]);
 
     let staff = match read_source(&staff_path) {
@@ -124,7 +116,7 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
             paths.sort();
             for path in paths {
                 let path = normalize(&path);
-                let is_tasks = path.file_stem().is_some_and(|s| s == "tasks");
+                let is_tasks = path.file_stem().is_some_and(|s| s == TASKS_STEM);
                 match read_source(&path) {
                     Ok(text) => {
                         let file = SourceFile { path, text };
@@ -137,7 +129,7 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
                     Err(d) => diags.push(d),
                 }
             }
-            if tasks.is_none() && !diags.iter().any(|d| d.path.file_stem().is_some_and(|s| s == "tasks")) {
+            if tasks.is_none() && !diags.iter().any(|d| d.path.file_stem().is_some_and(|s| s == TASKS_STEM)) {
                 diags.push(
                     Diagnostic::error(
                         &config_path,
@@ -150,7 +142,7 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
         }
     }
 
-    let templates = read_templates(&dir.join("templates"), &mut diags);
+    let templates = read_templates(&dir.join(TEMPLATES_DIR), &mut diags);
     let sources = Sources {
         config,
         staff,
@@ -159,7 +151,7 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
         templates,
         env: super::env::read(&mut diags),
     };
-    let (schedule, more) = resolve(&sources, today);
+    let (schedule, more) = resolve_parsed(&sources, parsed, today);
     diags.extend(more);
     let schedule = if diags.iter().any(Diagnostic::is_error) {
         None

@@ -5,7 +5,7 @@
 //! is [`crate::schedule`]'s loader) nor parse date or duration syntax ([`super::syntax`]).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{NaiveTime, Weekday};
 
@@ -14,10 +14,64 @@ use super::{MAX_CONNECTIONS_LIMIT, Resolver, SourceFile, k, pick};
 use crate::diag::allowed_help;
 use crate::schedule::env::{self, EnvValue};
 use crate::schedule::{Secret, Settings, TIMEZONE, Unit, raw};
-use crate::yaml::{self, List, Scalar, Seg};
+use crate::yaml::{self, List, ParseError, Scalar, Seg};
+
+/// Where the files are when the config does not name them, relative to the config's folder.
+/// Written once: the loader reads them there, and `Settings` records them.
+pub const DEFAULT_STAFF: &str = "staff.yaml";
+pub const DEFAULT_CALENDARS: &str = "../calendars";
+pub const DEFAULT_STATE: &str = "../var/ngayle.sqlite";
+pub const DEFAULT_OUTBOX: &str = "../var/outbox";
+/// The email templates' folder beside the config (not a key: the built-in ones are used when
+/// it does not exist).
+pub const TEMPLATES_DIR: &str = "templates";
+/// The file of the calendars folder that holds the tasks (`tasks.yaml`) rather than events.
+pub const TASKS_STEM: &str = "tasks";
+
+/// The config file, parsed once: the loader finds the other files with it, then
+/// [`super::resolve`] checks it.
+#[derive(Debug)]
+pub struct ParsedConfig(Result<raw::Config, ParseError>);
+
+impl ParsedConfig {
+    pub fn parse(f: &SourceFile) -> ParsedConfig {
+        ParsedConfig(yaml::parse(&f.text))
+    }
+
+    /// The staff file and the calendars folder of the config at `config_path`: as written
+    /// (trimmed), else the defaults, also when the config does not parse (so that the default
+    /// files' mistakes are reported in the same run). A bad value is reported by `resolve`;
+    /// the loader looks where it says.
+    pub fn places(&self, config_path: &Path) -> (PathBuf, PathBuf) {
+        let dir = config_path.parent().unwrap_or(Path::new(""));
+        let c = self.0.as_ref().ok();
+        let named = |v: Option<&Option<Scalar>>, default: &str| {
+            let text = v
+                .and_then(Option::as_ref)
+                .and_then(|s| s.text())
+                .map(str::trim)
+                .filter(|s| !s.is_empty());
+            place(dir, text, default)
+        };
+        (
+            named(c.map(|c| &c.staff), DEFAULT_STAFF),
+            named(c.map(|c| &c.calendars), DEFAULT_CALENDARS),
+        )
+    }
+}
+
+/// `named` (or `default`) in the folder `dir`, normalised.
+fn place(dir: &Path, named: Option<&str>, default: &str) -> PathBuf {
+    crate::schedule::normalize(&dir.join(named.unwrap_or(default)))
+}
 
 impl Resolver {
-    pub(super) fn config(&mut self, f: &SourceFile, env: &[EnvValue]) -> Option<(Unit, Settings)> {
+    pub(super) fn config(
+        &mut self,
+        f: &SourceFile,
+        parsed: ParsedConfig,
+        env: &[EnvValue],
+    ) -> Option<(Unit, Settings)> {
         // A variable set in the environment replaces the key; its mistakes are reported against
         // `$NAME` (a secret's value shown as `[ẩn]`).
         let over = |name: &str| -> Option<(SourceFile, Option<Scalar>)> {
@@ -42,7 +96,7 @@ impl Resolver {
         let env_outbox = over(env::OUTBOX);
         let env_state = over(env::STATE);
         let env_grace = over(env::SHUTDOWN_GRACE);
-        let c = self.parse::<raw::Config>(f)?;
+        let c = self.parsed(f, parsed.0)?;
         if yaml::is_blank(&f.text) {
             self.error(
                 f,
@@ -83,16 +137,14 @@ impl Resolver {
             );
         }
         let dir = f.path.parent().unwrap_or(Path::new("")).to_path_buf();
-        let rel = |s: Option<String>, default: &str| {
-            crate::schedule::normalize(&dir.join(s.unwrap_or_else(|| default.to_string())))
-        };
+        let rel = |s: Option<String>, default: &str| place(&dir, s.as_deref(), default);
         let calendars_dir = rel(
             self.optional_text(f, &[k("calendars")], &c.calendars, "thư mục lịch"),
-            "../calendars",
+            DEFAULT_CALENDARS,
         );
         let staff_path = rel(
             self.optional_text(f, &[k("staff")], &c.staff, "tệp nhân sự"),
-            "staff.yaml",
+            DEFAULT_STAFF,
         );
         let state = match &env_state {
             // From the environment: relative to the working directory, like any path there.
@@ -103,7 +155,7 @@ impl Resolver {
             )),
             None => rel(
                 self.optional_text(f, &[k("state")], &c.state, "tệp dữ liệu"),
-                "../var/ngayle.sqlite",
+                DEFAULT_STATE,
             ),
         };
         let grace_path = [k("shutdown_grace")];
@@ -254,7 +306,7 @@ impl Resolver {
             )),
             None => rel(
                 self.optional_text(f, &[k("mail"), k("outbox")], &mail.outbox, "thư mục outbox"),
-                "../var/outbox",
+                DEFAULT_OUTBOX,
             ),
         };
 

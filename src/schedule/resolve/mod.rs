@@ -27,6 +27,7 @@ mod staff;
 mod syntax;
 mod tasks;
 
+pub(super) use config::{ParsedConfig, TASKS_STEM, TEMPLATES_DIR};
 use syntax::is_valid_id;
 pub use syntax::suggest_id;
 
@@ -61,11 +62,20 @@ pub const ALL: &str = "all";
 /// Resolves the files into a schedule. Returns the schedule (if there was no error) and every
 /// diagnostic, errors and warnings, in file order.
 pub fn resolve(src: &Sources, today: NaiveDate) -> (Option<Schedule>, Vec<Diagnostic>) {
+    resolve_parsed(src, ParsedConfig::parse(&src.config), today)
+}
+
+/// [`resolve`] with the config already parsed (by the loader, to find the other files).
+pub(super) fn resolve_parsed(
+    src: &Sources,
+    config: ParsedConfig,
+    today: NaiveDate,
+) -> (Option<Schedule>, Vec<Diagnostic>) {
     let mut r = Resolver {
         diags: Vec::new(),
         today,
     };
-    let config = r.config(&src.config, &src.env);
+    let config = r.config(&src.config, config, &src.env);
     let (groups, people) = match &src.staff {
         Some(f) => r.staff(f),
         None => (Vec::new(), Vec::new()),
@@ -256,7 +266,12 @@ impl Resolver {
 
     /// Parses a file; a parse failure is reported and yields `None`.
     fn parse<T: serde::de::DeserializeOwned + Default>(&mut self, f: &SourceFile) -> Option<T> {
-        match yaml::parse::<T>(&f.text) {
+        self.parsed(f, yaml::parse::<T>(&f.text))
+    }
+
+    /// The result of parsing `f`; a failure is reported and yields `None`.
+    fn parsed<T>(&mut self, f: &SourceFile, parsed: Result<T, yaml::ParseError>) -> Option<T> {
+        match parsed {
             Ok(v) => Some(v),
             Err(e) => {
                 if e.too_deep {
