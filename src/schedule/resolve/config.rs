@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveTime, Weekday};
 
 use super::syntax::{address_problem, deliverable, parse_duration};
-use super::{MAX_CONNECTIONS_LIMIT, Resolver, SourceFile, k, pick};
+use super::{MAX_CONNECTIONS_LIMIT, Resolver, SourceFile, entries, k, pick};
 use crate::diag::allowed_help;
 use crate::schedule::env::{self, EnvValue};
 use crate::schedule::{Secret, Settings, TIMEZONE, Unit, raw};
@@ -475,12 +475,9 @@ impl Resolver {
         };
         let mut out = Vec::new();
         let mut ok = true;
-        for (i, item) in list.0.iter().enumerate() {
+        for (i, text) in entries(Some(list)) {
             let path = [k("reminders"), k("workdays"), Seg::Index(i)];
-            let text = item
-                .text()
-                .map(|t| t.trim().to_lowercase())
-                .unwrap_or_default();
+            let text = text.to_lowercase();
             match DAYS.iter().find(|d| d.0 == text) {
                 Some(&(_, d)) if !out.contains(&d) => out.push(d),
                 Some(_) => self.warning(f, &path, format!("ngày `{text}` lặp lại"), ""),

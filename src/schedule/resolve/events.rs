@@ -70,20 +70,8 @@ impl Resolver {
         task_ids: &[&str],
         event_ids: &mut BTreeMap<String, Defined<'a>>,
     ) -> Option<Event> {
-        let item = Item {
-            list: "events",
-            index: i,
-        };
+        let (item, id) = self.item(f, ("events", i), e, event_ids, "sự kiện");
         let at = |key| item.at(key);
-        let id = self.item_header(
-            f,
-            item,
-            &e.unknown,
-            raw::Event::KEYS,
-            &e.id,
-            event_ids,
-            "sự kiện",
-        );
         let name = self.text(f, &at("name"), &e.name, "tên sự kiện");
         let rule = match (&e.date, &e.lunar) {
             (Some(_), Some(_)) => {
@@ -98,7 +86,7 @@ impl Resolver {
             (None, None) => {
                 self.error(
                     f,
-                    &[k("events"), Seg::Index(i)],
+                    &item.path(),
                     "thiếu ngày: cần `date: NGÀY/THÁNG` (dương lịch) hoặc `lunar: NGÀY/THÁNG` (âm lịch)",
                     "ví dụ `date: 30/4`, `date: 1/11/2024` (một lần) hoặc `lunar: 10/3`",
                 );
@@ -253,8 +241,8 @@ impl Resolver {
                 }
             },
         };
-        let tasks = self.task_refs(f, i, "tasks", e.tasks.as_ref(), task_ids);
-        let round_tasks = self.task_refs(f, i, "round_tasks", e.round_tasks.as_ref(), task_ids);
+        let tasks = self.task_refs(f, item, "tasks", e.tasks.as_ref(), task_ids);
+        let round_tasks = self.task_refs(f, item, "round_tasks", e.round_tasks.as_ref(), task_ids);
         if e.round_tasks.as_ref().is_some_and(|l| !l.0.is_empty()) && e.since.is_none() {
             self.warning(
                 f,
@@ -286,16 +274,14 @@ impl Resolver {
     fn task_refs(
         &mut self,
         f: &SourceFile,
-        i: usize,
-        key: &str,
+        item: Item,
+        key: &'static str,
         list: Option<&List>,
         task_ids: &[&str],
     ) -> Option<Vec<String>> {
         let mut out = Vec::new();
         let mut ok = true;
-        for (j, t) in list.iter().flat_map(|l| l.0.iter()).enumerate() {
-            let path = [k("events"), Seg::Index(i), k(key), Seg::Index(j)];
-            let t = t.text().map(str::trim).unwrap_or_default();
+        for (path, t) in item.entries(key, list) {
             if task_ids.contains(&t) {
                 if !out.iter().any(|o| o == t) {
                     out.push(t.to_string());

@@ -16,10 +16,10 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
-use super::{EnvValue, Schedule};
+use super::{EnvValue, Schedule, raw};
 use crate::diag::{Diagnostic, Pos, Severity, allowed_help, did_you_mean};
 use crate::template::Templates;
-use crate::yaml::{self, Scalar, Seg, Unknown};
+use crate::yaml::{self, List, Scalar, Seg, Unknown};
 
 mod config;
 mod events;
@@ -217,7 +217,52 @@ impl Item {
     fn at(self, key: &'static str) -> [Seg<'static>; 3] {
         [k(self.list), Seg::Index(self.index), k(key)]
     }
+
+    /// Each entry of the list at `key` of this item (`who: [csvc, all]`), with its place.
+    fn entries<'l>(
+        self,
+        key: &'static str,
+        list: Option<&'l List>,
+    ) -> impl Iterator<Item = ([Seg<'static>; 4], &'l str)> {
+        entries(list).map(move |(j, text)| {
+            let path = [k(self.list), Seg::Index(self.index), k(key), Seg::Index(j)];
+            (path, text)
+        })
+    }
 }
+
+/// Each entry of a list of words (ids, day names) with its index: its text trimmed, empty when
+/// it is not text (a nested list), so that it is reported as an unknown word.
+fn entries(list: Option<&List>) -> impl Iterator<Item = (usize, &str)> {
+    list.into_iter()
+        .flat_map(|l| l.0.iter())
+        .map(|v| v.text().map(str::trim).unwrap_or_default())
+        .enumerate()
+}
+
+/// A raw list item that has an `id`: a group, a person, a task or an event.
+trait Listed {
+    /// The keys it may have (for "unknown key" help).
+    const KEYS: &'static [&'static str];
+    fn id(&self) -> &Option<Scalar>;
+    fn unknown(&self) -> &Unknown;
+}
+
+macro_rules! listed {
+    ($($t:ty),*) => {$(
+        impl Listed for $t {
+            const KEYS: &'static [&'static str] = <$t>::KEYS;
+            fn id(&self) -> &Option<Scalar> {
+                &self.id
+            }
+            fn unknown(&self) -> &Unknown {
+                &self.unknown
+            }
+        }
+    )*};
+}
+
+listed!(raw::Group, raw::Person, raw::Task, raw::Event);
 
 impl Resolver {
     fn push(&mut self, d: Diagnostic) {
@@ -464,22 +509,24 @@ impl Resolver {
         }
     }
 
-    /// The common start of every list item: unknown keys, a valid `id`, unique among `seen`.
-    #[allow(clippy::too_many_arguments)]
-    fn item_header<'a>(
+    /// The common start of the `index`-th item of the top-level list `list`: its place, and
+    /// its `id` when valid and unique among `seen` (`what` names the kind: "nhóm", "việc" …);
+    /// unknown keys are reported.
+    fn item<'a, T: Listed>(
         &mut self,
         f: &'a SourceFile,
-        item: Item,
-        unknown: &Unknown,
-        keys: &[&str],
-        id: &Option<Scalar>,
+        (list, index): (&'static str, usize),
+        raw: &T,
         seen: &mut BTreeMap<String, Defined<'a>>,
         what: &str,
-    ) -> Option<String> {
-        self.unknown_keys(f, &item.path(), unknown, keys);
-        let id = self.id(f, &item.at("id"), id, &format!("mã {what}"))?;
+    ) -> (Item, Option<String>) {
+        let item = Item { list, index };
+        self.unknown_keys(f, &item.path(), raw.unknown(), T::KEYS);
+        let Some(id) = self.id(f, &item.at("id"), raw.id(), &format!("mã {what}")) else {
+            return (item, None);
+        };
         self.unique(f, &item.at("id"), &id, seen, what);
-        Some(id)
+        (item, Some(id))
     }
 
     fn unique<'a>(

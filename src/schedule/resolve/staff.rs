@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::syntax::deliverable;
-use super::{Defined, Item, Resolver, SourceFile, ids_help, k};
+use super::{Defined, Resolver, SourceFile, ids_help, k};
 use crate::schedule::{Group, Person, raw};
 use crate::yaml::Seg;
 
@@ -19,19 +19,7 @@ impl Resolver {
         let mut ids: BTreeMap<String, Defined<'a>> = BTreeMap::new();
         let mut groups = Vec::new();
         for (i, g) in s.groups.iter().flatten().enumerate() {
-            let item = Item {
-                list: "groups",
-                index: i,
-            };
-            let id = self.item_header(
-                f,
-                item,
-                &g.unknown,
-                raw::Group::KEYS,
-                &g.id,
-                &mut ids,
-                "nhóm",
-            );
+            let (item, id) = self.item(f, ("groups", i), g, &mut ids, "nhóm");
             let name = self.text(f, &item.at("name"), &g.name, "tên nhóm");
             if let (Some(id), Some(name)) = (id, name) {
                 groups.push(Group { id, name });
@@ -43,20 +31,8 @@ impl Resolver {
         let mut people = Vec::new();
         let mut emails: BTreeMap<String, Defined<'a>> = BTreeMap::new();
         for (i, p) in s.people.iter().flatten().enumerate() {
-            let item = Item {
-                list: "people",
-                index: i,
-            };
+            let (item, id) = self.item(f, ("people", i), p, &mut ids, "người");
             let at = |key| item.at(key);
-            let id = self.item_header(
-                f,
-                item,
-                &p.unknown,
-                raw::Person::KEYS,
-                &p.id,
-                &mut ids,
-                "người",
-            );
             let name = self.text(f, &at("name"), &p.name, "họ tên");
             let title = self.optional_text(f, &at("title"), &p.title, "chức vụ");
             let email = match self.text(f, &at("email"), &p.email, "địa chỉ email") {
@@ -93,9 +69,7 @@ impl Resolver {
                 None => None,
             };
             let mut groups_of = Vec::new();
-            for (j, g) in p.groups.iter().flat_map(|l| l.0.iter()).enumerate() {
-                let path = [k("people"), Seg::Index(i), k("groups"), Seg::Index(j)];
-                let g = g.text().map(str::trim).unwrap_or_default();
+            for (path, g) in item.entries("groups", p.groups.as_ref()) {
                 if group_set.contains(g) {
                     groups_of.push(g.to_string());
                 } else {

@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::syntax::parse_duration;
-use super::{ALL, Defined, Item, Resolver, SourceFile, ids_help, k};
+use super::{ALL, Defined, Resolver, SourceFile, ids_help};
 use crate::schedule::{Assignee, Group, Person, Task, raw};
-use crate::yaml::Seg;
 
 impl Resolver {
     pub(super) fn tasks<'a>(
@@ -34,20 +33,8 @@ impl Resolver {
             people.iter().map(|p| p.id.as_str()).collect();
         let mut out = Vec::new();
         for (i, raw) in t.tasks.iter().flatten().enumerate() {
-            let item = Item {
-                list: "tasks",
-                index: i,
-            };
+            let (item, id) = self.item(f, ("tasks", i), raw, &mut ids, "việc");
             let at = |key| item.at(key);
-            let id = self.item_header(
-                f,
-                item,
-                &raw.unknown,
-                raw::Task::KEYS,
-                &raw.id,
-                &mut ids,
-                "việc",
-            );
             let title = self.text(f, &at("title"), &raw.title, "tên việc");
             let what = self.text_lines(f, &at("do"), &raw.what, "nội dung việc cần làm");
             let before = self.text(f, &at("before"), &raw.before, "thời gian làm trước").and_then(|b| {
@@ -83,9 +70,7 @@ impl Resolver {
                     "ví dụ `who: [csvc]`",
                 ),
                 Some(list) => {
-                    for (j, w) in list.0.iter().enumerate() {
-                        let path = [k("tasks"), Seg::Index(i), k("who"), Seg::Index(j)];
-                        let w = w.text().map(str::trim).unwrap_or_default();
+                    for (path, w) in item.entries("who", Some(list)) {
                         if w == ALL {
                             who.push(Assignee::All);
                         } else if group_set.contains(w) {
