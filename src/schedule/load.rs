@@ -191,14 +191,15 @@ fn read_templates(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<SourceFile> {
 /// position of the first bad byte). A UTF-8 byte-order mark is dropped.
 pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     let fail = |pos: Pos, msg: String| Err(Diagnostic::error(path, pos, msg));
+    let unreadable = |e: std::io::Error| {
+        fail(
+            Pos::START,
+            format!("không đọc được {}: {}", path.display(), io_reason(&e)),
+        )
+    };
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) => {
-            return fail(
-                Pos::START,
-                format!("không đọc được {}: {}", path.display(), io_reason(&e)),
-            );
-        }
+        Err(e) => return unreadable(e),
     };
     if meta.is_dir() {
         return fail(
@@ -218,12 +219,7 @@ pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) => {
-            return fail(
-                Pos::START,
-                format!("không đọc được {}: {}", path.display(), io_reason(&e)),
-            );
-        }
+        Err(e) => return unreadable(e),
     };
     match String::from_utf8(bytes) {
         Ok(mut text) => {

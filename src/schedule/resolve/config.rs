@@ -6,14 +6,15 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::{NaiveTime, Weekday};
 
-use super::syntax::{address_problem, deliverable, parse_duration};
+use super::syntax::{address_problem, deliverable, parse_duration, seconds_or_minutes};
 use super::{MAX_CONNECTIONS_LIMIT, Resolver, SourceFile, entries, k, pick};
 use crate::diag::allowed_help;
 use crate::schedule::env::{self, EnvValue};
-use crate::schedule::{Secret, Settings, TIMEZONE, Unit, raw};
+use crate::schedule::{DEFAULT_MAX_CONNECTIONS, Secret, Settings, TIMEZONE, Unit, raw};
 use crate::yaml::{self, List, ParseError, Scalar, Seg};
 
 /// Where the files are when the config does not name them, relative to the config's folder.
@@ -88,14 +89,6 @@ impl Resolver {
                 Some(Scalar::Text(v.value.clone())),
             ))
         };
-        let env_listen = over(env::LISTEN);
-        let env_url = over(env::PUBLIC_URL);
-        let env_token = over(env::FEED_TOKEN);
-        let env_max_conns = over(env::MAX_CONNECTIONS);
-        let env_smtp = over(env::SMTP_URL);
-        let env_outbox = over(env::OUTBOX);
-        let env_state = over(env::STATE);
-        let env_grace = over(env::SHUTDOWN_GRACE);
         let c = self.parsed(f, parsed.0)?;
         if yaml::is_blank(&f.text) {
             self.error(
@@ -146,7 +139,7 @@ impl Resolver {
             self.optional_text(f, &[k("staff")], &c.staff, "tệp nhân sự"),
             DEFAULT_STAFF,
         );
-        let state = match &env_state {
+        let state = match &over(env::STATE) {
             // From the environment: relative to the working directory, like any path there.
             Some((ef, v)) => crate::schedule::normalize(Path::new(
                 &self
@@ -159,46 +152,46 @@ impl Resolver {
             ),
         };
         let grace_path = [k("shutdown_grace")];
-        let (gf, gp, gv) = pick(&env_grace, f, &grace_path, &c.shutdown_grace);
-        let shutdown_grace = match self.optional_text(gf, gp, gv, "thời gian chờ khi dừng") {
-            None => Some(std::time::Duration::from_secs(10)),
-            Some(t) => match parse_duration(&t, &['s', 'm']) {
-                Ok(d) if d > chrono::Duration::zero() && d <= chrono::Duration::minutes(10) => {
-                    d.to_std().ok()
-                }
-                Ok(_) | Err(_) => {
-                    self.error(
-                        gf,
-                        gp,
-                        format!("thời gian chờ `{t}` không hợp lệ"),
-                        "viết số giây hoặc phút, từ `1s` đến `10m`; mặc định `10s`",
-                    );
-                    None
-                }
+        let shutdown_grace = self.setting(
+            pick(
+                &over(env::SHUTDOWN_GRACE),
+                f,
+                &grace_path,
+                &c.shutdown_grace,
+            ),
+            "thời gian chờ khi dừng",
+            Duration::from_secs(10),
+            |t| {
+                seconds_or_minutes(t, Duration::from_secs(1), Duration::from_secs(600)).ok_or_else(
+                    || {
+                        (
+                            format!("thời gian chờ `{t}` không hợp lệ"),
+                            "viết số giây hoặc phút, từ `1s` đến `10m`; mặc định `10s`".into(),
+                        )
+                    },
+                )
             },
-        };
+        );
 
         let default_http = raw::Http::default();
         let http = c.http.as_ref().unwrap_or(&default_http);
         self.unknown_keys(f, &[k("http")], &http.unknown, raw::Http::KEYS);
         let listen_path = [k("http"), k("listen")];
-        let (lf, lp, lv) = pick(&env_listen, f, &listen_path, &http.listen);
-        let listen = match self.optional_text(lf, lp, lv, "địa chỉ nghe") {
-            None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
-            Some(s) => match s.parse::<SocketAddr>() {
-                Ok(a) => Some(a),
-                Err(_) => {
-                    self.error(
-                        lf,
-                        lp,
+        let listen = self.setting(
+            pick(&over(env::LISTEN), f, &listen_path, &http.listen),
+            "địa chỉ nghe",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            |s| {
+                s.parse::<SocketAddr>().map_err(|_| {
+                    (
                         format!("`{s}` không phải địa chỉ IP:cổng"),
-                        "ví dụ `127.0.0.1:8080`, hoặc `0.0.0.0:8080` để nghe trên mọi giao diện mạng",
-                    );
-                    None
-                }
+                        "ví dụ `127.0.0.1:8080`, hoặc `0.0.0.0:8080` để nghe trên mọi giao diện mạng".into(),
+                    )
+                })
             },
-        };
+        );
         let url_path = [k("http"), k("public_url")];
+        let env_url = over(env::PUBLIC_URL);
         let (uf, up, uv) = pick(&env_url, f, &url_path, &http.public_url);
         let public_url = match self.optional_text(uf, up, uv, "địa chỉ công khai") {
             None => listen.map(|a| format!("http://{a}")),
@@ -216,6 +209,7 @@ impl Resolver {
             }
         };
         let token_path = [k("http"), k("feed_token")];
+        let env_token = over(env::FEED_TOKEN);
         let (tf, tp, tv) = pick(&env_token, f, &token_path, &http.feed_token);
         let feed_token = self
             .optional_text(tf, tp, tv, "mã bảo vệ lịch")
@@ -233,25 +227,24 @@ impl Resolver {
                 }
             });
         let conns_path = [k("http"), k("max_connections")];
-        let (cf, cp, cv) = pick(&env_max_conns, f, &conns_path, &http.max_connections);
-        let max_connections = match self.optional_text(cf, cp, cv, "số kết nối tối đa") {
-            None => Some(crate::schedule::DEFAULT_MAX_CONNECTIONS),
-            Some(t) => match t.parse::<usize>() {
-                Ok(n) if (1..=MAX_CONNECTIONS_LIMIT).contains(&n) => Some(n),
-                Ok(_) | Err(_) => {
-                    self.error(
-                        cf,
-                        cp,
-                        format!("số kết nối tối đa `{t}` không hợp lệ"),
-                        format!(
-                            "viết một số nguyên từ 1 đến {MAX_CONNECTIONS_LIMIT}; mặc định {}",
-                            crate::schedule::DEFAULT_MAX_CONNECTIONS
-                        ),
-                    );
-                    None
-                }
+        let max_connections = self.setting(
+            pick(&over(env::MAX_CONNECTIONS), f, &conns_path, &http.max_connections),
+            "số kết nối tối đa",
+            DEFAULT_MAX_CONNECTIONS,
+            |t| {
+                t.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_CONNECTIONS_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        (
+                            format!("số kết nối tối đa `{t}` không hợp lệ"),
+                            format!(
+                                "viết một số nguyên từ 1 đến {MAX_CONNECTIONS_LIMIT}; mặc định {DEFAULT_MAX_CONNECTIONS}"
+                            ),
+                        )
+                    })
             },
-        };
+        );
 
         let default_mail = raw::Mail::default();
         let mail = c.mail.as_ref().unwrap_or(&default_mail);
@@ -282,6 +275,7 @@ impl Resolver {
             )
             .and_then(|m| self.mailbox(f, &[k("mail"), k("reply_to")], m));
         let smtp_path = [k("mail"), k("smtp")];
+        let env_smtp = over(env::SMTP_URL);
         let (sf, sp, sv) = pick(&env_smtp, f, &smtp_path, &mail.smtp);
         let smtp = self
             .optional_text(sf, sp, sv, "máy chủ SMTP")
@@ -298,7 +292,7 @@ impl Resolver {
                     None
                 }
             });
-        let outbox = match &env_outbox {
+        let outbox = match &over(env::OUTBOX) {
             Some((ef, v)) => crate::schedule::normalize(Path::new(
                 &self
                     .optional_text(ef, &[], v, "thư mục outbox")
@@ -321,42 +315,36 @@ impl Resolver {
             };
         let workdays = self.workdays(f, rem.workdays.as_ref());
         let catch_up_path = [k("reminders"), k("catch_up")];
-        let catch_up = match self.optional_text(f, &catch_up_path, &rem.catch_up, "thời hạn gửi bù")
-        {
-            None => Some(chrono::Duration::days(3)),
-            Some(t) => match parse_duration(&t, &['m', 'h', 'd', 'w']) {
-                Ok(d) => Some(d),
-                Err(why) => {
-                    self.error(
-                        f,
-                        &catch_up_path,
+        let catch_up = self.setting(
+            (f, &catch_up_path, &rem.catch_up),
+            "thời hạn gửi bù",
+            chrono::Duration::days(3),
+            |t| {
+                parse_duration(t, &['m', 'h', 'd', 'w']).map_err(|why| {
+                    (
                         format!("thời hạn `{t}` không hợp lệ: {why}"),
-                        "viết một số nguyên và đơn vị: `30m` (phút), `12h` (giờ), `3d` (ngày), `1w` (tuần)",
-                    );
-                    None
-                }
+                        "viết một số nguyên và đơn vị: `30m` (phút), `12h` (giờ), `3d` (ngày), `1w` (tuần)".into(),
+                    )
+                })
             },
-        };
+        );
 
         let lease_path = [k("reminders"), k("lease")];
-        let lease = match self.optional_text(f, &lease_path, &rem.lease, "thời hạn giữ lời nhắc")
-        {
-            None => Some(std::time::Duration::from_secs(120)),
-            Some(t) => match parse_duration(&t, &['s', 'm']) {
-                Ok(d) if d >= chrono::Duration::seconds(1) && d <= chrono::Duration::hours(1) => {
-                    d.to_std().ok()
-                }
-                Ok(_) | Err(_) => {
-                    self.error(
-                        f,
-                        &lease_path,
-                        format!("thời hạn giữ `{t}` không hợp lệ"),
-                        "viết số giây hoặc phút, từ `1s` đến `60m`; mặc định `2m`",
-                    );
-                    None
-                }
+        let lease = self.setting(
+            (f, &lease_path, &rem.lease),
+            "thời hạn giữ lời nhắc",
+            Duration::from_secs(120),
+            |t| {
+                seconds_or_minutes(t, Duration::from_secs(1), Duration::from_secs(3600)).ok_or_else(
+                    || {
+                        (
+                            format!("thời hạn giữ `{t}` không hợp lệ"),
+                            "viết số giây hoặc phút, từ `1s` đến `60m`; mặc định `2m`".into(),
+                        )
+                    },
+                )
             },
-        };
+        );
         let reload_warn_shrink = self.reload(f, c.reload.as_ref());
 
         Some((

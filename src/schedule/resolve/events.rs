@@ -94,31 +94,17 @@ impl Resolver {
             }
             (Some(_), None) => self
                 .optional_text(f, &at("date"), &e.date, "ngày")
-                .and_then(|d| match parse_solar(&d) {
-                    Ok(rule) => Some(rule),
-                    Err(why) => {
-                        self.error(
-                            f,
-                            &at("date"),
-                            why,
-                            "viết `date: NGÀY/THÁNG` cho ngày hằng năm (`30/4`) hoặc `NGÀY/THÁNG/NĂM` cho một lần (`1/11/2024`)",
-                        );
-                        None
-                    }
+                .and_then(|d| {
+                    self.checked(f, &at("date"), &d, |d| {
+                        parse_solar(d).map_err(|why| (why, "viết `date: NGÀY/THÁNG` cho ngày hằng năm (`30/4`) hoặc `NGÀY/THÁNG/NĂM` cho một lần (`1/11/2024`)".into()))
+                    })
                 }),
             (None, Some(_)) => self
                 .optional_text(f, &at("lunar"), &e.lunar, "ngày âm lịch")
-                .and_then(|l| match parse_lunar(&l) {
-                    Ok(rule) => Some(rule),
-                    Err(why) => {
-                        self.error(
-                            f,
-                            &at("lunar"),
-                            why,
-                            "viết `lunar: NGÀY/THÁNG` âm lịch: ngày 1–30, tháng 1–12, ví dụ `lunar: 10/3`",
-                        );
-                        None
-                    }
+                .and_then(|l| {
+                    self.checked(f, &at("lunar"), &l, |l| {
+                        parse_lunar(l).map_err(|why| (why, "viết `lunar: NGÀY/THÁNG` âm lịch: ngày 1–30, tháng 1–12, ví dụ `lunar: 10/3`".into()))
+                    })
                 }),
         };
         let (mut ok, mut since) = (true, None);

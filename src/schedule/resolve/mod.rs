@@ -411,6 +411,39 @@ impl Resolver {
         }
     }
 
+    /// An optional setting: `default` when it is absent or empty, else its text through
+    /// `parse` (see [`Resolver::checked`]).
+    fn setting<T>(
+        &mut self,
+        (f, path, v): (&SourceFile, &[Seg], &Option<Scalar>),
+        what: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, (String, String)>,
+    ) -> Option<T> {
+        match self.optional_text(f, path, v, what) {
+            None => Some(default),
+            Some(t) => self.checked(f, path, &t, parse),
+        }
+    }
+
+    /// The text `t` written at `path` through `parse`; a text it refuses
+    /// (`Err((message, help))`) is reported there and yields `None`.
+    fn checked<T>(
+        &mut self,
+        f: &SourceFile,
+        path: &[Seg],
+        t: &str,
+        parse: impl FnOnce(&str) -> Result<T, (String, String)>,
+    ) -> Option<T> {
+        match parse(t) {
+            Ok(value) => Some(value),
+            Err((message, help)) => {
+                self.error(f, path, message, help);
+                None
+            }
+        }
+    }
+
     /// An optional text value on one line: `None` when absent or empty; an error when it is a
     /// list/mapping or holds a control character.
     fn optional_text(

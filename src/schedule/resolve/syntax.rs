@@ -203,6 +203,18 @@ pub fn parse_lunar(s: &str) -> Result<DateRule, String> {
     }
 }
 
+/// A whole number of seconds or minutes (`30s`, `2m`) from `min` to `max`, both included.
+pub fn seconds_or_minutes(
+    s: &str,
+    min: std::time::Duration,
+    max: std::time::Duration,
+) -> Option<std::time::Duration> {
+    parse_duration(s, &['s', 'm'])
+        .ok()
+        .and_then(|d| d.to_std().ok())
+        .filter(|d| (min..=max).contains(d))
+}
+
 /// `30m`, `12h`, `3d`, `2w` with the units allowed.
 pub fn parse_duration(s: &str, units: &[char]) -> Result<chrono::Duration, String> {
     let s = s.trim();
@@ -240,26 +252,15 @@ mod tests {
 
     #[test]
     fn solar_dates() {
-        assert_eq!(
-            parse_solar("30/4"),
-            Ok(DateRule::Solar { day: 30, month: 4 })
-        );
-        assert_eq!(
-            parse_solar("29/2"),
-            Ok(DateRule::Solar { day: 29, month: 2 })
-        );
-        assert_eq!(
-            parse_solar("1/11/2024"),
-            Ok(DateRule::Once(
-                NaiveDate::from_ymd_opt(2024, 11, 1).unwrap_or_default()
-            ))
-        );
-        assert_eq!(
-            parse_solar("2024-11-01"),
-            Ok(DateRule::Once(
-                NaiveDate::from_ymd_opt(2024, 11, 1).unwrap_or_default()
-            ))
-        );
+        let once = DateRule::Once(NaiveDate::from_ymd_opt(2024, 11, 1).unwrap_or_default());
+        for (text, want) in [
+            ("30/4", DateRule::Solar { day: 30, month: 4 }),
+            ("29/2", DateRule::Solar { day: 29, month: 2 }),
+            ("1/11/2024", once),
+            ("2024-11-01", once),
+        ] {
+            assert_eq!(parse_solar(text), Ok(want), "{text}");
+        }
         for bad in [
             "31/2",
             "0/5",
@@ -278,14 +279,12 @@ mod tests {
 
     #[test]
     fn lunar_dates() {
-        assert_eq!(
-            parse_lunar("10/3"),
-            Ok(DateRule::Lunar { day: 10, month: 3 })
-        );
-        assert_eq!(
-            parse_lunar("30/12"),
-            Ok(DateRule::Lunar { day: 30, month: 12 })
-        );
+        for (text, want) in [
+            ("10/3", DateRule::Lunar { day: 10, month: 3 }),
+            ("30/12", DateRule::Lunar { day: 30, month: 12 }),
+        ] {
+            assert_eq!(parse_lunar(text), Ok(want), "{text}");
+        }
         for bad in ["10/13", "31/1", "0/1", "1/0", "15/8/2024", "rằm"] {
             assert!(parse_lunar(bad).is_err(), "{bad}");
         }
