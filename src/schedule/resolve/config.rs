@@ -129,48 +129,35 @@ impl Resolver {
                 format!("ngayle tính lịch Việt Nam theo giờ `{TIMEZONE}` (UTC+7); bỏ dòng này hoặc ghi `timezone: {TIMEZONE}`"),
             );
         }
-        let dir = f.path.parent().unwrap_or(Path::new("")).to_path_buf();
-        let rel = |s: Option<String>, default: &str| place(&dir, s.as_deref(), default);
-        let calendars_dir = rel(
-            self.optional_text(f, &[k("calendars")], &c.calendars, "thư mục lịch"),
+        let calendars_dir = self.path_setting(
+            &None,
+            (f, &[k("calendars")], &c.calendars),
+            "thư mục lịch",
             DEFAULT_CALENDARS,
         );
-        let staff_path = rel(
-            self.optional_text(f, &[k("staff")], &c.staff, "tệp nhân sự"),
+        let staff_path = self.path_setting(
+            &None,
+            (f, &[k("staff")], &c.staff),
+            "tệp nhân sự",
             DEFAULT_STAFF,
         );
-        let state = match &over(env::STATE) {
-            // From the environment: relative to the working directory, like any path there.
-            Some((ef, v)) => crate::schedule::normalize(Path::new(
-                &self
-                    .optional_text(ef, &[], v, "tệp dữ liệu")
-                    .unwrap_or_default(),
-            )),
-            None => rel(
-                self.optional_text(f, &[k("state")], &c.state, "tệp dữ liệu"),
-                DEFAULT_STATE,
-            ),
-        };
+        let state = self.path_setting(
+            &over(env::STATE),
+            (f, &[k("state")], &c.state),
+            "tệp dữ liệu",
+            DEFAULT_STATE,
+        );
         let grace_path = [k("shutdown_grace")];
-        let shutdown_grace = self.setting(
+        let shutdown_grace = self.seconds_setting(
             pick(
                 &over(env::SHUTDOWN_GRACE),
                 f,
                 &grace_path,
                 &c.shutdown_grace,
             ),
-            "thời gian chờ khi dừng",
-            Duration::from_secs(10),
-            |t| {
-                seconds_or_minutes(t, Duration::from_secs(1), Duration::from_secs(600)).ok_or_else(
-                    || {
-                        (
-                            format!("thời gian chờ `{t}` không hợp lệ"),
-                            "viết số giây hoặc phút, từ `1s` đến `10m`; mặc định `10s`".into(),
-                        )
-                    },
-                )
-            },
+            ("thời gian chờ khi dừng", "thời gian chờ"),
+            (Duration::from_secs(10), "10s"),
+            (Duration::from_secs(600), "10m"),
         );
 
         let default_http = raw::Http::default();
@@ -209,23 +196,21 @@ impl Resolver {
             }
         };
         let token_path = [k("http"), k("feed_token")];
-        let env_token = over(env::FEED_TOKEN);
-        let (tf, tp, tv) = pick(&env_token, f, &token_path, &http.feed_token);
-        let feed_token = self
-            .optional_text(tf, tp, tv, "mã bảo vệ lịch")
-            .and_then(|t| {
+        let feed_token = self.secret(
+            pick(&over(env::FEED_TOKEN), f, &token_path, &http.feed_token),
+            "mã bảo vệ lịch",
+            |t| {
                 if t.chars().count() < 16 {
-                    self.error(
-                        tf,
-                        tp,
-                        "mã bảo vệ lịch quá ngắn (cần ít nhất 16 ký tự)",
-                        "dùng một chuỗi ngẫu nhiên dài, ví dụ kết quả của `openssl rand -hex 16`",
-                    );
-                    None
+                    Err((
+                        "mã bảo vệ lịch quá ngắn (cần ít nhất 16 ký tự)".into(),
+                        "dùng một chuỗi ngẫu nhiên dài, ví dụ kết quả của `openssl rand -hex 16`"
+                            .into(),
+                    ))
                 } else {
-                    Some(Secret::new(t))
+                    Ok(())
                 }
-            });
+            },
+        );
         let conns_path = [k("http"), k("max_connections")];
         let max_connections = self.setting(
             pick(&over(env::MAX_CONNECTIONS), f, &conns_path, &http.max_connections),
@@ -275,34 +260,26 @@ impl Resolver {
             )
             .and_then(|m| self.mailbox(f, &[k("mail"), k("reply_to")], m));
         let smtp_path = [k("mail"), k("smtp")];
-        let env_smtp = over(env::SMTP_URL);
-        let (sf, sp, sv) = pick(&env_smtp, f, &smtp_path, &mail.smtp);
-        let smtp = self
-            .optional_text(sf, sp, sv, "máy chủ SMTP")
-            .and_then(|u| {
+        let smtp = self.secret(
+            pick(&over(env::SMTP_URL), f, &smtp_path, &mail.smtp),
+            "máy chủ SMTP",
+            |u| {
                 if ["smtp://", "smtps://"].iter().any(|p| u.starts_with(p)) {
-                    Some(Secret::new(u))
+                    Ok(())
                 } else {
-                    self.error(
-                        sf,
-                        sp,
-                        "địa chỉ SMTP phải bắt đầu bằng `smtp://` (STARTTLS) hoặc `smtps://` (TLS)",
-                        "ví dụ `smtps://nhacviec@truong.edu.vn@smtp.gmail.com`; để trống (`~`) để ghi thư vào thư mục outbox",
-                    );
-                    None
+                    Err((
+                        "địa chỉ SMTP phải bắt đầu bằng `smtp://` (STARTTLS) hoặc `smtps://` (TLS)".into(),
+                        "ví dụ `smtps://nhacviec@truong.edu.vn@smtp.gmail.com`; để trống (`~`) để ghi thư vào thư mục outbox".into(),
+                    ))
                 }
-            });
-        let outbox = match &over(env::OUTBOX) {
-            Some((ef, v)) => crate::schedule::normalize(Path::new(
-                &self
-                    .optional_text(ef, &[], v, "thư mục outbox")
-                    .unwrap_or_default(),
-            )),
-            None => rel(
-                self.optional_text(f, &[k("mail"), k("outbox")], &mail.outbox, "thư mục outbox"),
-                DEFAULT_OUTBOX,
-            ),
-        };
+            },
+        );
+        let outbox = self.path_setting(
+            &over(env::OUTBOX),
+            (f, &[k("mail"), k("outbox")], &mail.outbox),
+            "thư mục outbox",
+            DEFAULT_OUTBOX,
+        );
 
         let default_rem = raw::Reminders::default();
         let rem = c.reminders.as_ref().unwrap_or(&default_rem);
@@ -330,20 +307,11 @@ impl Resolver {
         );
 
         let lease_path = [k("reminders"), k("lease")];
-        let lease = self.setting(
+        let lease = self.seconds_setting(
             (f, &lease_path, &rem.lease),
-            "thời hạn giữ lời nhắc",
-            Duration::from_secs(120),
-            |t| {
-                seconds_or_minutes(t, Duration::from_secs(1), Duration::from_secs(3600)).ok_or_else(
-                    || {
-                        (
-                            format!("thời hạn giữ `{t}` không hợp lệ"),
-                            "viết số giây hoặc phút, từ `1s` đến `60m`; mặc định `2m`".into(),
-                        )
-                    },
-                )
-            },
+            ("thời hạn giữ lời nhắc", "thời hạn giữ"),
+            (Duration::from_secs(120), "2m"),
+            (Duration::from_secs(3600), "60m"),
         );
         let reload_warn_shrink = self.reload(f, c.reload.as_ref());
 
@@ -374,6 +342,66 @@ impl Resolver {
                 reload_warn_shrink: reload_warn_shrink?,
             },
         ))
+    }
+
+    /// An optional secret (the feed token, the SMTP URL): `None` when unset or refused by
+    /// `valid` (see [`Resolver::checked`]).
+    fn secret(
+        &mut self,
+        (f, path, v): (&SourceFile, &[Seg], &Option<Scalar>),
+        what: &str,
+        valid: impl FnOnce(&str) -> Result<(), (String, String)>,
+    ) -> Option<Secret> {
+        let t = self.optional_text(f, path, v, what)?;
+        self.checked(f, path, &t, valid)?;
+        Some(Secret::new(t))
+    }
+
+    /// A duration in seconds or minutes from `1s` to `max`, `default` when unset (each with
+    /// how the admin writes it, for the help); `what` is (what it is, how a message names it).
+    fn seconds_setting(
+        &mut self,
+        field: (&SourceFile, &[Seg], &Option<Scalar>),
+        (what, name): (&str, &str),
+        default: (Duration, &str),
+        max: (Duration, &str),
+    ) -> Option<Duration> {
+        self.setting(field, what, default.0, |t| {
+            seconds_or_minutes(t, Duration::from_secs(1), max.0).ok_or_else(|| {
+                (
+                    format!("{name} `{t}` không hợp lệ"),
+                    format!(
+                        "viết số giây hoặc phút, từ `1s` đến `{}`; mặc định `{}`",
+                        max.1, default.1
+                    ),
+                )
+            })
+        })
+    }
+
+    /// A file or folder: from the environment (`from_env`) relative to the working directory,
+    /// like any path there; else as written in the config, or `default`, relative to the
+    /// config's folder.
+    fn path_setting(
+        &mut self,
+        from_env: &Option<(SourceFile, Option<Scalar>)>,
+        (f, path, v): (&SourceFile, &[Seg], &Option<Scalar>),
+        what: &str,
+        default: &str,
+    ) -> PathBuf {
+        match from_env {
+            Some((ef, v)) => crate::schedule::normalize(Path::new(
+                &self.optional_text(ef, &[], v, what).unwrap_or_default(),
+            )),
+            None => {
+                let dir = f.path.parent().unwrap_or(Path::new(""));
+                place(
+                    dir,
+                    self.optional_text(f, path, v, what).as_deref(),
+                    default,
+                )
+            }
+        }
     }
 
     /// `reload.warn_shrink`: a share like `20%` (default), from `0%` (warn at any loss) to
