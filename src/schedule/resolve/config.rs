@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{NaiveTime, Weekday};
 
 use super::syntax::{address_problem, deliverable, parse_duration, seconds_or_minutes};
-use super::{MAX_CONNECTIONS_LIMIT, Resolver, SourceFile, entries, k, pick};
+use super::{Field, MAX_CONNECTIONS_LIMIT, Resolver, SourceFile, entries, k, pick};
 use crate::diag::allowed_help;
 use crate::schedule::env::{self, EnvValue};
 use crate::schedule::{DEFAULT_MAX_CONNECTIONS, Secret, Settings, TIMEZONE, Unit, raw};
@@ -112,14 +112,14 @@ impl Resolver {
             }
             Some(u) => {
                 self.unknown_keys(f, &[k("unit")], &u.unknown, raw::Unit::KEYS);
-                let name = self.text(f, &[k("unit"), k("name")], &u.name, "tên đơn vị");
+                let name = self.text((f, &[k("unit"), k("name")], &u.name), "tên đơn vị");
                 let place = self
-                    .optional_text(f, &[k("unit"), k("place")], &u.place, "địa phương")
+                    .optional_text((f, &[k("unit"), k("place")], &u.place), "địa phương")
                     .unwrap_or_default();
                 name.map(|name| Unit { name, place })
             }
         };
-        if let Some(tz) = self.optional_text(f, &[k("timezone")], &c.timezone, "múi giờ")
+        if let Some(tz) = self.optional_text((f, &[k("timezone")], &c.timezone), "múi giờ")
             && tz != TIMEZONE
         {
             self.error(
@@ -180,7 +180,7 @@ impl Resolver {
         let url_path = [k("http"), k("public_url")];
         let env_url = over(env::PUBLIC_URL);
         let (uf, up, uv) = pick(&env_url, f, &url_path, &http.public_url);
-        let public_url = match self.optional_text(uf, up, uv, "địa chỉ công khai") {
+        let public_url = match self.optional_text((uf, up, uv), "địa chỉ công khai") {
             None => listen.map(|a| format!("http://{a}")),
             Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
                 Some(u.trim_end_matches('/').to_string())
@@ -234,28 +234,27 @@ impl Resolver {
         let default_mail = raw::Mail::default();
         let mail = c.mail.as_ref().unwrap_or(&default_mail);
         self.unknown_keys(f, &[k("mail")], &mail.unknown, raw::Mail::KEYS);
-        let mail_from =
-            match self.optional_text(f, &[k("mail"), k("from")], &mail.from, "địa chỉ gửi") {
-                None => {
-                    if c.mail.is_some() {
-                        self.error(
-                            f,
-                            &[k("mail"), k("from")],
-                            "thiếu `from` (địa chỉ gửi thư nhắc việc)",
-                            "ví dụ `from: \"Trường MN Hoa Phượng <nhacviec@truong.edu.vn>\"`",
-                        );
-                        None
-                    } else {
-                        Some("ngayle <ngayle@localhost>".to_string())
-                    }
+        let mail_from = match self
+            .optional_text((f, &[k("mail"), k("from")], &mail.from), "địa chỉ gửi")
+        {
+            None => {
+                if c.mail.is_some() {
+                    self.error(
+                        f,
+                        &[k("mail"), k("from")],
+                        "thiếu `from` (địa chỉ gửi thư nhắc việc)",
+                        "ví dụ `from: \"Trường MN Hoa Phượng <nhacviec@truong.edu.vn>\"`",
+                    );
+                    None
+                } else {
+                    Some("ngayle <ngayle@localhost>".to_string())
                 }
-                Some(m) => self.mailbox(f, &[k("mail"), k("from")], m),
-            };
+            }
+            Some(m) => self.mailbox(f, &[k("mail"), k("from")], m),
+        };
         let reply_to = self
             .optional_text(
-                f,
-                &[k("mail"), k("reply_to")],
-                &mail.reply_to,
+                (f, &[k("mail"), k("reply_to")], &mail.reply_to),
                 "địa chỉ trả lời",
             )
             .and_then(|m| self.mailbox(f, &[k("mail"), k("reply_to")], m));
@@ -284,12 +283,13 @@ impl Resolver {
         let default_rem = raw::Reminders::default();
         let rem = c.reminders.as_ref().unwrap_or(&default_rem);
         self.unknown_keys(f, &[k("reminders")], &rem.unknown, raw::Reminders::KEYS);
-        let send_at =
-            match self.optional_text(f, &[k("reminders"), k("send_at")], &rem.send_at, "giờ gửi")
-            {
-                None => NaiveTime::from_hms_opt(7, 30, 0),
-                Some(t) => self.time_of_day(f, &[k("reminders"), k("send_at")], &t),
-            };
+        let send_at = match self.optional_text(
+            (f, &[k("reminders"), k("send_at")], &rem.send_at),
+            "giờ gửi",
+        ) {
+            None => NaiveTime::from_hms_opt(7, 30, 0),
+            Some(t) => self.time_of_day(f, &[k("reminders"), k("send_at")], &t),
+        };
         let workdays = self.workdays(f, rem.workdays.as_ref());
         let catch_up_path = [k("reminders"), k("catch_up")];
         let catch_up = self.setting(
@@ -348,11 +348,11 @@ impl Resolver {
     /// `valid` (see [`Resolver::checked`]).
     fn secret(
         &mut self,
-        (f, path, v): (&SourceFile, &[Seg], &Option<Scalar>),
+        (f, path, v): Field,
         what: &str,
         valid: impl FnOnce(&str) -> Result<(), (String, String)>,
     ) -> Option<Secret> {
-        let t = self.optional_text(f, path, v, what)?;
+        let t = self.optional_text((f, path, v), what)?;
         self.checked(f, path, &t, valid)?;
         Some(Secret::new(t))
     }
@@ -361,7 +361,7 @@ impl Resolver {
     /// how the admin writes it, for the help); `what` is (what it is, how a message names it).
     fn seconds_setting(
         &mut self,
-        field: (&SourceFile, &[Seg], &Option<Scalar>),
+        field: Field,
         (what, name): (&str, &str),
         default: (Duration, &str),
         max: (Duration, &str),
@@ -385,19 +385,19 @@ impl Resolver {
     fn path_setting(
         &mut self,
         from_env: &Option<(SourceFile, Option<Scalar>)>,
-        (f, path, v): (&SourceFile, &[Seg], &Option<Scalar>),
+        (f, path, v): Field,
         what: &str,
         default: &str,
     ) -> PathBuf {
         match from_env {
             Some((ef, v)) => crate::schedule::normalize(Path::new(
-                &self.optional_text(ef, &[], v, what).unwrap_or_default(),
+                &self.optional_text((ef, &[], v), what).unwrap_or_default(),
             )),
             None => {
                 let dir = f.path.parent().unwrap_or(Path::new(""));
                 place(
                     dir,
-                    self.optional_text(f, path, v, what).as_deref(),
+                    self.optional_text((f, path, v), what).as_deref(),
                     default,
                 )
             }
@@ -412,7 +412,8 @@ impl Resolver {
         };
         self.unknown_keys(f, &[k("reload")], &r.unknown, raw::Reload::KEYS);
         let path = [k("reload"), k("warn_shrink")];
-        let Some(t) = self.optional_text(f, &path, &r.warn_shrink, "ngưỡng cảnh báo") else {
+        let Some(t) = self.optional_text((f, &path, &r.warn_shrink), "ngưỡng cảnh báo")
+        else {
             return Some(20);
         };
         match t.strip_suffix('%').map(|n| n.trim().parse::<u8>()) {

@@ -42,7 +42,7 @@ impl Resolver {
             );
         }
         let name = self
-            .optional_text(f, &[k("name")], &l.name, "tên lớp lịch")
+            .optional_text((f, &[k("name")], &l.name), "tên lớp lịch")
             .unwrap_or_else(|| stem.clone());
         let layer = layers.len();
         layers.push(Layer {
@@ -72,7 +72,7 @@ impl Resolver {
     ) -> Option<Event> {
         let (item, id) = self.item(f, ("events", i), e, event_ids, "sự kiện");
         let at = |key| item.at(key);
-        let name = self.text(f, &at("name"), &e.name, "tên sự kiện");
+        let name = self.text((f, &at("name"), &e.name), "tên sự kiện");
         let rule = match (&e.date, &e.lunar) {
             (Some(_), Some(_)) => {
                 self.error(
@@ -93,14 +93,14 @@ impl Resolver {
                 None
             }
             (Some(_), None) => self
-                .optional_text(f, &at("date"), &e.date, "ngày")
+                .optional_text((f, &at("date"), &e.date), "ngày")
                 .and_then(|d| {
                     self.checked(f, &at("date"), &d, |d| {
                         parse_solar(d).map_err(|why| (why, "viết `date: NGÀY/THÁNG` cho ngày hằng năm (`30/4`) hoặc `NGÀY/THÁNG/NĂM` cho một lần (`1/11/2024`)".into()))
                     })
                 }),
             (None, Some(_)) => self
-                .optional_text(f, &at("lunar"), &e.lunar, "ngày âm lịch")
+                .optional_text((f, &at("lunar"), &e.lunar), "ngày âm lịch")
                 .and_then(|l| {
                     self.checked(f, &at("lunar"), &l, |l| {
                         parse_lunar(l).map_err(|why| (why, "viết `lunar: NGÀY/THÁNG` âm lịch: ngày 1–30, tháng 1–12, ví dụ `lunar: 10/3`".into()))
@@ -108,7 +108,7 @@ impl Resolver {
                 }),
         };
         let (mut ok, mut since) = (true, None);
-        if let Some(s) = self.optional_text(f, &at("since"), &e.since, "năm gốc") {
+        if let Some(s) = self.optional_text((f, &at("since"), &e.since), "năm gốc") {
             match s.parse::<i32>() {
                 Ok(y) if y > self.today.year() => {
                     ok = false;
@@ -153,7 +153,7 @@ impl Resolver {
                 }
             }
         }
-        let only_round = match self.optional_text(f, &at("only"), &e.only, "điều kiện") {
+        let only_round = match self.optional_text((f, &at("only"), &e.only), "điều kiện") {
             None => false,
             Some(o) if o == "round" => {
                 if since.is_none() && e.since.is_none() {
@@ -178,7 +178,7 @@ impl Resolver {
                 false
             }
         };
-        let days = match self.optional_text(f, &at("days"), &e.days, "số ngày") {
+        let days = match self.optional_text((f, &at("days"), &e.days), "số ngày") {
             None => 1,
             Some(d) => match d.parse::<u32>() {
                 Ok(n @ 1..=366) => n,
@@ -195,7 +195,7 @@ impl Resolver {
             },
         };
         let categories: Vec<&str> = Category::ALL.iter().map(|c| c.0).collect();
-        let category = match self.optional_text(f, &at("category"), &e.category, "loại") {
+        let category = match self.optional_text((f, &at("category"), &e.category), "loại") {
             None => Category::Other,
             Some(c) => match Category::ALL.iter().find(|(id, _)| *id == c) {
                 Some(&(_, cat)) => cat,
@@ -211,7 +211,7 @@ impl Resolver {
                 }
             },
         };
-        let day_off = match self.optional_text(f, &at("day_off"), &e.day_off, "ngày nghỉ") {
+        let day_off = match self.optional_text((f, &at("day_off"), &e.day_off), "ngày nghỉ") {
             None => None,
             Some(b) => match parse_day_off(&b, days) {
                 Ok(off) => off,
@@ -237,7 +237,7 @@ impl Resolver {
                 "thêm `since: NĂM` hoặc bỏ `round_tasks`",
             );
         }
-        let note = self.scalar_text(f, &at("note"), &e.note, "ghi chú", true);
+        let note = self.scalar_text((f, &at("note"), &e.note), "ghi chú", true);
         if !ok {
             return None;
         }

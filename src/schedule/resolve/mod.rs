@@ -139,14 +139,17 @@ pub(super) fn resolve_parsed(
     (Some(schedule), diags)
 }
 
+/// A value and where it is written: its file and its path in the document.
+type Field<'a> = (&'a SourceFile, &'a [Seg<'a>], &'a Option<Scalar>);
+
 /// Where a config key's value comes from: the environment variable's pseudo-file (the whole
 /// "file" is the value) when it is set, else the config file at `path`.
-fn pick<'a, 'k>(
+fn pick<'a>(
     env: &'a Option<(SourceFile, Option<Scalar>)>,
     f: &'a SourceFile,
-    path: &'a [Seg<'k>],
+    path: &'a [Seg<'a>],
     v: &'a Option<Scalar>,
-) -> (&'a SourceFile, &'a [Seg<'k>], &'a Option<Scalar>) {
+) -> Field<'a> {
     match env {
         Some((ef, ev)) => (ef, &[], ev),
         None => (f, path, v),
@@ -359,35 +362,16 @@ impl Resolver {
     }
 
     /// A required, non-empty text value on one line.
-    fn text(
-        &mut self,
-        f: &SourceFile,
-        path: &[Seg],
-        v: &Option<Scalar>,
-        what: &str,
-    ) -> Option<String> {
-        self.required(f, path, v, what, false)
+    fn text(&mut self, (f, path, v): Field, what: &str) -> Option<String> {
+        self.required((f, path, v), what, false)
     }
 
     /// A required, non-empty text value that may hold line breaks (a task's `do`).
-    fn text_lines(
-        &mut self,
-        f: &SourceFile,
-        path: &[Seg],
-        v: &Option<Scalar>,
-        what: &str,
-    ) -> Option<String> {
-        self.required(f, path, v, what, true)
+    fn text_lines(&mut self, (f, path, v): Field, what: &str) -> Option<String> {
+        self.required((f, path, v), what, true)
     }
 
-    fn required(
-        &mut self,
-        f: &SourceFile,
-        path: &[Seg],
-        v: &Option<Scalar>,
-        what: &str,
-        lines: bool,
-    ) -> Option<String> {
+    fn required(&mut self, (f, path, v): Field, what: &str, lines: bool) -> Option<String> {
         match v {
             None => {
                 let key = match path.last() {
@@ -402,7 +386,7 @@ impl Resolver {
                 );
                 None
             }
-            Some(s) => self.scalar_text(f, path, v, what, lines).or_else(|| {
+            Some(s) => self.scalar_text((f, path, v), what, lines).or_else(|| {
                 if s.text().is_some_and(|t| t.trim().is_empty()) {
                     self.error(f, path, format!("{what} đang để trống"), "");
                 }
@@ -415,12 +399,12 @@ impl Resolver {
     /// `parse` (see [`Resolver::checked`]).
     fn setting<T>(
         &mut self,
-        (f, path, v): (&SourceFile, &[Seg], &Option<Scalar>),
+        (f, path, v): Field,
         what: &str,
         default: T,
         parse: impl FnOnce(&str) -> Result<T, (String, String)>,
     ) -> Option<T> {
-        match self.optional_text(f, path, v, what) {
+        match self.optional_text((f, path, v), what) {
             None => Some(default),
             Some(t) => self.checked(f, path, &t, parse),
         }
@@ -446,28 +430,15 @@ impl Resolver {
 
     /// An optional text value on one line: `None` when absent or empty; an error when it is a
     /// list/mapping or holds a control character.
-    fn optional_text(
-        &mut self,
-        f: &SourceFile,
-        path: &[Seg],
-        v: &Option<Scalar>,
-        what: &str,
-    ) -> Option<String> {
-        self.scalar_text(f, path, v, what, false)
+    fn optional_text(&mut self, (f, path, v): Field, what: &str) -> Option<String> {
+        self.scalar_text((f, path, v), what, false)
     }
 
     /// Every text of the files reaches a feed, an email header or a page, where a control
     /// character is forbidden (RFC 5545 §3.3.11) or forges a line (a bare CR before `UID:`),
     /// so each is refused here. A tab is kept: it is whitespace in all three. A line break is
     /// kept where `lines` (a task's `do`, a note): the feed escapes it as `\n`.
-    fn scalar_text(
-        &mut self,
-        f: &SourceFile,
-        path: &[Seg],
-        v: &Option<Scalar>,
-        what: &str,
-        lines: bool,
-    ) -> Option<String> {
+    fn scalar_text(&mut self, (f, path, v): Field, what: &str, lines: bool) -> Option<String> {
         if let Some(Scalar::Text(t)) = v {
             let t = t.trim();
             let bad = t
@@ -518,14 +489,8 @@ impl Resolver {
         }
     }
 
-    fn id(
-        &mut self,
-        f: &SourceFile,
-        path: &[Seg],
-        v: &Option<Scalar>,
-        what: &str,
-    ) -> Option<String> {
-        let id = self.text(f, path, v, what)?;
+    fn id(&mut self, (f, path, v): Field, what: &str) -> Option<String> {
+        let id = self.text((f, path, v), what)?;
         if is_valid_id(&id) {
             Some(id)
         } else {
@@ -555,7 +520,7 @@ impl Resolver {
     ) -> (Item, Option<String>) {
         let item = Item { list, index };
         self.unknown_keys(f, &item.path(), raw.unknown(), T::KEYS);
-        let Some(id) = self.id(f, &item.at("id"), raw.id(), &format!("mã {what}")) else {
+        let Some(id) = self.id((f, &item.at("id"), raw.id()), &format!("mã {what}")) else {
             return (item, None);
         };
         self.unique(f, &item.at("id"), &id, seen, what);

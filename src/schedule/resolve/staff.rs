@@ -20,7 +20,7 @@ impl Resolver {
         let mut groups = Vec::new();
         for (i, g) in s.groups.iter().flatten().enumerate() {
             let (item, id) = self.item(f, ("groups", i), g, &mut ids, "nhóm");
-            let name = self.text(f, &item.at("name"), &g.name, "tên nhóm");
+            let name = self.text((f, &item.at("name"), &g.name), "tên nhóm");
             if let (Some(id), Some(name)) = (id, name) {
                 groups.push(Group { id, name });
             }
@@ -33,9 +33,9 @@ impl Resolver {
         for (i, p) in s.people.iter().flatten().enumerate() {
             let (item, id) = self.item(f, ("people", i), p, &mut ids, "người");
             let at = |key| item.at(key);
-            let name = self.text(f, &at("name"), &p.name, "họ tên");
-            let title = self.optional_text(f, &at("title"), &p.title, "chức vụ");
-            let email = match self.text(f, &at("email"), &p.email, "địa chỉ email") {
+            let name = self.text((f, &at("name"), &p.name), "họ tên");
+            let title = self.optional_text((f, &at("title"), &p.title), "chức vụ");
+            let email = match self.text((f, &at("email"), &p.email), "địa chỉ email") {
                 Some(e) if deliverable(&e).is_ok() => {
                     let key = e.to_lowercase();
                     if let Some(first) = emails.get(&key) {

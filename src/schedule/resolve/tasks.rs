@@ -35,9 +35,9 @@ impl Resolver {
         for (i, raw) in t.tasks.iter().flatten().enumerate() {
             let (item, id) = self.item(f, ("tasks", i), raw, &mut ids, "việc");
             let at = |key| item.at(key);
-            let title = self.text(f, &at("title"), &raw.title, "tên việc");
-            let what = self.text_lines(f, &at("do"), &raw.what, "nội dung việc cần làm");
-            let before = self.text(f, &at("before"), &raw.before, "thời gian làm trước").and_then(|b| {
+            let title = self.text((f, &at("title"), &raw.title), "tên việc");
+            let what = self.text_lines((f, &at("do"), &raw.what), "nội dung việc cần làm");
+            let before = self.text((f, &at("before"), &raw.before), "thời gian làm trước").and_then(|b| {
                 match parse_duration(&b, &['d', 'w']) {
                     Ok(d) => u32::try_from(d.num_days()).ok(),
                     Err(why) => {
@@ -51,7 +51,7 @@ impl Resolver {
                     }
                 }
             });
-            let at_time = match self.optional_text(f, &at("at"), &raw.at, "giờ nhắc") {
+            let at_time = match self.optional_text((f, &at("at"), &raw.at), "giờ nhắc") {
                 None => Some(None),
                 Some(s) => self.time_of_day(f, &at("at"), &s).map(Some),
             };
