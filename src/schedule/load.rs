@@ -27,11 +27,8 @@ pub struct LoadReport {
 impl LoadReport {
     /// The text of a file that was read, to render a diagnostic with its source line.
     pub fn source_of(&self, path: &Path) -> Option<&str> {
-        std::iter::once(&self.sources.config)
-            .chain(&self.sources.staff)
-            .chain(&self.sources.tasks)
-            .chain(&self.sources.layers)
-            .chain(&self.sources.templates)
+        self.sources
+            .files()
             .find(|f| f.path == path)
             .map(|f| f.text.as_str())
     }

@@ -161,17 +161,22 @@ impl Sources {
     pub fn version(&self) -> String {
         version(self)
     }
+
+    /// Every file, in a fixed order: the config, the staff, the tasks, the layers, the
+    /// templates.
+    pub fn files(&self) -> impl Iterator<Item = &SourceFile> {
+        std::iter::once(&self.config)
+            .chain(&self.staff)
+            .chain(&self.tasks)
+            .chain(&self.layers)
+            .chain(&self.templates)
+    }
 }
 
 /// A hash of every input file, in a fixed order.
 fn version(src: &Sources) -> String {
     let mut bytes = Vec::new();
-    let files = std::iter::once(&src.config)
-        .chain(&src.staff)
-        .chain(&src.tasks)
-        .chain(&src.layers)
-        .chain(&src.templates);
-    for f in files {
+    for f in src.files() {
         bytes.extend_from_slice(f.path.to_string_lossy().as_bytes());
         bytes.push(0);
         bytes.extend_from_slice(f.text.as_bytes());
