@@ -1,6 +1,7 @@
 //! Load: read the admin's files from disk and hand them to the pure [`resolve`].
 //!
-//! This is the only place in the schedule module that touches the file system. A file that
+//! This is the only place in the schedule module that touches the file system, with
+//! [`super::env`] (the environment and the files its `_FILE` variables name). A file that
 //! cannot be read (missing, a folder, too large, not UTF-8) becomes a located diagnostic like
 //! any other mistake, pointing at the line of `config/ngayle.yaml` that names it.
 

@@ -521,3 +521,49 @@ impl Resolver {
         ok.then_some(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use chrono::NaiveDate;
+
+    use super::super::{SourceFile, Sources, resolve};
+    use crate::schedule::env::{self, EnvValue};
+
+    /// The shipped files with `env` as the environment.
+    fn shipped(env: Vec<EnvValue>) -> Sources {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let read = |rel: &str| SourceFile {
+            path: dir.join(rel),
+            text: std::fs::read_to_string(dir.join(rel)).unwrap_or_default(),
+        };
+        Sources {
+            config: read("config/ngayle.yaml"),
+            staff: Some(read("config/staff.yaml")),
+            tasks: Some(read("calendars/tasks.yaml")),
+            layers: vec![read("calendars/national.yaml")],
+            templates: Vec::new(),
+            env,
+        }
+    }
+
+    #[test]
+    fn the_smtp_password_is_a_secret_of_the_settings_taken_as_written() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap_or_default();
+        let (schedule, diags) = resolve(&shipped(Vec::new()), today);
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        assert_eq!(schedule.map(|s| s.settings.smtp_password), Some(None));
+
+        let password = EnvValue {
+            name: env::SMTP_PASSWORD,
+            value: " mật khẩu ".to_string(),
+        };
+        let (schedule, _) = resolve(&shipped(vec![password]), today);
+        let Some(password) = schedule.and_then(|s| s.settings.smtp_password) else {
+            panic!("no password in the settings");
+        };
+        assert_eq!(password.expose(), " mật khẩu ");
+        assert_eq!(format!("{password:?}"), "[redacted]");
+    }
+}
