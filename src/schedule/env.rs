@@ -40,7 +40,7 @@ pub const ENV_KEYS: &[(&str, &str, bool)] = &[
 /// What `NAME_FILE` adds to a variable's name.
 const FILE_SUFFIX: &str = "_FILE";
 
-/// An environment variable's value, read by [`read`].
+/// An environment variable's value, read by the loader (`schedule::env::read`).
 #[derive(Debug, Clone)]
 pub struct EnvValue {
     pub name: &'static str,

@@ -42,7 +42,7 @@ pub struct Sources {
     /// Email templates found in `templates/` next to the config (the others are built in).
     pub templates: Vec<SourceFile>,
     /// The `NGAYLE_*` environment variables that are set: overrides of config keys and the
-    /// SMTP password (see [`super::env`]).
+    /// SMTP password (see `schedule::env`).
     pub env: Vec<EnvValue>,
 }
 
