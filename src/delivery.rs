@@ -20,13 +20,17 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use lettre::message::Mailbox;
 
-use crate::lunar;
-use crate::mail::{Mailer, SendError};
-use crate::plan::{Reminder, ReminderKey, VIETNAM, plan};
-use crate::schedule::{Assignee, Schedule};
-use crate::store::{Change, Planned, ReminderState, SKIPPED_WHEN_FOUND, Status, Store, StoreError};
-use crate::template::{ItemCtx, MailContext, PersonCtx, UnitCtx};
 use std::future::Future;
+
+use crate::mail::{ForReminder, Letter, Mailer, SendError};
+use crate::plan::{Reminder, ReminderKey, plan};
+use crate::schedule::{Assignee, Schedule};
+use crate::store::{
+    Claim, Outcome, Planned, Previous, Refused, ReminderState, SKIPPED_WHEN_FOUND, Status, Store,
+    StoreError, Unsettled,
+};
+use crate::template::{ItemCtx, MailContext, PersonCtx, UnitCtx};
+use crate::vietnam;
 
 /// How far before the catch-up window reminders are still looked at, to record them skipped.
 pub const LOOKBACK: Duration = Duration::days(31);
@@ -100,8 +104,12 @@ struct Batch<'a, 's> {
     reminders: Vec<(&'a Reminder<'s>, &'a ReminderState)>,
 }
 
+/// The emails of a tick, in the order they go: by due instant, then person.
+type Due<'a, 's> = BTreeMap<(DateTime<Utc>, &'s str), Batch<'a, 's>>;
+
 /// Sends what is due at `now`. With `dry_run`, records and sends nothing and lists the emails
-/// it would send.
+/// it would send. The steps: plan the window, record new reminders, skip what is too late,
+/// choose what is due, send (each outcome recorded before the next email's content leaves).
 pub async fn tick(
     schedule: &Schedule,
     store: &Store,
@@ -111,26 +119,85 @@ pub async fn tick(
     control: &TickControl,
 ) -> Result<TickReport, StoreError> {
     let mut report = TickReport::default();
-    let too_late = now - schedule.settings.catch_up;
-    let reminders = plan(schedule, too_late - LOOKBACK, now);
-    let planned: Vec<Planned> = reminders
-        .iter()
-        .map(|r| Planned {
-            key: &r.key,
-            email: &r.person.email,
-            due: r.due,
-        })
-        .collect();
-    let states: Vec<ReminderState> = if dry_run {
-        let keys: Vec<_> = reminders.iter().map(|r| &r.key).collect();
+    let window = Window {
+        now,
+        too_late: now - schedule.settings.catch_up,
+    };
+    let reminders = plan(schedule, window.too_late - LOOKBACK, now);
+    let states = if dry_run {
+        window.look(store, &reminders).await?
+    } else {
+        window.record(store, &reminders).await?
+    };
+    control.progressed();
+    report.skipped = window.skip(store, &reminders, &states, dry_run).await?;
+    if report.skipped > 0 {
+        tracing::warn!(
+            skipped = report.skipped,
+            catch_up_hours = schedule.settings.catch_up.num_hours(),
+            "{} lời nhắc đã quá hạn gửi bù: ghi là bỏ qua, không gửi",
+            report.skipped
+        );
+    }
+    let due = window.due(&reminders, &states, &mut report);
+    if dry_run {
+        list(schedule, now, &due, &mut report);
+        return Ok(report);
+    }
+    let sender = Sender {
+        schedule,
+        store,
+        mailer,
+        now,
+        lease: schedule.settings.lease,
+    };
+    sender.send_all(&due, control, &mut report).await?;
+    Ok(report)
+}
+
+/// The instants a tick works with.
+struct Window {
+    now: DateTime<Utc>,
+    /// Reminders due before this are not sent any more (`catch_up`).
+    too_late: DateTime<Utc>,
+}
+
+impl Window {
+    /// Records the new reminders of the plan (a too-late one as skipped) and returns every
+    /// reminder's state.
+    async fn record(
+        &self,
+        store: &Store,
+        reminders: &[Reminder<'_>],
+    ) -> Result<Vec<ReminderState>, StoreError> {
+        let planned: Vec<Planned> = reminders
+            .iter()
+            .map(|r| Planned {
+                key: &r.key,
+                email: &r.person.email,
+                due: r.due,
+            })
+            .collect();
         store
+            .record_planned(&planned, self.too_late, self.now)
+            .await
+    }
+
+    /// What [`Window::record`] would return, recording nothing (a dry run).
+    async fn look(
+        &self,
+        store: &Store,
+        reminders: &[Reminder<'_>],
+    ) -> Result<Vec<ReminderState>, StoreError> {
+        let keys: Vec<_> = reminders.iter().map(|r| &r.key).collect();
+        Ok(store
             .lookup(&keys)
             .await?
             .into_iter()
-            .zip(&reminders)
+            .zip(reminders)
             .map(|(s, r)| {
                 s.unwrap_or(ReminderState {
-                    status: if r.due < too_late {
+                    status: if r.due < self.too_late {
                         Status::Skipped
                     } else {
                         Status::Pending
@@ -141,104 +208,104 @@ pub async fn tick(
                     new: true,
                 })
             })
-            .collect()
-    } else {
-        store.record_planned(&planned, too_late, now).await?
-    };
-    control.progressed();
-
-    // Too late: newly found ones were recorded as skipped (and are logged here); every
-    // reminder still waiting whose window closed — also one that no plan reaches any more, or
-    // that waited longer than the look-back — is recorded skipped by the store, with why.
-    for (r, s) in reminders.iter().zip(&states) {
-        if s.new && s.status == Status::Skipped {
-            tracing::info!(
-                reminder = %r.key,
-                email = %r.person.email,
-                due = %r.due_local().to_rfc3339(),
-                reason = SKIPPED_WHEN_FOUND,
-                "quá hạn gửi bù: ghi là bỏ qua, không gửi"
-            );
-            report.skipped += 1;
-        }
+            .collect())
     }
-    if dry_run {
-        report.skipped += reminders
-            .iter()
-            .zip(&states)
-            .filter(|(r, s)| !s.new && r.due < too_late && s.status == Status::Pending)
-            .count();
-    } else {
-        for e in store.expire(too_late, now).await? {
+
+    /// Too late: newly found ones were recorded as skipped (and are logged here); every
+    /// reminder still waiting whose window closed — also one that no plan reaches any more, or
+    /// that waited longer than the look-back — is recorded skipped by the store, with why.
+    /// Returns how many were skipped in this tick.
+    async fn skip(
+        &self,
+        store: &Store,
+        reminders: &[Reminder<'_>],
+        states: &[ReminderState],
+        dry_run: bool,
+    ) -> Result<usize, StoreError> {
+        let mut skipped = 0;
+        for (r, s) in reminders.iter().zip(states) {
+            if s.new && s.status == Status::Skipped {
+                tracing::info!(
+                    reminder = %r.key,
+                    email = %r.person.email,
+                    due = %r.due_local().to_rfc3339(),
+                    reason = SKIPPED_WHEN_FOUND,
+                    "quá hạn gửi bù: ghi là bỏ qua, không gửi"
+                );
+                skipped += 1;
+            }
+        }
+        if dry_run {
+            return Ok(skipped
+                + reminders
+                    .iter()
+                    .zip(states)
+                    .filter(|(r, s)| !s.new && r.due < self.too_late && s.status == Status::Pending)
+                    .count());
+        }
+        for e in store.expire(self.too_late, self.now).await? {
             tracing::info!(
                 reminder = %e.key,
                 email = %e.email,
-                due = %e.due.with_timezone(&VIETNAM).to_rfc3339(),
+                due = %vietnam::local(e.due).to_rfc3339(),
                 reason = %e.reason,
                 "quá hạn gửi bù: ghi là bỏ qua, không gửi"
             );
-            report.skipped += 1;
+            skipped += 1;
         }
-    }
-    if report.skipped > 0 {
-        tracing::warn!(
-            skipped = report.skipped,
-            catch_up_hours = schedule.settings.catch_up.num_hours(),
-            "{} lời nhắc đã quá hạn gửi bù: ghi là bỏ qua, không gửi",
-            report.skipped
-        );
+        Ok(skipped)
     }
 
-    // The sendable ones, one email per person and due instant.
-    let mut batches: BTreeMap<(DateTime<Utc>, &str), Batch> = BTreeMap::new();
-    for (r, s) in reminders.iter().zip(&states) {
-        let sendable = matches!(s.status, Status::Pending | Status::Sending)
-            && r.due >= too_late
-            && s.next_attempt_at.is_none_or(|t| t <= now);
-        if !sendable {
-            if s.status == Status::Pending && r.due >= too_late {
-                report.retrying += 1;
+    /// The sendable reminders, one email per person and due instant; counts the ones waiting
+    /// for a retry.
+    fn due<'a, 's>(
+        &self,
+        reminders: &'a [Reminder<'s>],
+        states: &'a [ReminderState],
+        report: &mut TickReport,
+    ) -> Due<'a, 's> {
+        let mut batches: Due = BTreeMap::new();
+        for (r, s) in reminders.iter().zip(states) {
+            let sendable = matches!(s.status, Status::Pending | Status::Sending)
+                && r.due >= self.too_late
+                && s.next_attempt_at.is_none_or(|t| t <= self.now);
+            if !sendable {
+                if s.status == Status::Pending && r.due >= self.too_late {
+                    report.retrying += 1;
+                }
+                continue;
             }
-            continue;
+            batches
+                .entry((r.due, r.person.id.as_str()))
+                .or_insert_with(|| Batch {
+                    reminders: Vec::new(),
+                })
+                .reminders
+                .push((r, s));
         }
         batches
-            .entry((r.due, r.person.id.as_str()))
-            .or_insert_with(|| Batch {
-                reminders: Vec::new(),
-            })
-            .reminders
-            .push((r, s));
     }
-    if dry_run {
-        let mut teams = Teams::default();
-        for ((due, _), batch) in &batches {
-            let p = prepare(schedule, mailer, &mut teams, now, *due, batch.clone());
-            if let Ok((_, subject)) = &p.composed {
-                let to = batch
-                    .reminders
-                    .first()
-                    .map_or("", |(r, _)| r.person.email.as_str());
+}
+
+/// A dry run's listing: one line per email that would go.
+fn list(schedule: &Schedule, now: DateTime<Utc>, due: &Due, report: &mut TickReport) {
+    let mut teams = Teams::default();
+    for ((at, _), batch) in due {
+        let late = now - *at > LATE_AFTER;
+        match compose(schedule, &mut teams, batch, late) {
+            Ok(email) => {
                 report.would_send.push(format!(
-                    "{} → {to}: {subject}",
-                    due.with_timezone(&VIETNAM).format("%Y-%m-%dT%H:%M%:z")
+                    "{} → {}: {}",
+                    vietnam::local(*at).format("%Y-%m-%dT%H:%M%:z"),
+                    email.address,
+                    email.subject
                 ));
                 report.messages += 1;
-                report.sent += p.keys.len();
-            } else {
-                report.failed += p.keys.len();
+                report.sent += batch.reminders.len();
             }
+            Err(_) => report.failed += batch.reminders.len(),
         }
-        return Ok(report);
     }
-    let sender = Sender {
-        schedule,
-        store,
-        mailer,
-        now,
-        lease: schedule.settings.lease,
-    };
-    sender.send_all(&batches, control, &mut report).await?;
-    Ok(report)
 }
 
 /// What the emails of a tick share.
@@ -250,24 +317,17 @@ struct Sender<'t> {
     lease: std::time::Duration,
 }
 
-/// Why an email's content was not let out after its envelope.
-enum Gate {
-    /// The store failed recording the last outcome or confirming this claim.
-    Store(StoreError),
-    /// This email's claim was lost (its lease ran out and another process took it).
-    Lost,
-}
-
 impl<'t> Sender<'t> {
     /// Sends the batches one email at a time, in order. Each email's reminders are claimed in
     /// the store first (the next one's while this one is on the wire): a batch another process
-    /// claimed is left to it. The outcome of one email is recorded — and the next one's claim
-    /// confirmed — while the next one's envelope goes out; its content, which makes the server
-    /// take it, leaves only once that is committed. So a crash can repeat the email in flight,
-    /// and only it, and two processes never send one reminder.
+    /// claimed is left to it. The store's permit for an email — made by committing the previous
+    /// outcome and confirming this claim — is asked for while its envelope goes out; its
+    /// content, which makes the server take it, can only leave with that permit (the types of
+    /// `store::sending` and `mail::letter`). So a crash can repeat the email in flight, and
+    /// only it, and two processes never send one reminder.
     async fn send_all<'a, 's>(
         &self,
-        batches: &'a BTreeMap<(DateTime<Utc>, &'s str), Batch<'a, 's>>,
+        batches: &'a Due<'a, 's>,
         control: &TickControl,
         report: &mut TickReport,
     ) -> Result<(), StoreError>
@@ -277,137 +337,118 @@ impl<'t> Sender<'t> {
     {
         let mut teams = Teams::default();
         let mut queue = batches.iter();
-        let mut done: Option<(Vec<&'a ReminderKey>, Outcome)> = None;
+        let mut previous: Previous<'a> = self.store.turn().await.into();
         let mut next = self.claim_next(&mut teams, &mut queue).await?;
         while let Some(this) = next.take() {
             if control.stopping() {
                 // Shutting down: this one goes back to pending for the next start.
                 report.deferred = true;
-                self.store
-                    .settle(&[(&this.keys, Change::Release)], &[], self.lease, self.now)
-                    .await?;
+                self.store.release(this.claim, self.now).await?;
                 break;
             }
-            let (message, _subject) = match &this.composed {
-                Ok(m) => m,
+            let letter = match this.letter {
+                Ok(l) => l,
                 Err(e) => {
                     // A template that fails on real data (it passed the load-time test render).
                     tracing::error!(error = %e, reminders = %this.seed, "không soạn được thư");
+                    report.failed += this.claim.keys().len();
                     self.store
-                        .settle(
-                            &[(&this.keys, Change::Failed { error: e })],
-                            &[],
-                            self.lease,
-                            self.now,
-                        )
+                        .record(this.claim, Outcome::Failed(e), self.now)
                         .await?;
-                    report.failed += this.keys.len();
                     next = self.claim_next(&mut teams, &mut queue).await?;
                     continue;
                 }
             };
-            let previous = done.take();
-            // The next claim waits for this gate: two writes at once from one process would
+            // The next claim waits for the permit: two writes at once from one process would
             // make one of them wait in SQLite's busy handler (milliseconds per email).
-            let (gated, after_gate) = tokio::sync::oneshot::channel::<()>();
-            let gate = async {
-                let prev: Vec<(&[&ReminderKey], Change)> = previous
-                    .iter()
-                    .map(|(keys, o)| (keys.as_slice(), o.change()))
-                    .collect();
-                let settled = self
+            let (cleared, after_clear) = tokio::sync::oneshot::channel::<()>();
+            let before = previous;
+            let permit = async {
+                let permit = self
                     .store
-                    .settle(&prev, &this.keys, self.lease, self.now)
+                    .clear(before, &this.claim, self.lease, self.now)
                     .await;
-                let _ = gated.send(());
-                match settled {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err(Gate::Lost),
-                    Err(e) => Err(Gate::Store(e)),
-                }
+                let _ = cleared.send(());
+                permit
             };
-            let sending = self.renewing(&this.keys, self.mailer.send_after(message, gate));
+            let sending = self.renewing(&this.claim, self.mailer.send_reminder(&letter, permit));
             let following = async {
-                let _ = after_gate.await;
+                let _ = after_clear.await;
                 self.claim_next(&mut teams, &mut queue).await
             };
             let (sent, following) = tokio::join!(sending, following);
             control.progressed();
             let to = this.to;
-            let sent = match sent {
-                Ok(r) => r,
-                Err(Gate::Lost) => {
+            let (result, spent) = match sent {
+                Ok(sent) => sent,
+                Err(Refused::Lost(turn)) => {
                     tracing::warn!(to = %to, reminders = %this.seed, "lời nhắc đã do tiến trình khác gửi: bỏ qua ở đây");
+                    this.claim.lost();
+                    previous = turn.into();
                     next = following?;
                     continue;
                 }
-                Err(Gate::Store(e)) => {
+                Err(Refused::Store(e)) => {
                     // Nothing of this email left: its claim runs out and it is sent later.
                     if let Ok(Some(n)) = following {
-                        let _ = self
-                            .store
-                            .settle(&[(&n.keys, Change::Release)], &[], self.lease, self.now)
-                            .await;
+                        let _ = self.store.release(n.claim, self.now).await;
                     }
                     return Err(e);
                 }
             };
             next = following?;
-            match sent {
+            let keys = this.claim.keys().len();
+            let outcome = match &result {
                 Ok(()) => {
                     report.messages += 1;
-                    report.sent += this.keys.len();
+                    report.sent += keys;
                     if this.late {
-                        report.late += this.keys.len();
+                        report.late += keys;
                     }
-                    tracing::info!(to = %to, reminders = this.keys.len(), late = this.late, message_id = %this.message_id, "đã gửi thư nhắc việc");
-                    done = Some((this.keys, Outcome::Sent));
+                    tracing::info!(to = %to, reminders = keys, late = this.late, message_id = %this.claim.message_id(), "đã gửi thư nhắc việc");
+                    Outcome::Sent
                 }
                 Err(SendError::Permanent(e)) => {
-                    report.failed += this.keys.len();
+                    report.failed += keys;
                     tracing::error!(to = %to, error = %e, "thư bị từ chối, không gửi lại");
-                    done = Some((this.keys, Outcome::Failed(e)));
+                    Outcome::Failed(e.clone())
                 }
                 Err(err @ (SendError::Transient(_) | SendError::Unavailable(_))) => {
                     let at = self.now + backoff(this.attempts + 1);
-                    let text = err.to_string();
-                    report.retrying += this.keys.len();
-                    report.temporary_failures += this.keys.len();
+                    report.retrying += keys;
+                    report.temporary_failures += keys;
                     tracing::warn!(
                         to = %to,
-                        error = %text,
-                        retry_at = %at.with_timezone(&VIETNAM),
+                        error = %err,
+                        retry_at = %vietnam::local(at),
                         "gửi thư chưa được, sẽ thử lại"
                     );
-                    done = Some((this.keys, Outcome::Retry(text, at)));
-                    if matches!(err, SendError::Unavailable(_)) {
-                        // The others would fail the same way: they wait for the next tick, and
-                        // each says why it waits (a skip later names the mail server).
-                        report.deferred = true;
-                        let mut waiting: Vec<&ReminderKey> = Vec::new();
-                        if let Some(n) = next.take() {
-                            self.store
-                                .settle(&[(&n.keys, Change::Release)], &[], self.lease, self.now)
-                                .await?;
-                            waiting.extend(n.keys);
-                        }
-                        waiting.extend(
-                            queue
-                                .by_ref()
-                                .flat_map(|(_, b)| b.reminders.iter().map(|(r, _)| &r.key)),
-                        );
-                        self.store
-                            .waiting(&waiting, &err.to_string(), self.now)
-                            .await?;
-                        break;
-                    }
+                    Outcome::Retry(err.to_string(), at)
                 }
+            };
+            previous = Unsettled::new(this.claim, outcome, spent).into();
+            if let Err(err @ SendError::Unavailable(_)) = &result {
+                // The others would fail the same way: they wait for the next tick, and each
+                // says why it waits (a skip later names the mail server).
+                report.deferred = true;
+                let mut waiting: Vec<&ReminderKey> = Vec::new();
+                if let Some(n) = next.take() {
+                    waiting.extend(n.claim.keys());
+                    self.store.release(n.claim, self.now).await?;
+                }
+                waiting.extend(
+                    queue
+                        .by_ref()
+                        .flat_map(|(_, b)| b.reminders.iter().map(|(r, _)| &r.key)),
+                );
+                self.store
+                    .waiting(&waiting, &err.to_string(), self.now)
+                    .await?;
+                break;
             }
         }
-        if let Some((prev, outcome)) = done {
-            self.store
-                .settle(&[(&prev, outcome.change())], &[], self.lease, self.now)
-                .await?;
+        if let Previous::Email(last) = previous {
+            self.store.settle(last, self.now).await?;
         }
         Ok(())
     }
@@ -418,54 +459,67 @@ impl<'t> Sender<'t> {
         &self,
         teams: &mut Teams<'s>,
         queue: &mut impl Iterator<Item = (&'a (DateTime<Utc>, &'s str), &'a Batch<'a, 's>)>,
-    ) -> Result<Option<Prepared<'a, 's>>, StoreError>
+    ) -> Result<Option<Email<'a, 's>>, StoreError>
     where
         't: 's,
         's: 'a,
     {
         for ((due, _), batch) in queue.by_ref() {
-            let p = prepare(
-                self.schedule,
-                self.mailer,
-                teams,
-                self.now,
-                *due,
-                batch.clone(),
-            );
-            let won = self
+            let keys: Vec<&'a ReminderKey> = batch.reminders.iter().map(|(r, _)| &r.key).collect();
+            let message_id = self.mailer.new_message_id(&seed(&keys));
+            let Some(claim) = self
                 .store
-                .claim(&p.keys, &p.message_id, self.lease, self.now)
-                .await?;
-            if won.len() == p.keys.len() {
-                return Ok(Some(p));
-            }
-            if won.is_empty() {
+                .claim(&keys, message_id, self.lease, self.now)
+                .await?
+            else {
                 continue;
-            }
-            let mine = Batch {
-                reminders: won
-                    .iter()
-                    .filter_map(|&i| batch.reminders.get(i).copied())
-                    .collect(),
             };
-            let mut again = prepare(self.schedule, self.mailer, teams, self.now, *due, mine);
-            // The claim was made with the first Message-ID: keep it, it is the one recorded.
-            again.message_id = p.message_id;
-            return Ok(Some(again));
+            let mine = if claim.won().len() == keys.len() {
+                batch.clone()
+            } else {
+                Batch {
+                    reminders: claim
+                        .won()
+                        .iter()
+                        .filter_map(|&i| batch.reminders.get(i).copied())
+                        .collect(),
+                }
+            };
+            let late = self.now - *due > LATE_AFTER;
+            let letter = compose(self.schedule, teams, &mine, late).map(|e| {
+                self.mailer
+                    .reminder(e.to, &e.subject, e.text, e.html, &claim)
+            });
+            return Ok(Some(Email {
+                late,
+                to: mine
+                    .reminders
+                    .first()
+                    .map_or("", |(r, _)| r.person.email.as_str()),
+                attempts: mine
+                    .reminders
+                    .iter()
+                    .map(|(_, s)| s.attempts)
+                    .max()
+                    .unwrap_or(0),
+                seed: seed(claim.keys()),
+                claim,
+                letter,
+            }));
         }
         Ok(None)
     }
 
-    /// Runs `send`, renewing this process's claim on `keys` while it takes long (a server may
-    /// take up to ten minutes to answer a message): the lease covers the email in flight.
-    async fn renewing<F: Future>(&self, keys: &[&ReminderKey], send: F) -> F::Output {
+    /// Runs `send`, renewing this process's claim while it takes long (a server may take up
+    /// to ten minutes to answer a message): the lease covers the email in flight.
+    async fn renewing<F: Future>(&self, claim: &Claim<'_>, send: F) -> F::Output {
         tokio::pin!(send);
         let every = self.lease / 3;
         loop {
             tokio::select! {
                 out = &mut send => return out,
                 () = tokio::time::sleep(every) => {
-                    match self.store.renew(keys, self.lease).await {
+                    match self.store.renew(claim, self.lease).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!(
                             "lời nhắc đang gửi đã hết hạn giữ và được tiến trình khác nhận"
@@ -480,72 +534,25 @@ impl<'t> Sender<'t> {
     }
 }
 
-/// An email composed ahead of its turn.
-struct Prepared<'a, 's> {
+/// The reminders' keys in one line, for logs and the Message-ID.
+fn seed(keys: &[&ReminderKey]) -> String {
+    keys.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// An email claimed and composed ahead of its turn.
+struct Email<'a, 's> {
+    claim: Claim<'a>,
     late: bool,
-    keys: Vec<&'a ReminderKey>,
     /// The recipient's address, for logs.
     to: &'s str,
     /// The most attempts of its reminders so far (for the backoff).
     attempts: i64,
-    /// The reminders' keys, for logs and the Message-ID.
+    /// The reminders' keys, for logs.
     seed: String,
-    message_id: String,
-    composed: Result<(crate::mail::Letter, String), String>,
-}
-
-/// Composes the email of a batch.
-fn prepare<'a, 's>(
-    schedule: &'s Schedule,
-    mailer: &Mailer,
-    teams: &mut Teams<'s>,
-    now: DateTime<Utc>,
-    due: DateTime<Utc>,
-    batch: Batch<'a, 's>,
-) -> Prepared<'a, 's> {
-    let late = now - due > LATE_AFTER;
-    let keys: Vec<&ReminderKey> = batch.reminders.iter().map(|(r, _)| &r.key).collect();
-    let seed = keys
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let message_id = mailer.new_message_id(&seed);
-    let composed = compose(schedule, mailer, teams, &batch, late, &message_id);
-    Prepared {
-        late,
-        to: batch
-            .reminders
-            .first()
-            .map_or("", |(r, _)| r.person.email.as_str()),
-        attempts: batch
-            .reminders
-            .iter()
-            .map(|(_, s)| s.attempts)
-            .max()
-            .unwrap_or(0),
-        keys,
-        seed,
-        message_id,
-        composed,
-    }
-}
-
-/// How a sent email ended, to be recorded.
-enum Outcome {
-    Sent,
-    Failed(String),
-    Retry(String, DateTime<Utc>),
-}
-
-impl Outcome {
-    fn change(&self) -> Change<'_> {
-        match self {
-            Outcome::Sent => Change::Sent,
-            Outcome::Failed(e) => Change::Failed { error: e },
-            Outcome::Retry(e, at) => Change::Retry { error: e, at: *at },
-        }
-    }
+    letter: Result<Letter<ForReminder>, String>,
 }
 
 /// 1 min, 2 min, 4 min, … at most [`MAX_BACKOFF`].
@@ -554,15 +561,23 @@ pub fn backoff(attempts: i64) -> Duration {
     (Duration::minutes(1) * 2_i32.pow(exp)).min(MAX_BACKOFF)
 }
 
+/// An email's parts, rendered from the templates.
+struct Composed {
+    to: Mailbox,
+    /// The bare address, for listings.
+    address: String,
+    subject: String,
+    text: String,
+    html: String,
+}
+
 /// The email of one batch.
 fn compose<'s>(
     schedule: &'s Schedule,
-    mailer: &Mailer,
     teams: &mut Teams<'s>,
     batch: &Batch<'_, 's>,
     late: bool,
-    message_id: &str,
-) -> Result<(crate::mail::Letter, String), String> {
+) -> Result<Composed, String> {
     let Some((first, _)) = batch.reminders.first() else {
         return Err("empty batch".to_string());
     };
@@ -609,16 +624,13 @@ fn compose<'s>(
         .parse()
         .or_else(|_| person.email.parse())
         .map_err(|e: lettre::address::AddressError| format!("{}: {e}", person.email))?;
-    let message = mailer
-        .message(
-            to,
-            &rendered.subject,
-            rendered.text,
-            rendered.html,
-            message_id,
-        )
-        .map_err(|e| e.to_string())?;
-    Ok((message, rendered.subject))
+    Ok(Composed {
+        to,
+        address: person.email.clone(),
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+    })
 }
 
 /// The people named for each task (by id), computed once per tick: a task's team is the same
@@ -644,15 +656,7 @@ fn item<'s>(schedule: &'s Schedule, teams: &mut Teams<'s>, r: &Reminder<'s>) -> 
     let o = &r.occurrence;
     let lunar = o
         .lunar()
-        .map(|l| {
-            let leap = if l.leap { " nhuận" } else { "" };
-            format!(
-                "{}/{}{leap} năm {}",
-                l.day,
-                l.month,
-                lunar::year_name(l.year)
-            )
-        })
+        .map(|l| vietnam::lunar_short(&l))
         .unwrap_or_default();
     let due = r.due_local();
     // "Who else": the other people named for this task (a few names, then a count); not for a
@@ -680,21 +684,16 @@ fn item<'s>(schedule: &'s Schedule, teams: &mut Teams<'s>, r: &Reminder<'s>) -> 
         event_title: o.title.clone(),
         event_short: short,
         event_name: o.event.name.clone(),
-        event_date: o.date.format("%d/%m/%Y").to_string(),
-        event_date_short: o.date.format("%-d/%-m/%Y").to_string(),
-        weekday: lunar::weekday_vi(o.date).to_string(),
+        event_date: vietnam::date(o.date),
+        event_date_short: vietnam::date_short(o.date),
+        weekday: vietnam::weekday(o.date).to_string(),
         lunar,
         anniversary: o.anniversary,
         class: o.class.map(|c| c.name_vi().to_string()),
         task_title: r.task.title.clone(),
         task_do: r.task.what.clone(),
         before_days: r.task.before_days,
-        due: format!(
-            "{} {} {}",
-            due.format("%H:%M"),
-            lunar::weekday_vi(due.date_naive()),
-            due.format("%d/%m/%Y")
-        ),
+        due: vietnam::time_day(due),
         others,
         note: o.event.note.clone(),
     }

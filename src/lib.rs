@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod status;
 pub mod store;
 pub mod template;
+pub mod vietnam;
 pub mod yaml;
 
 /// 64-bit FNV-1a: a stable, dependency-free content hash for versions and ETags (not for

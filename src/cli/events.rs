@@ -6,8 +6,8 @@ use std::path::Path;
 use chrono::NaiveDate;
 
 use super::{Failure, Format, load_or_report, parse_date, table};
-use crate::lunar;
 use crate::occurrence::occurrences;
+use crate::vietnam;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -47,17 +47,13 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
                 .iter()
                 .map(|o| {
                     let date = if o.event.days > 1 {
-                        format!(
-                            "{}–{}",
-                            o.date.format("%d/%m"),
-                            o.last_day().format("%d/%m/%Y")
-                        )
+                        format!("{}–{}", o.date.format("%d/%m"), vietnam::date(o.last_day()))
                     } else {
-                        o.date.format("%d/%m/%Y").to_string()
+                        vietnam::date(o.date)
                     };
                     [
                         date,
-                        lunar::weekday_vi(o.date).to_string(),
+                        vietnam::weekday(o.date).to_string(),
                         o.lunar().map(|l| l.to_string()).unwrap_or_default(),
                         o.anniversary.map(|n| n.to_string()).unwrap_or_default(),
                         o.class.map(|c| c.name_vi().to_string()).unwrap_or_default(),
@@ -71,8 +67,8 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
                 out,
                 "\n{} lần kỷ niệm từ {} đến {} ({}).",
                 rows.len(),
-                args.from.format("%d/%m/%Y"),
-                args.to.format("%d/%m/%Y"),
+                vietnam::date(args.from),
+                vietnam::date(args.to),
                 schedule.unit.name
             )?;
         }

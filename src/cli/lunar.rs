@@ -6,6 +6,7 @@ use chrono::{Datelike, NaiveDate};
 
 use super::{Failure, parse_date};
 use crate::lunar::{self, FIRST_YEAR, LAST_YEAR, LunarDate};
+use crate::vietnam;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("range").args(["from", "to"]).multiple(true).conflicts_with("date")))]
@@ -76,17 +77,9 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<(), Failure> {
 
 /// `Thứ Bảy 10/02/2024 — âm lịch: mùng 1 tháng Giêng năm Giáp Thìn (1/1/2024)`.
 pub fn describe(date: NaiveDate, l: LunarDate) -> String {
-    let day = if l.day <= 10 {
-        format!("mùng {}", l.day)
-    } else {
-        format!("ngày {}", l.day)
-    };
-    let month = lunar::month_name(l.month);
-    let leap = if l.leap { " nhuận" } else { "" };
     format!(
-        "{} {} — âm lịch: {day} tháng {month}{leap} năm {} ({l})",
-        lunar::weekday_vi(date),
-        date.format("%d/%m/%Y"),
-        lunar::year_name(l.year),
+        "{} — âm lịch: {} ({l})",
+        vietnam::day(date),
+        vietnam::lunar_named(&l)
     )
 }

@@ -122,9 +122,8 @@ pub fn test(config: &Path, args: &TestArgs, out: &mut impl Write) -> Result<(), 
         // No dynamic text in the HTML part: nothing to escape by hand.
         let html = "<p>Đây là thư thử của ngayle.</p><p>Nếu bạn nhận được thư này, cấu hình gửi thư đã đúng.</p>".to_string();
         let message_id = mailer.new_message_id(&args.address);
-        let message = mailer
-            .message(to, &format!("[ngayle] Thư thử — {unit}"), text, html, &message_id)
-            .map_err(|e| e.to_string())?;
+        let message =
+            mailer.message(to, &format!("[ngayle] Thư thử — {unit}"), text, html, &message_id);
         mailer
             .send(&message)
             .await

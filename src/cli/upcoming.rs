@@ -6,8 +6,9 @@ use std::path::Path;
 use chrono::{Days, NaiveDate, NaiveTime, TimeZone};
 
 use super::{Failure, Format, load_or_report, parse_date, table, today};
-use crate::lunar;
-use crate::plan::{VIETNAM, plan};
+use crate::plan::plan;
+use crate::vietnam;
+use crate::vietnam::ZONE as VIETNAM;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -63,17 +64,13 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
                     let due = r.due_local();
                     let moved = if r.moved { " (dời)" } else { "" };
                     [
-                        format!(
-                            "{} {}{moved}",
-                            lunar::weekday_vi(due.date_naive()),
-                            due.format("%d/%m/%Y %H:%M")
-                        ),
+                        format!("{}{moved}", vietnam::day_time(due)),
                         r.person.name.clone(),
                         r.task.title.clone(),
                         format!(
                             "{} ({})",
                             r.occurrence.title,
-                            r.occurrence.date.format("%d/%m/%Y")
+                            vietnam::date(r.occurrence.date)
                         ),
                     ]
                 })
@@ -84,8 +81,8 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
                 out,
                 "\n{} lời nhắc từ {} đến {}; \"(dời)\": dời về ngày làm việc trước đó.",
                 rows.len(),
-                from.format("%d/%m/%Y"),
-                to.format("%d/%m/%Y")
+                vietnam::date(from),
+                vietnam::date(to)
             )?;
         }
     }

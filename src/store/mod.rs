@@ -28,6 +28,9 @@ use sqlx::{Connection, Row};
 use crate::feed::{Fingerprint, Revisions};
 use crate::plan::ReminderKey;
 
+mod sending;
+pub use sending::{Claim, Outcome, Permit, Previous, Refused, Spent, Turn, Unsettled};
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -74,6 +77,8 @@ struct Inner {
     owner: String,
     /// The last operation's error, until one succeeds (health).
     failing: Mutex<Option<String>>,
+    /// Held by the [`Turn`] of the send loop that has an email in flight.
+    sending: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug)]
@@ -182,6 +187,7 @@ impl Store {
                 file,
                 owner: format!("{}:{nanos:x}:{random:016x}", std::process::id()),
                 failing: Mutex::new(None),
+                sending: Arc::new(tokio::sync::Mutex::new(())),
             }),
         }
     }
@@ -684,196 +690,6 @@ impl Store {
         self.note_read(r)
     }
 
-    /// Claims reminders for one email: each of `keys` that is pending and due for an attempt
-    /// at `now`, or left `sending` by a process whose lease ran out (by the wall clock), becomes
-    /// `sending` for this store's owner until `lease` from now, with `message_id`. One
-    /// statement: of several processes claiming one reminder, exactly one wins. Returns the
-    /// positions in `keys` of the ones won.
-    pub async fn claim(
-        &self,
-        keys: &[&ReminderKey],
-        message_id: &str,
-        lease: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<usize>, StoreError> {
-        let r = self.claim_inner(keys, message_id, lease, now).await;
-        self.note(r)
-    }
-
-    async fn claim_inner(
-        &self,
-        keys: &[&ReminderKey],
-        message_id: &str,
-        lease: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<usize>, StoreError> {
-        let pool = self.pool().await?;
-        let wall = Utc::now();
-        let until = wall + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        let mut won = Vec::new();
-        let mut offset = 0;
-        for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-            let sql = format!(
-                "UPDATE reminders SET status = 'sending', message_id = ?, attempts = attempts + 1,
-                        claimed_by = ?, lease_until = ?, updated_at = ?
-                 WHERE ({}) AND (
-                       (status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))
-                    OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= ?)))
-                 RETURNING event_id, occurrence_date, task_id, person_id",
-                keys_sql(chunk.len())
-            );
-            // Audited: `sql` is built from constants and `?` placeholders only; every value is bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(message_id)
-                .bind(&self.inner.owner)
-                .bind(until.timestamp_millis())
-                .bind(ts(now));
-            for key in chunk {
-                q = bind_key(q, key);
-            }
-            let rows = q
-                .bind(ts(now))
-                .bind(wall.timestamp_millis())
-                .fetch_all(&pool)
-                .await?;
-            for row in rows {
-                let (e, d, t, p): (String, String, String, String) = (
-                    row.try_get("event_id")?,
-                    row.try_get("occurrence_date")?,
-                    row.try_get("task_id")?,
-                    row.try_get("person_id")?,
-                );
-                if let Some(i) = chunk.iter().position(|k| {
-                    *k.event_id == *e && date_text(k) == d && *k.task_id == *t && *k.person_id == *p
-                }) {
-                    won.push(offset + i);
-                }
-            }
-            offset += chunk.len();
-        }
-        won.sort_unstable();
-        Ok(won)
-    }
-
-    /// Extends this owner's claims on `keys` to `lease` from now (an email still in flight);
-    /// false when some are no longer its own.
-    pub async fn renew(&self, keys: &[&ReminderKey], lease: Duration) -> Result<bool, StoreError> {
-        self.settle(&[], keys, lease, Utc::now()).await
-    }
-
-    /// Records outcomes of this owner's claims, in order, and confirms its claim on `confirm`
-    /// (extending their lease), in one transaction: each change applies only to rows this owner
-    /// still holds (`sending`, claimed by it), so a process whose lease ran out cannot
-    /// overwrite what another recorded since. Returns whether every one of `confirm` is still
-    /// this owner's — when not, its email must not be sent.
-    pub async fn settle(
-        &self,
-        changes: &[(&[&ReminderKey], Change<'_>)],
-        confirm: &[&ReminderKey],
-        lease: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let r = self.settle_inner(changes, confirm, lease, now).await;
-        self.note(r)
-    }
-
-    async fn settle_inner(
-        &self,
-        changes: &[(&[&ReminderKey], Change<'_>)],
-        confirm: &[&ReminderKey],
-        lease: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        /// A value bound to a `?` of the statements.
-        enum Bind<'v> {
-            Text(&'v str),
-            Int(i64),
-        }
-        if confirm.is_empty() && changes.iter().all(|(keys, _)| keys.is_empty()) {
-            return Ok(true);
-        }
-        // Every statement of one settle goes to the database in one call, each committing by
-        // itself (one round trip per email instead of four for a transaction: the mailer's
-        // throughput, BENCHMARKS.md). They need not be atomic together: each outcome applies
-        // only to rows still held, and the confirmation's rows say whether this email may go.
-        // The keys' date texts, in the order they are bound (outcomes, then confirmations).
-        let dates: Vec<String> = changes
-            .iter()
-            .flat_map(|(keys, _)| keys.iter())
-            .chain(confirm.iter())
-            .map(|k| date_text(k))
-            .collect();
-        let mut date = dates.iter();
-        let mut sql = String::new();
-        let mut binds: Vec<Bind> = Vec::new();
-        fn push_key<'v>(binds: &mut Vec<Bind<'v>>, key: &'v ReminderKey, date: Option<&'v String>) {
-            binds.push(Bind::Text(&key.event_id));
-            binds.push(Bind::Text(date.map_or("", String::as_str)));
-            binds.push(Bind::Text(&key.task_id));
-            binds.push(Bind::Text(&key.person_id));
-        }
-        for (keys, change) in changes {
-            for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-                let set = match change {
-                    Change::Sent => {
-                        "status = 'sent', sent_at = ?, last_error = NULL, next_attempt_at = NULL"
-                    }
-                    Change::Retry { .. } => {
-                        "status = 'pending', last_error = ?, next_attempt_at = ?"
-                    }
-                    Change::Failed { .. } => "status = 'failed', last_error = ?",
-                    // Claimed but never handed to the server (shutdown, server unusable):
-                    // back to pending, the attempt not counted.
-                    Change::Release => "status = 'pending', attempts = MAX(attempts - 1, 0)",
-                };
-                sql.push_str(&format!(
-                    "UPDATE reminders SET {set}, claimed_by = NULL, lease_until = NULL, updated_at = ?
-                     WHERE ({}) AND status = 'sending' AND claimed_by = ?;\n",
-                    keys_sql(chunk.len())
-                ));
-                match change {
-                    Change::Sent => binds.push(Bind::Int(ts(now))),
-                    Change::Retry { error, at } => {
-                        binds.push(Bind::Text(error));
-                        binds.push(Bind::Int(ts(*at)));
-                    }
-                    Change::Failed { error } => binds.push(Bind::Text(error)),
-                    Change::Release => {}
-                }
-                binds.push(Bind::Int(ts(now)));
-                for key in chunk {
-                    push_key(&mut binds, key, date.next());
-                }
-                binds.push(Bind::Text(&self.inner.owner));
-            }
-        }
-        let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        for chunk in confirm.chunks(KEYS_PER_STATEMENT) {
-            sql.push_str(&format!(
-                "UPDATE reminders SET lease_until = ?
-                 WHERE ({}) AND status = 'sending' AND claimed_by = ?
-                 RETURNING 1;\n",
-                keys_sql(chunk.len())
-            ));
-            binds.push(Bind::Int(until.timestamp_millis()));
-            for key in chunk {
-                push_key(&mut binds, key, date.next());
-            }
-            binds.push(Bind::Text(&self.inner.owner));
-        }
-        let pool = self.pool().await?;
-        // Audited: `sql` is built from constants and `?` placeholders only; every value is bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            q = match b {
-                Bind::Text(t) => q.bind(t),
-                Bind::Int(n) => q.bind(n),
-            };
-        }
-        let held = q.fetch_all(&pool).await?.len();
-        Ok(held == confirm.len())
-    }
-
     /// Notes on pending reminders why they wait (the mail server's error), without changing
     /// their status: a reminder skipped later then says it was the mail server.
     pub async fn waiting(
@@ -997,21 +813,6 @@ fn bind_key<'q>(
         .bind(&*key.person_id)
 }
 
-/// An outcome for [`Store::settle`].
-#[derive(Debug, Clone)]
-pub enum Change<'a> {
-    Sent,
-    Retry {
-        error: &'a str,
-        at: DateTime<Utc>,
-    },
-    Failed {
-        error: &'a str,
-    },
-    /// Claimed, but the email was never handed to the server.
-    Release,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1055,22 +856,35 @@ mod tests {
         record(&b, &keys, now).await;
         let refs: Vec<&ReminderKey> = keys.iter().collect();
         let (wa, wb) = tokio::join!(
-            a.claim(&refs, "<a@x>", LEASE, now),
-            b.claim(&refs, "<b@x>", LEASE, now)
+            a.claim(&refs, "<a@x>".into(), LEASE, now),
+            b.claim(&refs, "<b@x>".into(), LEASE, now)
         );
         let (wa, wb) = (wa.expect("claim a"), wb.expect("claim b"));
-        assert_eq!(wa.len() + wb.len(), 300, "every key won once");
-        assert!(wa.iter().all(|i| !wb.contains(i)));
-        // The loser cannot record an outcome over the winner's claim, nor confirm it.
-        let theirs: Vec<&ReminderKey> = wa.iter().map(|&i| &keys[i]).collect();
-        let held = b
-            .settle(&[(&theirs, Change::Sent)], &theirs, LEASE, now)
-            .await
-            .expect("settle");
-        assert!(!held || theirs.is_empty());
+        let won = |c: &Option<Claim>| c.as_ref().map_or(Vec::new(), |c| c.won().to_vec());
+        let (ia, ib) = (won(&wa), won(&wb));
+        assert_eq!(ia.len() + ib.len(), 300, "every key won once");
+        assert!(ia.iter().all(|i| !ib.contains(i)));
+        // A claim already held is not won again, by either store.
+        assert!(
+            a.claim(&refs, "<a2@x>".into(), LEASE, now)
+                .await
+                .expect("again")
+                .is_none()
+        );
+        assert!(
+            b.claim(&refs, "<b2@x>".into(), LEASE, now)
+                .await
+                .expect("again")
+                .is_none()
+        );
         let counts = a.counts().await.expect("counts");
         assert_eq!(counts[&Status::Sending], 300);
         assert_eq!(counts[&Status::Sent], 0);
+        for (store, claim) in [(&a, wa), (&b, wb)] {
+            if let Some(c) = claim {
+                store.release(c, now).await.expect("release");
+            }
+        }
     }
 
     #[tokio::test]
@@ -1083,31 +897,81 @@ mod tests {
         let refs: Vec<&ReminderKey> = keys.iter().collect();
         let now = Utc::now();
         record(&a, &keys, now).await;
-        assert_eq!(
-            a.claim(&refs, "<a@x>", Duration::from_millis(300), now)
-                .await
-                .expect("a"),
-            [0]
-        );
+        let mine = a
+            .claim(&refs, "<a@x>".into(), Duration::from_millis(300), now)
+            .await
+            .expect("a")
+            .expect("a wins");
+        assert_eq!(mine.won(), [0]);
         // Held: nobody else gets it while the lease runs...
-        assert_eq!(
-            a.claim(&refs, "<a2@x>", LEASE, now).await.expect("again"),
-            Vec::<usize>::new()
+        assert!(
+            a.claim(&refs, "<a2@x>".into(), LEASE, now)
+                .await
+                .expect("again")
+                .is_none()
         );
         tokio::time::sleep(Duration::from_millis(400)).await;
         // ...and after it ran out, another process takes it over.
-        assert_eq!(b.claim(&refs, "<b@x>", LEASE, now).await.expect("b"), [0]);
-        let held = a
-            .settle(&[(&refs, Change::Sent)], &refs, LEASE, now)
+        let theirs = b
+            .claim(&refs, "<b@x>".into(), LEASE, now)
             .await
-            .expect("settle");
-        assert!(!held, "a's claim is gone");
-        assert!(
-            b.settle(&[(&refs, Change::Sent)], &[], LEASE, now)
-                .await
-                .expect("b settles")
-        );
+            .expect("b")
+            .expect("b wins");
+        assert_eq!(theirs.won(), [0]);
+        // The old owner gets no permit for it, and what it records changes nothing.
+        match a.clear(a.turn().await.into(), &mine, LEASE, now).await {
+            Err(Refused::Lost(_)) => {}
+            other => panic!("a's claim is gone, got {other:?}"),
+        }
+        a.record(mine, Outcome::Sent, now).await.expect("a records");
+        assert_eq!(a.counts().await.expect("counts")[&Status::Sent], 0);
+        let permit = b
+            .clear(b.turn().await.into(), &theirs, LEASE, now)
+            .await
+            .expect("b's permit");
+        assert_eq!(permit.message_id(), "<b@x>");
+        let spent = permit.spend();
+        let sent = Unsettled::new(theirs, Outcome::Sent, spent);
+        b.settle(sent, now).await.expect("b settles");
         assert_eq!(a.counts().await.expect("counts")[&Status::Sent], 1);
+    }
+
+    #[tokio::test]
+    async fn the_next_permit_commits_the_previous_outcome_first() {
+        let store = Store::in_memory().await.expect("store");
+        let keys: Vec<ReminderKey> = (0..2).map(key).collect();
+        let now = Utc::now();
+        record(&store, &keys, now).await;
+        let first = store
+            .claim(&[&keys[0]], "<1@x>".into(), LEASE, now)
+            .await
+            .expect("claim")
+            .expect("won");
+        let second = store
+            .claim(&[&keys[1]], "<2@x>".into(), LEASE, now)
+            .await
+            .expect("claim")
+            .expect("won");
+        let permit = store
+            .clear(store.turn().await.into(), &first, LEASE, now)
+            .await
+            .expect("permit");
+        let spent = permit.spend();
+        let done = Unsettled::new(first, Outcome::Sent, spent);
+        assert_eq!(store.counts().await.expect("counts")[&Status::Sent], 0);
+        let permit = store
+            .clear(done.into(), &second, LEASE, now)
+            .await
+            .expect("permit");
+        assert_eq!(
+            store.counts().await.expect("counts")[&Status::Sent],
+            1,
+            "the first email is recorded before the second may go"
+        );
+        let spent = permit.spend();
+        let done = Unsettled::new(second, Outcome::Sent, spent);
+        store.settle(done, now).await.expect("settle");
+        assert_eq!(store.counts().await.expect("counts")[&Status::Sent], 2);
     }
 
     #[tokio::test]
@@ -1163,28 +1027,14 @@ mod tests {
         let due = Utc::now() - chrono::Duration::days(40);
         record(&store, &keys, due).await;
         let refs: Vec<&ReminderKey> = keys[..1].iter().collect();
-        assert_eq!(
-            store
-                .claim(&refs, "<m@x>", LEASE, due)
-                .await
-                .expect("claim"),
-            [0]
-        );
-        store
-            .settle(
-                &[(
-                    &refs,
-                    Change::Retry {
-                        error: "máy chủ thư không dùng được: 421",
-                        at: due,
-                    },
-                )],
-                &[],
-                LEASE,
-                due,
-            )
+        let claim = store
+            .claim(&refs, "<m@x>".into(), LEASE, due)
             .await
-            .expect("retry");
+            .expect("claim")
+            .expect("won");
+        assert_eq!(claim.won(), [0]);
+        let retry = Outcome::Retry("máy chủ thư không dùng được: 421".into(), due);
+        store.record(claim, retry, due).await.expect("retry");
         let expired = store
             .expire(Utc::now() - chrono::Duration::days(3), Utc::now())
             .await
