@@ -48,11 +48,6 @@ pub enum MailError {
     Address(String, String),
     #[error("địa chỉ máy chủ SMTP không hợp lệ: {0}")]
     Url(String),
-    #[error("không đọc được mật khẩu SMTP từ {path}: {source}")]
-    PasswordFile {
-        path: String,
-        source: std::io::Error,
-    },
     #[error("không tạo được thư: {0}")]
     Build(String),
 }
@@ -96,7 +91,8 @@ impl std::fmt::Debug for Mailer {
 }
 
 impl Mailer {
-    /// The mailer of `settings`; the SMTP password comes from the environment.
+    /// The mailer of `settings` (the SMTP password, read from the environment by the loader,
+    /// is `settings.smtp_password`).
     pub fn new(settings: &Settings) -> Result<Mailer, MailError> {
         let from: Mailbox =
             settings
@@ -118,7 +114,8 @@ impl Mailer {
                 format!("thư mục outbox {}", settings.outbox.display()),
             ),
             Some(url) => {
-                let (transport, describe) = smtp_transport(url.expose())?;
+                let password = settings.smtp_password.as_ref().map(|p| p.expose());
+                let (transport, describe) = smtp_transport(url.expose(), password)?;
                 (Transport::Smtp(Box::new(transport)), describe)
             }
         };

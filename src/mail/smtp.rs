@@ -221,9 +221,11 @@ fn classify(e: lettre::transport::smtp::Error) -> SendError {
     }
 }
 
-/// The SMTP sender of `url`, with the password from the environment, and a description
-/// without it.
-pub(super) fn smtp_transport(url: &str) -> Result<(SmtpSender, String), MailError> {
+/// The SMTP sender of `url`, with `password` (else the URL's), and a description without it.
+pub(super) fn smtp_transport(
+    url: &str,
+    password: Option<&str>,
+) -> Result<(SmtpSender, String), MailError> {
     let parsed = url::Url::parse(url).map_err(|e| MailError::Url(e.to_string()))?;
     let host = parsed.host_str().unwrap_or_default().to_string();
     if host.is_empty() {
@@ -256,22 +258,9 @@ pub(super) fn smtp_transport(url: &str) -> Result<(SmtpSender, String), MailErro
     let user = percent_encoding::percent_decode_str(parsed.username())
         .decode_utf8_lossy()
         .into_owned();
-    // An empty file counts as none: systemd's unit gives an empty credential when the admin
-    // has not put a password file in place, and the password may then come from elsewhere.
-    let from_file = match std::env::var("NGAYLE_SMTP_PASSWORD_FILE") {
-        Ok(path) if !path.is_empty() => Some(
-            std::fs::read_to_string(&path)
-                .map_err(|source| MailError::PasswordFile { path, source })?
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
-        )
-        .filter(|p| !p.is_empty()),
-        _ => None,
-    };
-    let password = match (from_file, std::env::var("NGAYLE_SMTP_PASSWORD")) {
-        (Some(p), _) => Some(p),
-        (None, Ok(p)) if !p.is_empty() => Some(p),
-        _ => parsed.password().map(|p| {
+    let password = match password {
+        Some(p) => Some(p.to_string()),
+        None => parsed.password().map(|p| {
             percent_encoding::percent_decode_str(p)
                 .decode_utf8_lossy()
                 .into_owned()

@@ -1,6 +1,7 @@
 //! Load: read the admin's files from disk and hand them to the pure [`resolve`].
 //!
-//! This is the only place in the schedule module that touches the file system. A file that
+//! This is the only place in the schedule module that touches the file system, with
+//! [`super::env`] (the environment and the files its `_FILE` variables name). A file that
 //! cannot be read (missing, a folder, too large, not UTF-8) becomes a located diagnostic like
 //! any other mistake, pointing at the line of `config/ngayle.yaml` that names it.
 
@@ -9,8 +10,9 @@ use std::path::{Component, Path, PathBuf};
 use chrono::NaiveDate;
 
 use super::Schedule;
-use super::raw;
-use super::resolve::{SourceFile, Sources, resolve};
+use super::resolve::{
+    ParsedConfig, SourceFile, Sources, TASKS_STEM, TEMPLATES_DIR, resolve_parsed,
+};
 use crate::diag::{Diagnostic, Pos};
 use crate::yaml::{self, MAX_FILE_BYTES, Seg};
 
@@ -26,11 +28,8 @@ pub struct LoadReport {
 impl LoadReport {
     /// The text of a file that was read, to render a diagnostic with its source line.
     pub fn source_of(&self, path: &Path) -> Option<&str> {
-        std::iter::once(&self.sources.config)
-            .chain(&self.sources.staff)
-            .chain(&self.sources.tasks)
-            .chain(&self.sources.layers)
-            .chain(&self.sources.templates)
+        self.sources
+            .files()
             .find(|f| f.path == path)
             .map(|f| f.text.as_str())
     }
@@ -46,44 +45,6 @@ impl LoadReport {
 
 /// Reads and resolves everything reachable from `config_path`. `today` is the local date
 /// (for "a `since` in the future").
-/// The `NGAYLE_*` variables that override config keys ([`super::ENV_KEYS`]); an empty one counts
-/// as unset. `NAME_FILE` names a file holding the value (secrets kept out of the environment:
-/// systemd credentials, Docker secrets); a file that cannot be read is an error.
-pub fn environment(diags: &mut Vec<Diagnostic>) -> Vec<super::EnvValue> {
-    let mut out = Vec::new();
-    for (name, _, _) in super::ENV_KEYS {
-        let file_var = format!("{name}_FILE");
-        let from_file = std::env::var_os(&file_var).filter(|v| !v.is_empty());
-        let value = match from_file {
-            Some(path) => {
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => Some(text.trim_end_matches(['\r', '\n']).to_string()),
-                    Err(e) => {
-                        diags.push(
-                        Diagnostic::error(
-                            Path::new(&format!("${file_var}")),
-                            crate::diag::Pos::START,
-                            format!(
-                                "không đọc được tệp {}: {}",
-                                Path::new(&path).display(),
-                                io_reason(&e)
-                            ),
-                        )
-                        .with_help("biến này chỉ tới tệp chứa giá trị; kiểm tra đường dẫn và quyền đọc"),
-                    );
-                        None
-                    }
-                }
-            }
-            None => std::env::var(name).ok(),
-        };
-        if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
-            out.push(super::EnvValue { name, value });
-        }
-    }
-    out
-}
-
 pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
     let config_path = normalize(config_path);
     let mut diags = Vec::new();
@@ -105,24 +66,15 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
             };
         }
     };
-    // Where the other files are. If the config does not parse, resolve reports why; the
-    // default places are still read so that their mistakes are reported in the same run.
-    let raw_config: raw::Config = yaml::parse(&config_text).unwrap_or_default();
     let dir = config_path.parent().unwrap_or(Path::new("")).to_path_buf();
-    let named = |v: &Option<yaml::Scalar>, default: &str| {
-        let text = v
-            .as_ref()
-            .and_then(|s| s.text())
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
-        normalize(&dir.join(text.unwrap_or(default)))
-    };
-    let staff_path = named(&raw_config.staff, "staff.yaml");
-    let calendars_dir = named(&raw_config.calendars, "../calendars");
     let config = SourceFile {
         path: config_path.clone(),
         text: config_text,
     };
+    // Where the other files are. If the config does not parse, resolve reports why; the
+    // default places are still read so that their mistakes are reported in the same run.
+    let parsed = ParsedConfig::parse(&config);
+    let (staff_path, calendars_dir) = parsed.places(&config_path);
     let positions = yaml::Positions::default();
     let key_pos = |key: &str| positions.locate(&config.path, &config.text, &[Seg::Key(key)]);
 
@@ -163,7 +115,7 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
             paths.sort();
             for path in paths {
                 let path = normalize(&path);
-                let is_tasks = path.file_stem().is_some_and(|s| s == "tasks");
+                let is_tasks = path.file_stem().is_some_and(|s| s == TASKS_STEM);
                 match read_source(&path) {
                     Ok(text) => {
                         let file = SourceFile { path, text };
@@ -176,7 +128,7 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
                     Err(d) => diags.push(d),
                 }
             }
-            if tasks.is_none() && !diags.iter().any(|d| d.path.file_stem().is_some_and(|s| s == "tasks")) {
+            if tasks.is_none() && !diags.iter().any(|d| d.path.file_stem().is_some_and(|s| s == TASKS_STEM)) {
                 diags.push(
                     Diagnostic::error(
                         &config_path,
@@ -189,16 +141,16 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
         }
     }
 
-    let templates = read_templates(&dir.join("templates"), &mut diags);
+    let templates = read_templates(&dir.join(TEMPLATES_DIR), &mut diags);
     let sources = Sources {
         config,
         staff,
         tasks,
         layers,
         templates,
-        env: environment(&mut diags),
+        env: super::env::read(&mut diags),
     };
-    let (schedule, more) = resolve(&sources, today);
+    let (schedule, more) = resolve_parsed(&sources, parsed, today);
     diags.extend(more);
     let schedule = if diags.iter().any(Diagnostic::is_error) {
         None
@@ -238,14 +190,15 @@ fn read_templates(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<SourceFile> {
 /// position of the first bad byte). A UTF-8 byte-order mark is dropped.
 pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     let fail = |pos: Pos, msg: String| Err(Diagnostic::error(path, pos, msg));
+    let unreadable = |e: std::io::Error| {
+        fail(
+            Pos::START,
+            format!("không đọc được {}: {}", path.display(), io_reason(&e)),
+        )
+    };
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) => {
-            return fail(
-                Pos::START,
-                format!("không đọc được {}: {}", path.display(), io_reason(&e)),
-            );
-        }
+        Err(e) => return unreadable(e),
     };
     if meta.is_dir() {
         return fail(
@@ -265,12 +218,7 @@ pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) => {
-            return fail(
-                Pos::START,
-                format!("không đọc được {}: {}", path.display(), io_reason(&e)),
-            );
-        }
+        Err(e) => return unreadable(e),
     };
     match String::from_utf8(bytes) {
         Ok(mut text) => {
@@ -297,7 +245,7 @@ pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     }
 }
 
-fn io_reason(e: &std::io::Error) -> String {
+pub(super) fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "không tồn tại".to_string(),
         std::io::ErrorKind::PermissionDenied => "không có quyền đọc".to_string(),

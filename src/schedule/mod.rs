@@ -13,13 +13,15 @@ use std::path::PathBuf;
 
 use chrono::{NaiveDate, NaiveTime, Weekday};
 
+mod env;
 mod load;
 pub mod raw;
 mod resolve;
 mod shrink;
 
+pub use env::{ENV_KEYS, EnvValue};
 pub use load::{LoadReport, load, normalize, read_source};
-pub use resolve::{ENV_KEYS, EnvValue, SourceFile, Sources, resolve, suggest_id};
+pub use resolve::{SourceFile, Sources, resolve, suggest_id};
 pub use shrink::{Shrunk, events_per_file, shrunk};
 
 /// The shipped `config/` and `calendars/`, loaded as of `today` (for unit tests).
@@ -180,6 +182,9 @@ pub struct Settings {
     pub mail_from: String,
     pub reply_to: Option<String>,
     pub smtp: Option<Secret>,
+    /// The SMTP password from the environment (`schedule::env` reads it: its file, else its
+    /// variable), over the one in `smtp`'s URL.
+    pub smtp_password: Option<Secret>,
     pub outbox: PathBuf,
     pub state: PathBuf,
     pub send_at: NaiveTime,

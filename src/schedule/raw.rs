@@ -8,217 +8,122 @@ use serde::Deserialize;
 
 use crate::yaml::{List, Scalar, Unknown};
 
-/// `config/ngayle.yaml`.
-#[derive(Debug, Default, Deserialize)]
-pub struct Config {
-    pub unit: Option<Unit>,
-    pub timezone: Option<Scalar>,
-    pub calendars: Option<Scalar>,
-    pub staff: Option<Scalar>,
-    pub http: Option<Http>,
-    pub mail: Option<Mail>,
-    pub state: Option<Scalar>,
-    pub reminders: Option<Reminders>,
-    pub shutdown_grace: Option<Scalar>,
-    pub reload: Option<Reload>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
+/// Declares a raw type from one list of its keys: a struct whose fields are all optional,
+/// with the keys it does not know collected in `unknown`, and its `KEYS` (as written in the
+/// file, for "did you mean"), so that the two cannot disagree. `field as "key"` is a key that
+/// is not a Rust name (`do`).
+macro_rules! raw_type {
+    ($(#[$doc:meta])* $name:ident { $($field:ident $(as $key:literal)?: $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Default, Deserialize)]
+        pub struct $name {
+            $($(#[serde(rename = $key)])? pub $field: Option<$ty>,)*
+            #[serde(flatten)]
+            pub unknown: Unknown,
+        }
+
+        impl $name {
+            pub const KEYS: &[&str] = &[$(raw_type!(@key $field $($key)?)),*];
+        }
+    };
+    (@key $field:ident $key:literal) => {
+        $key
+    };
+    (@key $field:ident) => {
+        stringify!($field)
+    };
 }
 
-impl Config {
-    pub const KEYS: &[&str] = &[
-        "unit",
-        "timezone",
-        "calendars",
-        "staff",
-        "http",
-        "mail",
-        "state",
-        "reminders",
-        "shutdown_grace",
-        "reload",
-    ];
+raw_type! {
+    /// `config/ngayle.yaml`.
+    Config {
+        unit: Unit,
+        timezone: Scalar,
+        calendars: Scalar,
+        staff: Scalar,
+        http: Http,
+        mail: Mail,
+        state: Scalar,
+        reminders: Reminders,
+        shutdown_grace: Scalar,
+        reload: Reload,
+    }
 }
 
-/// `reload:` in `config/ngayle.yaml`.
-#[derive(Debug, Default, Deserialize)]
-pub struct Reload {
-    pub warn_shrink: Option<Scalar>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
+raw_type! {
+    /// `reload:` in `config/ngayle.yaml`.
+    Reload { warn_shrink: Scalar }
 }
 
-impl Reload {
-    pub const KEYS: &[&str] = &["warn_shrink"];
+raw_type! {
+    Unit { name: Scalar, place: Scalar }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct Unit {
-    pub name: Option<Scalar>,
-    pub place: Option<Scalar>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
+raw_type! {
+    Http { listen: Scalar, public_url: Scalar, feed_token: Scalar, max_connections: Scalar }
 }
 
-impl Unit {
-    pub const KEYS: &[&str] = &["name", "place"];
+raw_type! {
+    Mail { from: Scalar, reply_to: Scalar, smtp: Scalar, outbox: Scalar }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct Http {
-    pub listen: Option<Scalar>,
-    pub public_url: Option<Scalar>,
-    pub feed_token: Option<Scalar>,
-    pub max_connections: Option<Scalar>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
+raw_type! {
+    Reminders { send_at: Scalar, workdays: List, catch_up: Scalar, lease: Scalar }
 }
 
-impl Http {
-    pub const KEYS: &[&str] = &["listen", "public_url", "feed_token", "max_connections"];
+raw_type! {
+    /// `config/staff.yaml`.
+    Staff { groups: Vec<Group>, people: Vec<Person> }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct Mail {
-    pub from: Option<Scalar>,
-    pub reply_to: Option<Scalar>,
-    pub smtp: Option<Scalar>,
-    pub outbox: Option<Scalar>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
+raw_type! {
+    Group { id: Scalar, name: Scalar }
 }
 
-impl Mail {
-    pub const KEYS: &[&str] = &["from", "reply_to", "smtp", "outbox"];
+raw_type! {
+    Person { id: Scalar, name: Scalar, title: Scalar, email: Scalar, groups: List }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct Reminders {
-    pub send_at: Option<Scalar>,
-    pub workdays: Option<List>,
-    pub catch_up: Option<Scalar>,
-    pub lease: Option<Scalar>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
+raw_type! {
+    /// `calendars/tasks.yaml`.
+    Tasks { tasks: Vec<Task> }
 }
 
-impl Reminders {
-    pub const KEYS: &[&str] = &["send_at", "workdays", "catch_up", "lease"];
+raw_type! {
+    Task { id: Scalar, title: Scalar, what as "do": Scalar, before: Scalar, at: Scalar, who: List }
 }
 
-/// `config/staff.yaml`.
-#[derive(Debug, Default, Deserialize)]
-pub struct Staff {
-    pub groups: Option<Vec<Group>>,
-    pub people: Option<Vec<Person>>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
+raw_type! {
+    /// `calendars/<layer>.yaml`.
+    Layer { name: Scalar, events: Vec<Event> }
 }
 
-impl Staff {
-    pub const KEYS: &[&str] = &["groups", "people"];
+raw_type! {
+    Event {
+        id: Scalar,
+        name: Scalar,
+        date: Scalar,
+        lunar: Scalar,
+        since: Scalar,
+        only: Scalar,
+        days: Scalar,
+        category: Scalar,
+        day_off: Scalar,
+        tasks: List,
+        round_tasks: List,
+        note: Scalar,
+    }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct Group {
-    pub id: Option<Scalar>,
-    pub name: Option<Scalar>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
-}
-
-impl Group {
-    pub const KEYS: &[&str] = &["id", "name"];
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Person {
-    pub id: Option<Scalar>,
-    pub name: Option<Scalar>,
-    pub title: Option<Scalar>,
-    pub email: Option<Scalar>,
-    pub groups: Option<List>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
-}
-
-impl Person {
-    pub const KEYS: &[&str] = &["id", "name", "title", "email", "groups"];
-}
-
-/// `calendars/tasks.yaml`.
-#[derive(Debug, Default, Deserialize)]
-pub struct Tasks {
-    pub tasks: Option<Vec<Task>>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
-}
-
-impl Tasks {
-    pub const KEYS: &[&str] = &["tasks"];
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Task {
-    pub id: Option<Scalar>,
-    pub title: Option<Scalar>,
-    #[serde(rename = "do")]
-    pub what: Option<Scalar>,
-    pub before: Option<Scalar>,
-    pub at: Option<Scalar>,
-    pub who: Option<List>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
-}
-
-impl Task {
-    pub const KEYS: &[&str] = &["id", "title", "do", "before", "at", "who"];
-}
-
-/// `calendars/<layer>.yaml`.
-#[derive(Debug, Default, Deserialize)]
-pub struct Layer {
-    pub name: Option<Scalar>,
-    pub events: Option<Vec<Event>>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
-}
-
-impl Layer {
-    pub const KEYS: &[&str] = &["name", "events"];
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Event {
-    pub id: Option<Scalar>,
-    pub name: Option<Scalar>,
-    pub date: Option<Scalar>,
-    pub lunar: Option<Scalar>,
-    pub since: Option<Scalar>,
-    pub only: Option<Scalar>,
-    pub days: Option<Scalar>,
-    pub category: Option<Scalar>,
-    pub day_off: Option<Scalar>,
-    pub tasks: Option<List>,
-    pub round_tasks: Option<List>,
-    pub note: Option<Scalar>,
-    #[serde(flatten)]
-    pub unknown: Unknown,
-}
-
-impl Event {
-    pub const KEYS: &[&str] = &[
-        "id",
-        "name",
-        "date",
-        "lunar",
-        "since",
-        "only",
-        "days",
-        "category",
-        "day_off",
-        "tasks",
-        "round_tasks",
-        "note",
-    ];
+#[cfg(test)]
+mod tests {
+    /// The keys are the fields' names as written in the files, in order (`what` is `do`).
+    #[test]
+    fn keys_are_the_fields() {
+        assert_eq!(
+            super::Task::KEYS,
+            &["id", "title", "do", "before", "at", "who"]
+        );
+        assert_eq!(super::Staff::KEYS, &["groups", "people"]);
+    }
 }

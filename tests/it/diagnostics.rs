@@ -716,3 +716,32 @@ fn check_never_echoes_a_secret() {
         );
     }
 }
+
+/// The SMTP password file was read only when the first email went out, so a wrong path passed
+/// `check` and failed at run time; it is now a `check` error, named by its variable (like the
+/// other `_FILE` variables: the variable is what to fix, and the SMTP URL may not be in the
+/// config at all).
+#[test]
+fn an_unreadable_smtp_password_file_is_a_check_error() {
+    let p = minimal(&[]);
+    let r = crate::support::ngayle_env(
+        p.path(),
+        &["check"],
+        &[("NGAYLE_SMTP_PASSWORD_FILE", "smtp-password")],
+    );
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        "$NGAYLE_SMTP_PASSWORD_FILE:1:1: error: không đọc được tệp mật khẩu SMTP smtp-password: không tồn tại\n  \
+         = help: NGAYLE_SMTP_PASSWORD_FILE chỉ tới tệp chứa mật khẩu (một dòng): kiểm tra đường dẫn và quyền đọc của dịch vụ, hoặc bỏ biến này nếu máy chủ thư không cần mật khẩu\n\
+         ngayle: 1 lỗi trong tệp cấu hình và lịch; sửa rồi chạy lại `ngayle check`\n"
+    );
+    // Once the file is there (an empty one counts as no password), the project is valid.
+    std::fs::write(p.path().join("smtp-password"), "").unwrap_or_else(|e| panic!("{e}"));
+    let r = crate::support::ngayle_env(
+        p.path(),
+        &["check"],
+        &[("NGAYLE_SMTP_PASSWORD_FILE", "smtp-password")],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+}

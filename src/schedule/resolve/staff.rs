@@ -1,0 +1,122 @@
+//! The staff file (`config/staff.yaml`): groups and people, their ids, names and addresses.
+//!
+//! Holds the checks of `groups:` and `people:` (an unknown group, an address used twice, a group
+//! nobody is in). Does not know about tasks or events.
+
+use std::collections::BTreeMap;
+
+use super::syntax::deliverable;
+use super::{Defined, Resolver, SourceFile, ids_help, k};
+use crate::schedule::{Group, Person, raw};
+use crate::yaml::Seg;
+
+impl Resolver {
+    pub(super) fn staff<'a>(&mut self, f: &'a SourceFile) -> (Vec<Group>, Vec<Person>) {
+        let Some(s) = self.parse::<raw::Staff>(f) else {
+            return (Vec::new(), Vec::new());
+        };
+        self.unknown_keys(f, &[], &s.unknown, raw::Staff::KEYS);
+        let mut ids: BTreeMap<String, Defined<'a>> = BTreeMap::new();
+        let mut groups = Vec::new();
+        for (i, g) in s.groups.iter().flatten().enumerate() {
+            let (item, id) = self.item(f, ("groups", i), g, &mut ids, "nhóm");
+            let name = self.text((f, &item.at("name"), &g.name), "tên nhóm");
+            if let (Some(id), Some(name)) = (id, name) {
+                groups.push(Group { id, name });
+            }
+        }
+        let group_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        let group_set: std::collections::HashSet<&str> =
+            group_ids.iter().map(String::as_str).collect();
+        let mut people = Vec::new();
+        let mut emails: BTreeMap<String, Defined<'a>> = BTreeMap::new();
+        for (i, p) in s.people.iter().flatten().enumerate() {
+            let (item, id) = self.item(f, ("people", i), p, &mut ids, "người");
+            let at = |key| item.at(key);
+            let name = self.text((f, &at("name"), &p.name), "họ tên");
+            let title = self.optional_text((f, &at("title"), &p.title), "chức vụ");
+            let email = match self.text((f, &at("email"), &p.email), "địa chỉ email") {
+                Some(e) if deliverable(&e).is_ok() => {
+                    let key = e.to_lowercase();
+                    if let Some(first) = emails.get(&key) {
+                        self.warning(
+                            f,
+                            &at("email"),
+                            format!("địa chỉ `{e}` đã dùng cho người khác"),
+                            format!("đã có ở {}", first.describe(self)),
+                        );
+                    } else {
+                        emails.insert(
+                            key,
+                            Defined {
+                                file: f,
+                                path: at("email").to_vec(),
+                            },
+                        );
+                    }
+                    Some(e)
+                }
+                Some(e) => {
+                    let why = deliverable(&e).err().unwrap_or_default();
+                    self.error(
+                        f,
+                        &at("email"),
+                        format!("`{e}` không phải địa chỉ email"),
+                        format!("{why}; ví dụ `hieutruong@truong.edu.vn`"),
+                    );
+                    None
+                }
+                None => None,
+            };
+            let mut groups_of = Vec::new();
+            for (path, g) in item.entries("groups", p.groups.as_ref()) {
+                if group_set.contains(g) {
+                    groups_of.push(g.to_string());
+                } else {
+                    let known: Vec<&str> = group_ids.iter().map(String::as_str).collect();
+                    self.error(
+                        f,
+                        &path,
+                        format!("không có nhóm `{g}`"),
+                        ids_help(g, &known, "các nhóm trong `groups:`"),
+                    );
+                }
+            }
+            if let (Some(id), Some(name), Some(email)) = (id, name, email) {
+                people.push(Person {
+                    id,
+                    name,
+                    title,
+                    email,
+                    groups: groups_of,
+                });
+            }
+        }
+        let named_in_people: std::collections::HashSet<&str> = s
+            .people
+            .iter()
+            .flatten()
+            .flat_map(|p| p.groups.iter().flat_map(|l| l.0.iter()))
+            .filter_map(|g| g.text().map(str::trim))
+            .collect();
+        for (i, g) in groups.iter().enumerate() {
+            if !named_in_people.contains(g.id.as_str()) {
+                self.warning(
+                    f,
+                    &[k("groups"), Seg::Index(i), k("id")],
+                    format!("nhóm `{}` chưa có ai", g.id),
+                    "thêm mã nhóm vào `groups:` của người thuộc nhóm",
+                );
+            }
+        }
+        if people.is_empty() && s.people.as_ref().is_none_or(Vec::is_empty) {
+            self.warning(
+                f,
+                &[],
+                "chưa có ai trong `people:`: không ai nhận thư nhắc",
+                "",
+            );
+        }
+        (groups, people)
+    }
+}
