@@ -2,13 +2,17 @@
 //! offices — the schedule an admin edits in YAML, the Vietnamese lunar calendar, the dated
 //! occurrences, and the command line around them.
 //!
-//! The core (`lunar`, `schedule::resolve`, `occurrence`) is pure: it takes the file texts and
-//! "today" as arguments and does no I/O. See ARCHITECTURE.md for the map.
+//! The core (`lunar`, `schedule::resolve`, `occurrence`, `feed`, `plan`) is pure: it takes the
+//! file texts, "today" and ranges as arguments and does no I/O. See ARCHITECTURE.md for the map.
+//!
+//! Public are the modules that the binary (`cli`), the integration tests, the benches and the
+//! fuzz targets use; `diag` and `template` are internal (their types reach callers through
+//! `schedule::LoadReport` and the schedule).
 
 pub mod cli;
 pub mod daemon;
 pub mod delivery;
-pub mod diag;
+mod diag;
 pub mod feed;
 pub mod http;
 pub mod lunar;
@@ -18,7 +22,7 @@ pub mod plan;
 pub mod schedule;
 pub mod status;
 pub mod store;
-pub mod template;
+mod template;
 pub mod vietnam;
 pub mod yaml;
 

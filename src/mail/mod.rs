@@ -15,7 +15,7 @@
 
 //!
 //! The rule that a reminder's content leaves only after the previous outcome is committed is a
-//! type: a transport gets a reminder's bytes only with the store's `Permit` ([`letter`]).
+//! type: a transport gets a reminder's bytes only with the store's `Permit` (`letter.rs`).
 
 use std::future::Future;
 use std::marker::PhantomData;
