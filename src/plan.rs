@@ -98,7 +98,7 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
     }
     // One group per task of an occurrence due in the window: its reminders differ only by
     // person.
-    let mut groups: Vec<Group> = Vec::new();
+    let mut groups: Vec<TaskRun> = Vec::new();
     for (occurrence, o) in occurrences.iter().enumerate() {
         let event = rank_of(&event_ids, &o.event.id);
         for &task in &o.tasks {
@@ -109,7 +109,7 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
                 continue;
             }
             let task_rank = rank_of(&task_ids, &task.id);
-            groups.push(Group {
+            groups.push(TaskRun {
                 order: Order {
                     due,
                     person: 0,
@@ -165,8 +165,9 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
     out
 }
 
-/// The reminders of one task of one occurrence: the same but for the person.
-struct Group<'s, 'p> {
+/// The reminders of one task of one occurrence: the same but for the person. (Not a group of
+/// staff, `schedule::Group`.)
+struct TaskRun<'s, 'p> {
     /// The order of its reminders, but for the person (0 here).
     order: Order,
     /// Index in the plan's occurrences.
@@ -201,7 +202,7 @@ enum Sorted {
 }
 
 impl Sorted {
-    fn new(groups: &[Group], person_rank: &[u32]) -> Sorted {
+    fn new(groups: &[TaskRun], person_rank: &[u32]) -> Sorted {
         let Some(pack) = Packing::new(groups, person_rank.len()) else {
             return Sorted::by_fields(groups, person_rank);
         };
@@ -217,7 +218,7 @@ impl Sorted {
     }
 
     /// The same sequence, always compared field by field.
-    fn by_fields(groups: &[Group], person_rank: &[u32]) -> Sorted {
+    fn by_fields(groups: &[TaskRun], person_rank: &[u32]) -> Sorted {
         let mut all = Vec::with_capacity(groups.iter().map(|g| g.people.len()).sum());
         for (i, g) in groups.iter().enumerate() {
             for &p in g.people {
@@ -263,7 +264,7 @@ fn shl(v: u128, s: u32) -> u128 {
 impl Packing {
     /// The packing for these groups, or `None` when their orders need more than 128 bits (or
     /// there are none).
-    fn new(groups: &[Group], people: usize) -> Option<Packing> {
+    fn new(groups: &[TaskRun], people: usize) -> Option<Packing> {
         // Due instants are whole seconds (times are HH:MM); anything finer goes by fields.
         if groups
             .iter()
@@ -272,8 +273,8 @@ impl Packing {
             return None;
         }
         let width = |max: u64| u64::BITS - max.leading_zeros();
-        let due = |g: &Group| g.order.due.timestamp();
-        let day = |g: &Group| i64::from(g.order.date.num_days_from_ce());
+        let due = |g: &TaskRun| g.order.due.timestamp();
+        let day = |g: &TaskRun| i64::from(g.order.date.num_days_from_ce());
         let (due_base, due_max) = (groups.iter().map(due).min()?, groups.iter().map(due).max()?);
         let (date_base, date_max) = (groups.iter().map(day).min()?, groups.iter().map(day).max()?);
         let max = |f: fn(&Order) -> u32| groups.iter().map(|g| u64::from(f(&g.order))).max();
@@ -296,7 +297,7 @@ impl Packing {
     }
 
     /// A group's part of its reminders' keys (all but the person's rank and index).
-    fn group_bits(&self, g: &Group, index: usize) -> u128 {
+    fn group_bits(&self, g: &TaskRun, index: usize) -> u128 {
         let due = u128::from(g.order.due.timestamp().abs_diff(self.due_base));
         let day = i64::from(g.order.date.num_days_from_ce()).abs_diff(self.date_base);
         let mut low = 0u128;
@@ -549,7 +550,7 @@ mod tests {
             if !seen.insert((order.event, order.date, order.task)) {
                 continue;
             }
-            groups.push(Group {
+            groups.push(TaskRun {
                 order,
                 occurrence: 0,
                 task: &task,
@@ -580,7 +581,7 @@ mod tests {
         assert!(shared > 1_000, "{shared}");
 
         // Ranks of 32 bits each and dates millennia apart do not fit in 128 bits.
-        let far = |y, rank| Group {
+        let far = |y, rank| TaskRun {
             order: Order {
                 due: NaiveDate::from_ymd_opt(y, 1, 1)
                     .unwrap_or_default()
