@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::delivery::{self, TickControl};
-use crate::feed::{self, FeedSpec};
-use crate::http::{self, AppState, Feeds, RenderedFeed};
+use crate::feeds::{self, FeedsError};
+use crate::http::{self, AppState};
 use crate::mail::Mailer;
 use crate::schedule::{LoadReport, Schedule, load};
 use crate::status::{ReloadError, ReloadWarning, Status};
@@ -35,6 +35,16 @@ pub enum DaemonError {
     Scheduler(#[from] tokio_cron_scheduler::JobSchedulerError),
 }
 
+impl From<FeedsError> for DaemonError {
+    fn from(e: FeedsError) -> DaemonError {
+        match e {
+            FeedsError::Store(e) => DaemonError::Store(e),
+            // Rendering panicked (a bug): the same error as a failed start.
+            other => DaemonError::Io(std::io::Error::other(other)),
+        }
+    }
+}
+
 /// The date and instant "now" in Vietnam.
 pub fn now() -> (NaiveDate, DateTime<Utc>) {
     let now = Utc::now();
@@ -52,56 +62,6 @@ pub fn load_logged(config: &Path, today: NaiveDate) -> (Option<Schedule>, LoadRe
         }
     }
     (report.schedule.clone(), report)
-}
-
-/// The feeds of `schedule` for the years around `today`: the full one rendered now (its
-/// revisions recorded in the store), the groups' on their first request; gzip is left for
-/// later ([`Feeds::compress`]).
-pub async fn build_feeds(
-    schedule: &Arc<Schedule>,
-    store: &Store,
-    today: NaiveDate,
-    now: DateTime<Utc>,
-) -> Result<Feeds, StoreError> {
-    let spec = FeedSpec::around(today, None);
-    let draft = feed::Draft::new(schedule, &feed::Inputs::new(schedule, &spec), &spec);
-    finish_feeds(schedule, store, draft, today, now).await
-}
-
-/// [`build_feeds`] from the full feed's draft on.
-async fn finish_feeds(
-    schedule: &Arc<Schedule>,
-    store: &Store,
-    all: feed::Draft,
-    today: NaiveDate,
-    now: DateTime<Utc>,
-) -> Result<Feeds, StoreError> {
-    let spec = FeedSpec::around(today, None);
-    let all = RenderedFeed::new(draft_text(store, &spec, &all, now).await?);
-    Ok(Feeds::new(Arc::clone(schedule), all, today, now))
-}
-
-/// One feed's text, with its revisions recorded first.
-pub async fn feed_text(
-    schedule: &Schedule,
-    store: &Store,
-    spec: &FeedSpec<'_>,
-    now: DateTime<Utc>,
-) -> Result<String, StoreError> {
-    let draft = feed::Draft::new(schedule, &feed::Inputs::new(schedule, spec), spec);
-    draft_text(store, spec, &draft, now).await
-}
-
-async fn draft_text(
-    store: &Store,
-    spec: &FeedSpec<'_>,
-    draft: &feed::Draft,
-    now: DateTime<Utc>,
-) -> Result<String, StoreError> {
-    let revisions = store
-        .revisions(&spec.key(), &draft.fingerprints(), now)
-        .await?;
-    Ok(draft.finish(&revisions))
 }
 
 /// What `serve` needs from its caller.
@@ -136,28 +96,29 @@ pub async fn serve(
         return Err(DaemonError::Invalid(report.errors()));
     };
     // The database opens while the full feed's events are rendered (on other threads).
+    let addr = opts.listener.local_addr()?;
     let schedule = Arc::new(schedule);
-    let drafting = {
-        let schedule = Arc::clone(&schedule);
-        tokio::task::spawn_blocking(move || {
-            let spec = FeedSpec::around(today, None);
-            feed::Draft::new(&schedule, &feed::Inputs::new(&schedule, &spec), &spec)
-        })
+    let drafting = feeds::start(&schedule, today);
+    // The scheduler of the minute ticks starts meanwhile; it is shut down with the service.
+    let (store, ticks) = tokio::join!(Store::open(&schedule.settings.state), start_ticks());
+    let (mut scheduler, ticks) = ticks?;
+    let ready = async {
+        let store = store?;
+        let mailer = Mailer::new(&schedule.settings)?;
+        let feeds = drafting.finish(&store, now).await?;
+        Ok::<_, DaemonError>((store, mailer, feeds))
     };
-    let store = Store::open(&schedule.settings.state).await;
-    let draft = match drafting.await {
-        Ok(draft) => draft,
-        // Rendering panicked (a bug): the same error as a failed start.
-        Err(e) => return Err(DaemonError::Io(std::io::Error::other(e))),
+    let (store, mailer, feeds) = match ready.await {
+        Ok(ready) => ready,
+        Err(e) => {
+            stop_ticks(&mut scheduler).await;
+            return Err(e);
+        }
     };
-    let store = store?;
-    let mailer = Mailer::new(&schedule.settings)?;
-    let feeds = finish_feeds(&schedule, &store, draft, today, now).await?;
     let control = Arc::new(TickControl::default());
     let status = Arc::new(Status::new(now, Arc::clone(&control)));
     status.loaded(&schedule.version, now, false);
     let state = AppState::new(feeds, store.clone(), Arc::clone(&status));
-    let addr = opts.listener.local_addr()?;
     let grace = schedule.settings.shutdown_grace;
     let max_connections = schedule.settings.max_connections;
     tracing::info!(
@@ -173,13 +134,15 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (current, schedules) = watch::channel(schedule);
     let mut tasks = tokio::task::JoinSet::new();
-    // The feeds are gzipped beside the server (a request wanting gzip sooner does it itself).
+    // The feeds are gzipped beside the server (a request wanting gzip sooner has it made, off
+    // the async workers too, and waits).
     let warm = state.feeds();
     tasks.spawn_blocking(move || {
         warm.compress();
         Ok(())
     });
     tasks.spawn(reminder_loop(
+        ticks,
         schedules,
         store.clone(),
         Arc::new(mailer),
@@ -230,6 +193,7 @@ pub async fn serve(
         tracing::warn!("hết thời gian chờ khi dừng: dừng ngay các việc còn lại");
         tasks.shutdown().await;
     }
+    stop_ticks(&mut scheduler).await;
     served?;
     tracing::info!("đã dừng");
     Ok(())
@@ -347,7 +311,7 @@ async fn reloader(
             tracing::warn!(diagnostic = %d, "cảnh báo");
         }
         let schedule = Arc::new(schedule);
-        match build_feeds(&schedule, &store, today, now).await {
+        match feeds::build(&schedule, &store, today, now).await {
             Ok(feeds) => {
                 state.replace_feeds(feeds);
                 status.loaded(&schedule.version, now, true);
@@ -368,7 +332,12 @@ async fn reloader(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "không nạp lại được: lỗi cơ sở dữ liệu");
+                match e {
+                    FeedsError::Store(_) => {
+                        tracing::error!(error = %e, "không nạp lại được: lỗi cơ sở dữ liệu")
+                    }
+                    _ => tracing::error!(error = %e, "không nạp lại được: dựng lịch lỗi"),
+                }
                 status.reload_failed(ReloadError {
                     at: now,
                     errors: 1,
@@ -542,6 +511,7 @@ pub const TICK_CRON: &str = "0 * * * * *";
 /// Ticks never overlap: one that takes longer than a minute makes the next wait (the channel
 /// holds one pending tick).
 async fn reminder_loop(
+    mut tick_rx: mpsc::Receiver<()>,
     schedules: watch::Receiver<Arc<Schedule>>,
     store: Store,
     mailer: Arc<Mailer>,
@@ -549,17 +519,6 @@ async fn reminder_loop(
     control: Arc<TickControl>,
     status: Arc<Status>,
 ) -> Result<(), DaemonError> {
-    let (tick_tx, mut tick_rx) = mpsc::channel::<()>(1);
-    let mut scheduler = JobScheduler::new().await?;
-    let job = Job::new_async(TICK_CRON, move |_, _| {
-        let tx = tick_tx.clone();
-        Box::pin(async move {
-            // A full channel means a tick is already waiting: nothing to add.
-            let _ = tx.try_send(());
-        })
-    })?;
-    scheduler.add(job).await?;
-    scheduler.start().await?;
     let mut first = true;
     let mut mailer = mailer;
     let mut mail_settings = schedules.borrow().settings.clone();
@@ -608,10 +567,38 @@ async fn reminder_loop(
         }
     }
     status.scheduler_stopped();
+    Ok(())
+}
+
+/// Starts the scheduler that sends a tick down the returned channel every minute
+/// ([`TICK_CRON`]); the caller shuts it down ([`stop_ticks`]).
+async fn start_ticks() -> Result<(JobScheduler, mpsc::Receiver<()>), DaemonError> {
+    let (tick_tx, tick_rx) = mpsc::channel::<()>(1);
+    let mut scheduler = JobScheduler::new().await?;
+    let started = async {
+        let job = Job::new_async(TICK_CRON, move |_, _| {
+            let tx = tick_tx.clone();
+            Box::pin(async move {
+                // A full channel means a tick is already waiting: nothing to add.
+                let _ = tx.try_send(());
+            })
+        })?;
+        scheduler.add(job).await?;
+        scheduler.start().await
+    }
+    .await;
+    if let Err(e) = started {
+        stop_ticks(&mut scheduler).await;
+        return Err(e.into());
+    }
+    Ok((scheduler, tick_rx))
+}
+
+/// Shuts the scheduler's tasks down and waits for them.
+async fn stop_ticks(scheduler: &mut JobScheduler) {
     if let Err(e) = scheduler.shutdown().await {
         tracing::warn!(error = %e, "dừng bộ hẹn giờ");
     }
-    Ok(())
 }
 
 /// True when the mailer must be rebuilt for `new`.

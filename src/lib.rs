@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod delivery;
 pub mod diag;
 pub mod feed;
+pub mod feeds;
 pub mod http;
 pub mod lunar;
 pub mod mail;
