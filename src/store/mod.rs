@@ -161,7 +161,7 @@ impl Store {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
         // One connection (each connection would be its own database).
         let pool = pool_options(1).connect_with(options).await?;
-        migrate(&pool).await?;
+        migrate(&mut *pool.acquire().await?).await?;
         Ok(Store::new(pool, None))
     }
 
@@ -297,20 +297,12 @@ impl Store {
             );
         }
         let mut out = Revisions::new();
+        let mut changed = Vec::new();
         for p in prints {
             let at = match known.remove(&p.uid) {
                 Some((hash, at)) if hash == p.hash => at,
                 _ => {
-                    sqlx::query(
-                        "INSERT INTO feed_revisions (feed, uid, hash, modified_at) VALUES (?, ?, ?, ?)
-                         ON CONFLICT (feed, uid) DO UPDATE SET hash = excluded.hash, modified_at = excluded.modified_at",
-                    )
-                    .bind(feed)
-                    .bind(&p.uid)
-                    .bind(&p.hash)
-                    .bind(now.timestamp())
-                    .execute(&mut *tx)
-                    .await?;
+                    changed.push(p);
                     now.timestamp()
                 }
             };
@@ -319,10 +311,33 @@ impl Store {
                 DateTime::from_timestamp(at, 0).unwrap_or(now),
             );
         }
+        // Many rows per statement, not one: a new database (the first start) or a changed
+        // province records hundreds to thousands, and each statement is a round trip to
+        // sqlx's connection thread. Rows are applied in order, as one statement each would be.
+        for chunk in changed.chunks(REVISIONS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO feed_revisions (feed, uid, hash, modified_at) VALUES {}
+                 ON CONFLICT (feed, uid) DO UPDATE SET hash = excluded.hash, modified_at = excluded.modified_at",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            // Only placeholders are repeated into the text; every value is bound.
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for p in chunk {
+                insert = insert
+                    .bind(feed)
+                    .bind(&p.uid)
+                    .bind(&p.hash)
+                    .bind(now.timestamp());
+            }
+            insert.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(out)
     }
 }
+
+/// Rows of one revisions `INSERT` (4 parameters each: far below SQLite's 32,766).
+const REVISIONS_PER_INSERT: usize = 256;
 
 fn pool_options(max: u32) -> SqlitePoolOptions {
     // No ping before each use: the database is a local file (a ping would be one more round
@@ -344,8 +359,10 @@ fn pool_options(max: u32) -> SqlitePoolOptions {
         })
 }
 
-/// Opens the file's pool: the file made private, WAL mode set once, migrations run under the
-/// write lock, then the pool (whose connections leave the journal mode as the file has it).
+/// Opens the file's pool: the file made private, then on the pool's first connection WAL mode
+/// set once and the migrations run under the write lock (the pool's connections leave the
+/// journal mode as the file has it). One connection for both, not one of its own for WAL:
+/// each sqlx connection is a thread and a file to open, on the way to the first feed byte.
 async fn open_pool(path: &Path) -> Result<SqlitePool, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         create_private_dir(dir).map_err(|source| StoreError::Dir {
@@ -362,9 +379,11 @@ async fn open_pool(path: &Path) -> Result<SqlitePool, StoreError> {
         .create_if_missing(true)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT);
-    set_wal(&options).await?;
     let pool = pool_options(4).connect_with(options).await?;
-    migrate(&pool).await?;
+    let mut conn = pool.acquire().await?;
+    set_wal(&mut conn).await?;
+    migrate(&mut conn).await?;
+    drop(conn);
     Ok(pool)
 }
 
@@ -372,18 +391,17 @@ async fn open_pool(path: &Path) -> Result<SqlitePool, StoreError> {
 /// exclusive lock that SQLite's busy timeout does not wait for, so a second process opening
 /// a fresh file at the same moment got "database is locked": retry instead, as long as the
 /// busy timeout.
-async fn set_wal(options: &SqliteConnectOptions) -> Result<(), StoreError> {
+async fn set_wal(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
     let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
-    let mut conn = sqlx::SqliteConnection::connect_with(options).await?;
     loop {
         let mode: Result<String, sqlx::Error> = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *conn)
             .await;
         if mode.as_deref().is_ok_and(|m| m.eq_ignore_ascii_case("wal")) {
             break;
         }
         let set: Result<String, sqlx::Error> = sqlx::query_scalar("PRAGMA journal_mode = WAL")
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *conn)
             .await;
         match set {
             Ok(m) if m.eq_ignore_ascii_case("wal") => break,
@@ -398,15 +416,13 @@ async fn set_wal(options: &SqliteConnectOptions) -> Result<(), StoreError> {
             Err(e) => return Err(e.into()),
         }
     }
-    conn.close().await?;
     Ok(())
 }
 
 /// Runs the migrations inside one write transaction: a second process opening the file at the
 /// same time waits (busy timeout), then finds them applied. (sqlx's SQLite migrator takes no
 /// lock of its own; each migration runs in a savepoint of this transaction.)
-async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let mut conn = pool.acquire().await?;
+async fn migrate(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
     let mut tx = conn.begin_with(BEGIN_WRITE).await?;
     // `run_direct` on the connection, as sqlx's own docs point to: `run` takes an `Acquire`,
     // whose future is not `Send` for every lifetime, and `serve` needs a `Send` future.
