@@ -134,36 +134,10 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (current, schedules) = watch::channel(schedule);
     let mut tasks = tokio::task::JoinSet::new();
-    // The feeds are gzipped beside the server (a request wanting gzip sooner has it made, off
-    // the async workers too, and waits).
-    let warm = state.feeds();
-    tasks.spawn_blocking(move || {
-        warm.compress();
-        Ok(())
-    });
-    tasks.spawn(reminder_loop(
-        ticks,
-        schedules,
-        store.clone(),
-        Arc::new(mailer),
-        stop_rx.clone(),
-        Arc::clone(&control),
-        Arc::clone(&status),
-    ));
-    tasks.spawn(reloader(
-        opts.config.clone(),
-        current,
-        store,
-        Arc::clone(&state),
-        Arc::clone(&status),
-        stop_rx.clone(),
-        opts.watch,
-        hangup,
-    ));
-    let mut http_stop = stop_rx;
+    let mut http_stop = stop_rx.clone();
     let http = http::serve(
         opts.listener,
-        http::App::new(state),
+        http::App::new(Arc::clone(&state)),
         async move {
             let _ = http_stop.wait_for(|s| *s).await;
         },
@@ -176,7 +150,37 @@ pub async fn serve(
         control.stop();
         let _ = stop_tx.send(true);
     };
-    let (served, ()) = tokio::join!(http, signal);
+    // Started once the HTTP server has been polled (`join!` polls in order): the requests
+    // already waiting at start are accepted before these take the cores.
+    let background = async {
+        // The feeds are gzipped beside the server (a request wanting gzip sooner has it made, off
+        // the async workers too, and waits).
+        let warm = state.feeds();
+        tasks.spawn_blocking(move || {
+            warm.compress();
+            Ok(())
+        });
+        tasks.spawn(reminder_loop(
+            ticks,
+            schedules,
+            store.clone(),
+            Arc::new(mailer),
+            stop_rx.clone(),
+            Arc::clone(&control),
+            Arc::clone(&status),
+        ));
+        tasks.spawn(reloader(
+            opts.config.clone(),
+            current,
+            store,
+            state,
+            Arc::clone(&status),
+            stop_rx,
+            opts.watch,
+            hangup,
+        ));
+    };
+    let (served, (), ()) = tokio::join!(http, background, signal);
     // The reminder loop ends after the email in flight; the reloader at once. Past the grace
     // period (counted from the signal, the HTTP side having used its share) they are aborted.
     let drained = async {
@@ -609,26 +613,41 @@ fn mail_changed(old: &crate::schedule::Settings, new: &crate::schedule::Settings
         || old.outbox != new.outbox
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: a SIGTERM that comes while `serve` starts (the listener bound,
+/// early requests answered on other threads) stops the service as usual instead of ending
+/// the process by the signal's default action.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (int, term) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("nhận SIGINT, đang dừng"),
-        () = term => tracing::info!("nhận SIGTERM, đang dừng"),
+    async move {
+        #[cfg(unix)]
+        {
+            async fn next(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = next(int) => tracing::info!("nhận SIGINT, đang dừng"),
+                () = next(term) => tracing::info!("nhận SIGTERM, đang dừng"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tracing::info!("nhận SIGINT, đang dừng");
+        }
     }
 }
