@@ -17,7 +17,7 @@
 #    cases send ngayle's requests with a 1-byte body, which takes them past the shortcut in
 #    `http::App` to the plain axum router (nginx gets the same requests without the body):
 #    what ngayle would do without the shortcut.
-# 4. ngayle's RSS after the load, then the cold start to the first feed byte of both (process
+# 4. ngayle's RSS 6 s after the load (once it has trimmed its heap), then the cold start to the first feed byte of both (process
 #    spawn to the first byte of GET /calendar.ics; scripts/bench_feed_cold.py,
 #    $BENCH_FEED_COLD_RUNS runs each, default 11, medians), on the database the runs above left
 #    (existing) and on an empty one (deleted before each ngayle run). Judged: the plain GET, on
@@ -32,6 +32,7 @@
 # minute for the build check and the cold starts — BENCH_FEED_ROUNDS=3: ~8 min (~13 routed).
 #
 # Usage: scripts/bench-feed.sh      (needs wrk and nginx: apt-get install wrk nginx-light)
+# BIN=path uses that binary instead of building the release one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -53,8 +54,11 @@ for tool in wrk nginx curl python3; do
   command -v "$tool" >/dev/null || { echo "$tool not found: apt-get install wrk nginx-light curl" >&2; exit 1; }
 done
 
-timeout 1800 cargo build --release --quiet
-ngayle="$repo/target/release/ngayle"
+if [[ -z ${BIN:-} ]]; then
+  timeout 1800 cargo build --release --quiet
+  BIN=$repo/target/release/ngayle
+fi
+ngayle=$(realpath "$BIN")
 work=$(mktemp -d)
 ng_pid=
 nx_pid=
@@ -178,6 +182,9 @@ for conns in $conns_list; do
     done
   done
 done
+# After a burst of connections ngayle gives its free heap back once none has been open for 1 s
+# (at most every 5 s, `http::serve`): read the RSS after that.
+sleep 6
 loaded_kb=$(rss_kb "$ng_pid")
 
 # --- cold start -----------------------------------------------------------------------------------
