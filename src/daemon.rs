@@ -1,7 +1,8 @@
 //! The daemon: `ngayle serve` put together from the pieces — schedule, store, feeds, HTTP.
 //!
-//! It holds no calendar logic: it loads the schedule, records feed revisions in the store,
-//! renders the feeds and serves them until the shutdown future completes.
+//! It holds no calendar logic and renders nothing itself: it loads the schedule, has the feeds
+//! built ([`crate::feeds`]: rendered off the async workers, revisions recorded in the store),
+//! serves them, runs the reminder ticks and reloads, until the shutdown future completes.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -95,8 +96,8 @@ pub async fn serve(
     let Some(schedule) = schedule else {
         return Err(DaemonError::Invalid(report.errors()));
     };
-    // The database opens while the full feed's events are rendered (on other threads).
     let addr = opts.listener.local_addr()?;
+    // The database opens while the full feed's events are rendered (on other threads).
     let schedule = Arc::new(schedule);
     let drafting = feeds::start(&schedule, today);
     // The scheduler of the minute ticks starts meanwhile; it is shut down with the service.

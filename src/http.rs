@@ -92,7 +92,8 @@ impl AppState {
 /// The routes.
 pub fn router(state: Arc<AppState>) -> Router {
     // The handlers that wait on something (the store, a first render) have a time limit; the
-    // full feed answers from memory at once and is spared a timer per request.
+    // full feed answers from memory (at most after its one gzip, a few milliseconds) and is
+    // spared a timer per request.
     let waiting = Router::new()
         .route("/calendar/{file}", get(group_feed))
         .route("/healthz", get(healthz))
