@@ -1,5 +1,5 @@
 //! Benchmarks of the iCalendar feed text, `/calendar.ics` (every event, no group):
-//! `feed::render` (the text, from the revision times) and `daemon::feed_text` (what `serve`
+//! `feed::render` (the text, from the revision times) and `feeds::feed_text` (what `serve`
 //! calls per feed: fingerprints, the revision times from a real SQLite store in a temporary
 //! folder — unchanged content, so only read — then `render`), for
 //! (a) the shipped calendars over one year, 2025 (about 60 events), and
@@ -17,8 +17,8 @@ use std::hint::black_box;
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use ngayle::daemon;
 use ngayle::feed::{self, FeedSpec};
+use ngayle::feeds;
 use ngayle::schedule::Schedule;
 use ngayle::store::Store;
 use tokio::runtime::Runtime;
@@ -51,7 +51,7 @@ fn bench_schedule(c: &mut Criterion, label: &str, schedule: &Schedule, spec: &Fe
         .expect("open the store");
     // The first render records every revision (as the first start of `serve` does).
     let text = rt
-        .block_on(daemon::feed_text(schedule, &store, spec, now()))
+        .block_on(feeds::feed_text(schedule, &store, spec, now()))
         .expect("the first feed");
     let prints = feed::fingerprints(schedule, spec);
     let revisions = rt
@@ -72,9 +72,9 @@ fn bench_schedule(c: &mut Criterion, label: &str, schedule: &Schedule, spec: &Fe
     c.bench_function(&format!("feed::render {label}"), |b| {
         b.iter(|| feed::render(black_box(schedule), black_box(spec), black_box(&revisions)))
     });
-    c.bench_function(&format!("daemon::feed_text {label}"), |b| {
+    c.bench_function(&format!("feeds::feed_text {label}"), |b| {
         b.iter(|| {
-            rt.block_on(daemon::feed_text(
+            rt.block_on(feeds::feed_text(
                 black_box(schedule),
                 &store,
                 black_box(spec),

@@ -8,7 +8,12 @@ awaited before the next run. Prints one JSON object: the runs and the medians, i
 
 Usage: bench_feed_cold.py RUNS PATH -- NGINX_PORT NGINX_CMD... -- NGAYLE_PORT NGAYLE_CMD...
 (the ngayle command runs in $BENCH_COLD_CWD when set; with BENCH_COLD_GZIP=1 the request
-asks for gzip). Every wait is bounded.
+asks for gzip; with BENCH_COLD_EMPTY_DB=FILE that SQLite file and its -wal and -shm are
+deleted before each ngayle run, so that every run starts on an empty database). Every wait
+is bounded.
+
+It refuses to start when something already listens on either port: the first byte would then
+come from that server, not from the one just started.
 """
 
 import json
@@ -37,7 +42,30 @@ def first_byte(port: int, path: str, started: float) -> float:
     raise SystemExit(f"no answer on port {port} within {LIMIT_S} s")
 
 
+def port_taken(port: int) -> bool:
+    """True when something listens on 127.0.0.1:PORT (or the port cannot be bound)."""
+    with socket.socket() as s:
+        # As servers bind: connections of earlier runs in TIME_WAIT do not count.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def empty_db(db: str | None) -> None:
+    if db:
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.remove(db + suffix)
+            except FileNotFoundError:
+                pass
+
+
 def run(cmd: list[str], port: int, path: str, cwd: str | None) -> float:
+    if port_taken(port):
+        raise SystemExit(f"port {port} is already taken: stop what listens there first")
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -63,6 +91,10 @@ def main() -> None:
     nginx_port, nginx_cmd = int(nginx[0]), nginx[1:]
     ngayle_port, ngayle_cmd = int(ngayle[0]), ngayle[1:]
     cwd = os.environ.get("BENCH_COLD_CWD")
+    db = os.environ.get("BENCH_COLD_EMPTY_DB")
+    for port in (nginx_port, ngayle_port):
+        if port_taken(port):
+            raise SystemExit(f"port {port} is already taken: stop what listens there first")
     out: dict[str, list[float]] = {"nginx": [], "ngayle": []}
     for i in range(runs):
         # Alternate which goes first, so a drift of the machine hits both alike.
@@ -70,6 +102,8 @@ def main() -> None:
         if i % 2:
             order.reverse()
         for name, cmd, port, where in order:
+            if name == "ngayle":
+                empty_db(db)
             out[name].append(run(cmd, port, path, where))
     print(
         json.dumps(

@@ -1,7 +1,8 @@
 //! The daemon: `ngayle serve` put together from the pieces — schedule, store, feeds, HTTP.
 //!
-//! It holds no calendar logic: it loads the schedule, records feed revisions in the store,
-//! renders the feeds and serves them until the shutdown future completes.
+//! It holds no calendar logic and renders nothing itself: it loads the schedule, has the feeds
+//! built ([`crate::feeds`]: rendered off the async workers, revisions recorded in the store),
+//! serves them, runs the reminder ticks and reloads, until the shutdown future completes.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -13,8 +14,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::delivery::{self, TickControl};
-use crate::feed::{self, FeedSpec};
-use crate::http::{self, AppState, Feeds, RenderedFeed};
+use crate::feeds::{self, FeedsError};
+use crate::http::{self, AppState};
 use crate::mail::Mailer;
 use crate::schedule::{LoadReport, Schedule, load};
 use crate::status::{ReloadError, ReloadWarning, Status};
@@ -38,6 +39,16 @@ pub enum DaemonError {
     Task(#[from] tokio::task::JoinError),
 }
 
+impl From<FeedsError> for DaemonError {
+    fn from(e: FeedsError) -> DaemonError {
+        match e {
+            FeedsError::Store(e) => DaemonError::Store(e),
+            // Rendering panicked (a bug): the same error as a failed start.
+            other => DaemonError::Io(std::io::Error::other(other)),
+        }
+    }
+}
+
 /// The date and instant "now" in Vietnam.
 pub fn now() -> (NaiveDate, DateTime<Utc>) {
     let now = Utc::now();
@@ -55,56 +66,6 @@ pub fn load_logged(config: &Path, today: NaiveDate) -> (Option<Schedule>, LoadRe
         }
     }
     (report.schedule.clone(), report)
-}
-
-/// The feeds of `schedule` for the years around `today`: the full one rendered now (its
-/// revisions recorded in the store), the groups' on their first request; gzip is left for
-/// later ([`Feeds::compress`]).
-pub async fn build_feeds(
-    schedule: &Arc<Schedule>,
-    store: &Store,
-    today: NaiveDate,
-    now: DateTime<Utc>,
-) -> Result<Feeds, StoreError> {
-    let spec = FeedSpec::around(today, None);
-    let draft = feed::Draft::new(schedule, &feed::Inputs::new(schedule, &spec), &spec);
-    finish_feeds(schedule, store, draft, today, now).await
-}
-
-/// [`build_feeds`] from the full feed's draft on.
-async fn finish_feeds(
-    schedule: &Arc<Schedule>,
-    store: &Store,
-    all: feed::Draft,
-    today: NaiveDate,
-    now: DateTime<Utc>,
-) -> Result<Feeds, StoreError> {
-    let spec = FeedSpec::around(today, None);
-    let all = RenderedFeed::new(draft_text(store, &spec, &all, now).await?);
-    Ok(Feeds::new(Arc::clone(schedule), all, today, now))
-}
-
-/// One feed's text, with its revisions recorded first.
-pub async fn feed_text(
-    schedule: &Schedule,
-    store: &Store,
-    spec: &FeedSpec<'_>,
-    now: DateTime<Utc>,
-) -> Result<String, StoreError> {
-    let draft = feed::Draft::new(schedule, &feed::Inputs::new(schedule, spec), spec);
-    draft_text(store, spec, &draft, now).await
-}
-
-async fn draft_text(
-    store: &Store,
-    spec: &FeedSpec<'_>,
-    draft: &feed::Draft,
-    now: DateTime<Utc>,
-) -> Result<String, StoreError> {
-    let revisions = store
-        .revisions(&spec.key(), &draft.fingerprints(), now)
-        .await?;
-    Ok(draft.finish(&revisions))
 }
 
 /// What `serve` needs from its caller.
@@ -138,29 +99,30 @@ pub async fn serve(
     let Some(schedule) = schedule else {
         return Err(DaemonError::Invalid(report.errors()));
     };
+    let addr = opts.listener.local_addr()?;
     // The database opens while the full feed's events are rendered (on other threads).
     let schedule = Arc::new(schedule);
-    let drafting = {
-        let schedule = Arc::clone(&schedule);
-        tokio::task::spawn_blocking(move || {
-            let spec = FeedSpec::around(today, None);
-            feed::Draft::new(&schedule, &feed::Inputs::new(&schedule, &spec), &spec)
-        })
+    let drafting = feeds::start(&schedule, today);
+    // The scheduler of the minute ticks starts meanwhile; it is shut down with the service.
+    let (store, ticks) = tokio::join!(Store::open(&schedule.settings.state), start_ticks());
+    let (mut scheduler, ticks) = ticks?;
+    let ready = async {
+        let store = store?;
+        let mailer = Mailer::new(&schedule.settings)?;
+        let feeds = drafting.finish(&store, now).await?;
+        Ok::<_, DaemonError>((store, mailer, feeds))
     };
-    let store = Store::open(&schedule.settings.state).await;
-    let draft = match drafting.await {
-        Ok(draft) => draft,
-        // Rendering panicked (a bug): the same error as a failed start.
-        Err(e) => return Err(DaemonError::Task(e)),
+    let (store, mailer, feeds) = match ready.await {
+        Ok(ready) => ready,
+        Err(e) => {
+            stop_ticks(&mut scheduler).await;
+            return Err(e);
+        }
     };
-    let store = store?;
-    let mailer = Mailer::new(&schedule.settings)?;
-    let feeds = finish_feeds(&schedule, &store, draft, today, now).await?;
     let control = Arc::new(TickControl::default());
     let status = Arc::new(Status::new(now, Arc::clone(&control)));
     status.loaded(&schedule.version, now, false);
     let state = AppState::new(feeds, store.clone(), Arc::clone(&status));
-    let addr = opts.listener.local_addr()?;
     let grace = schedule.settings.shutdown_grace;
     let max_connections = schedule.settings.max_connections;
     tracing::info!(
@@ -176,34 +138,10 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (current, schedules) = watch::channel(schedule);
     let mut tasks = tokio::task::JoinSet::new();
-    // The feeds are gzipped beside the server (a request wanting gzip sooner does it itself).
-    let warm = state.feeds();
-    tasks.spawn_blocking(move || {
-        warm.compress();
-        Ok(())
-    });
-    tasks.spawn(reminder_loop(
-        schedules,
-        store.clone(),
-        Arc::new(mailer),
-        stop_rx.clone(),
-        Arc::clone(&control),
-        Arc::clone(&status),
-    ));
-    tasks.spawn(reloader(
-        opts.config.clone(),
-        current,
-        store,
-        Arc::clone(&state),
-        Arc::clone(&status),
-        stop_rx.clone(),
-        opts.watch,
-        hangup,
-    ));
-    let mut http_stop = stop_rx;
+    let mut http_stop = stop_rx.clone();
     let http = http::serve(
         opts.listener,
-        http::App::new(state),
+        http::App::new(Arc::clone(&state)),
         async move {
             let _ = http_stop.wait_for(|s| *s).await;
         },
@@ -216,7 +154,37 @@ pub async fn serve(
         control.stop();
         let _ = stop_tx.send(true);
     };
-    let (served, ()) = tokio::join!(http, signal);
+    // Started once the HTTP server has been polled (`join!` polls in order): the requests
+    // already waiting at start are accepted before these take the cores.
+    let background = async {
+        // The feeds are gzipped beside the server (a request wanting gzip sooner has it made, off
+        // the async workers too, and waits).
+        let warm = state.feeds();
+        tasks.spawn_blocking(move || {
+            warm.compress();
+            Ok(())
+        });
+        tasks.spawn(reminder_loop(
+            ticks,
+            schedules,
+            store.clone(),
+            Arc::new(mailer),
+            stop_rx.clone(),
+            Arc::clone(&control),
+            Arc::clone(&status),
+        ));
+        tasks.spawn(reloader(
+            opts.config.clone(),
+            current,
+            store,
+            state,
+            Arc::clone(&status),
+            stop_rx,
+            opts.watch,
+            hangup,
+        ));
+    };
+    let (served, (), ()) = tokio::join!(http, background, signal);
     // The reminder loop ends after the email in flight; the reloader at once. Past the grace
     // period (counted from the signal, the HTTP side having used its share) they are aborted.
     let drained = async {
@@ -233,6 +201,7 @@ pub async fn serve(
         tracing::warn!("hết thời gian chờ khi dừng: dừng ngay các việc còn lại");
         tasks.shutdown().await;
     }
+    stop_ticks(&mut scheduler).await;
     served?;
     tracing::info!("đã dừng");
     Ok(())
@@ -350,7 +319,7 @@ async fn reloader(
             tracing::warn!(diagnostic = %d, "cảnh báo");
         }
         let schedule = Arc::new(schedule);
-        match build_feeds(&schedule, &store, today, now).await {
+        match feeds::build(&schedule, &store, today, now).await {
             Ok(feeds) => {
                 state.replace_feeds(feeds);
                 status.loaded(&schedule.version, now, true);
@@ -371,7 +340,12 @@ async fn reloader(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "không nạp lại được: lỗi cơ sở dữ liệu");
+                match e {
+                    FeedsError::Store(_) => {
+                        tracing::error!(error = %e, "không nạp lại được: lỗi cơ sở dữ liệu")
+                    }
+                    _ => tracing::error!(error = %e, "không nạp lại được: dựng lịch lỗi"),
+                }
                 status.reload_failed(ReloadError {
                     at: now,
                     errors: 1,
@@ -545,6 +519,7 @@ pub const TICK_CRON: &str = "0 * * * * *";
 /// Ticks never overlap: one that takes longer than a minute makes the next wait (the channel
 /// holds one pending tick).
 async fn reminder_loop(
+    mut tick_rx: mpsc::Receiver<()>,
     schedules: watch::Receiver<Arc<Schedule>>,
     store: Store,
     mailer: Arc<Mailer>,
@@ -552,17 +527,6 @@ async fn reminder_loop(
     control: Arc<TickControl>,
     status: Arc<Status>,
 ) -> Result<(), DaemonError> {
-    let (tick_tx, mut tick_rx) = mpsc::channel::<()>(1);
-    let mut scheduler = JobScheduler::new().await?;
-    let job = Job::new_async(TICK_CRON, move |_, _| {
-        let tx = tick_tx.clone();
-        Box::pin(async move {
-            // A full channel means a tick is already waiting: nothing to add.
-            let _ = tx.try_send(());
-        })
-    })?;
-    scheduler.add(job).await?;
-    scheduler.start().await?;
     let mut first = true;
     let mut mailer = mailer;
     let mut mail_settings = schedules.borrow().settings.clone();
@@ -611,10 +575,38 @@ async fn reminder_loop(
         }
     }
     status.scheduler_stopped();
+    Ok(())
+}
+
+/// Starts the scheduler that sends a tick down the returned channel every minute
+/// ([`TICK_CRON`]); the caller shuts it down ([`stop_ticks`]).
+async fn start_ticks() -> Result<(JobScheduler, mpsc::Receiver<()>), DaemonError> {
+    let (tick_tx, tick_rx) = mpsc::channel::<()>(1);
+    let mut scheduler = JobScheduler::new().await?;
+    let started = async {
+        let job = Job::new_async(TICK_CRON, move |_, _| {
+            let tx = tick_tx.clone();
+            Box::pin(async move {
+                // A full channel means a tick is already waiting: nothing to add.
+                let _ = tx.try_send(());
+            })
+        })?;
+        scheduler.add(job).await?;
+        scheduler.start().await
+    }
+    .await;
+    if let Err(e) = started {
+        stop_ticks(&mut scheduler).await;
+        return Err(e.into());
+    }
+    Ok((scheduler, tick_rx))
+}
+
+/// Shuts the scheduler's tasks down and waits for them.
+async fn stop_ticks(scheduler: &mut JobScheduler) {
     if let Err(e) = scheduler.shutdown().await {
         tracing::warn!(error = %e, "dừng bộ hẹn giờ");
     }
-    Ok(())
 }
 
 /// True when the mailer must be rebuilt for `new`.
@@ -625,26 +617,41 @@ fn mail_changed(old: &crate::schedule::Settings, new: &crate::schedule::Settings
         || old.outbox != new.outbox
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: a SIGTERM that comes while `serve` starts (the listener bound,
+/// early requests answered on other threads) stops the service as usual instead of ending
+/// the process by the signal's default action.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (int, term) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("nhận SIGINT, đang dừng"),
-        () = term => tracing::info!("nhận SIGTERM, đang dừng"),
+    async move {
+        #[cfg(unix)]
+        {
+            async fn next(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = next(int) => tracing::info!("nhận SIGINT, đang dừng"),
+                () = next(term) => tracing::info!("nhận SIGTERM, đang dừng"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tracing::info!("nhận SIGINT, đang dừng");
+        }
     }
 }

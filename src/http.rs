@@ -1,24 +1,24 @@
 //! HTTP: the subscribed feeds and the health check, served from memory.
 //!
-//! Feeds are rendered once per schedule version ([`Feeds`]) and swapped in whole; each is
-//! gzipped once, by a task started beside the server (or by the first request that asks for
-//! gzip, if it comes first), so the first byte does not wait for compression;
-//! a request only picks the right bytes, answers `304` to a matching `If-None-Match`, and
-//! checks the feed token in constant time. Errors and refusals are responses made here; the
-//! log gets method, path and status — never the query string, which may hold the token.
+//! The feeds come from [`crate::feeds`] (rendered once per schedule version, off the async
+//! workers) and are swapped in whole; a request only picks the right bytes, answers `304` to a
+//! matching `If-None-Match`, and checks the feed token in constant time. A gzip not made yet
+//! is made off the async workers too, and waited for. Errors and refusals are responses made
+//! here; the log gets method, path and status — never the query string, which may hold the
+//! token.
 //!
 //! [`App`] is what each connection runs: `GET`/`HEAD /calendar.ics` — what every subscribed
-//! calendar polls — is answered there directly; everything else goes through the [`router`].
+//! calendar polls — is answered by its shortcut ([`App::shortcut`]) with the route's own code;
+//! everything else goes through the [`router`].
 //! [`serve`] is the accept loop: the listener and the shutdown signal are its arguments, so
 //! tests bind `127.0.0.1:0` and cancel a future instead of sending signals.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::{Future, Ready};
-use std::io::Write as _;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::future::RouteFuture;
 use axum::routing::get;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::Utc;
 use futures_util::future::Either;
 use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -40,10 +40,10 @@ use tower::Service as _;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::feed::FeedSpec;
-use crate::schedule::{Schedule, Secret};
+use crate::feeds::{Feeds, RenderedFeed};
+use crate::schedule::Secret;
 use crate::status::Status;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// How long a request may take (the feeds are in memory: this only bounds slow clients).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,114 +53,6 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Requests carry no body here.
 pub const MAX_BODY_BYTES: usize = 1024;
-
-/// One feed, ready to send.
-#[derive(Debug, Clone)]
-pub struct RenderedFeed {
-    pub body: Bytes,
-    /// `body` gzipped, made once on first need ([`RenderedFeed::gzip`]).
-    gzip: OnceLock<Bytes>,
-    /// Strong ETag of `body`, quoted.
-    pub etag: String,
-    /// Strong ETag of `gzip` (another representation, another tag).
-    pub etag_gzip: String,
-}
-
-impl RenderedFeed {
-    pub fn new(text: String) -> RenderedFeed {
-        let hash = crate::fnv1a(text.as_bytes());
-        RenderedFeed {
-            body: Bytes::from(text),
-            gzip: OnceLock::new(),
-            etag: format!("\"{hash:016x}\""),
-            etag_gzip: format!("\"{hash:016x}-gz\""),
-        }
-    }
-
-    /// The body gzipped (the default level: 25 % faster than the best, 2.5 % larger on a
-    /// feed), compressed by the first caller; the others wait for it.
-    pub fn gzip(&self) -> &Bytes {
-        self.gzip.get_or_init(|| {
-            let mut gz = flate2::write::GzEncoder::new(
-                Vec::with_capacity(self.body.len() / 8),
-                flate2::Compression::default(),
-            );
-            // Writing into a Vec cannot fail.
-            let bytes = gz
-                .write_all(&self.body)
-                .and_then(|()| gz.finish())
-                .unwrap_or_default();
-            Bytes::from(bytes)
-        })
-    }
-}
-
-/// Every feed of one schedule version: the full one rendered with the schedule, each group's
-/// on its first request (a group feed is fetched by that group's phones, some never).
-#[derive(Debug)]
-pub struct Feeds {
-    pub all: RenderedFeed,
-    groups: HashMap<String, tokio::sync::OnceCell<RenderedFeed>>,
-    schedule: Arc<Schedule>,
-    /// The day the feeds' years are counted from.
-    today: NaiveDate,
-    pub schedule_version: String,
-    pub loaded_at: DateTime<Utc>,
-    /// The schedule's `http.feed_token`: feeds are private when it is set.
-    pub token: Option<Secret>,
-}
-
-impl Feeds {
-    /// The feeds of `schedule`, with its full feed already rendered.
-    pub fn new(
-        schedule: Arc<Schedule>,
-        all: RenderedFeed,
-        today: NaiveDate,
-        loaded_at: DateTime<Utc>,
-    ) -> Feeds {
-        Feeds {
-            all,
-            groups: schedule
-                .groups
-                .iter()
-                .map(|g| (g.id.clone(), tokio::sync::OnceCell::new()))
-                .collect(),
-            schedule_version: schedule.version.clone(),
-            token: schedule.settings.feed_token.clone(),
-            schedule,
-            today,
-            loaded_at,
-        }
-    }
-
-    /// A group's feed (`None`: no such group), rendered by its first request — its revisions
-    /// are recorded then — and kept for the next ones.
-    pub async fn group(
-        &self,
-        id: &str,
-        store: &Store,
-    ) -> Option<Result<&RenderedFeed, StoreError>> {
-        let cell = self.groups.get(id)?;
-        let group = self.schedule.group(id)?;
-        Some(
-            cell.get_or_try_init(|| async {
-                let spec = FeedSpec::around(self.today, Some(group));
-                let text =
-                    crate::daemon::feed_text(&self.schedule, store, &spec, Utc::now()).await?;
-                Ok(RenderedFeed::new(text))
-            })
-            .await,
-        )
-    }
-
-    /// Gzips every rendered feed that is not yet (blocking: run it off the runtime's threads).
-    pub fn compress(&self) {
-        self.all.gzip();
-        for feed in self.groups.values().filter_map(|c| c.get()) {
-            feed.gzip();
-        }
-    }
-}
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -200,7 +92,8 @@ impl AppState {
 /// The routes.
 pub fn router(state: Arc<AppState>) -> Router {
     // The handlers that wait on something (the store, a first render) have a time limit; the
-    // full feed answers from memory at once and is spared a timer per request.
+    // full feed answers from memory (at most after its one gzip, a few milliseconds) and is
+    // spared a timer per request.
     let waiting = Router::new()
         .route("/calendar/{file}", get(group_feed))
         .route("/healthz", get(healthz))
@@ -210,7 +103,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             REQUEST_TIMEOUT,
         ));
     Router::new()
-        .route("/calendar.ics", get(full_feed))
+        .route(FULL_FEED_PATH, get(full_feed))
         .merge(waiting)
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
@@ -218,20 +111,30 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The full feed's path: what every subscribed calendar polls.
+pub const FULL_FEED_PATH: &str = "/calendar.ics";
+
 #[derive(Debug, Deserialize)]
 struct FeedQuery {
     token: Option<String>,
 }
 
 // The feed handlers take the request itself for its headers: the `HeaderMap` extractor
-// would clone them on every request. Most `/calendar.ics` requests are answered by [`App`]
-// before the router; this route gets the rest (a body, a query that does not parse).
+// would clone them on every request. Most `/calendar.ics` requests are answered by the
+// shortcut before the router ([`App::shortcut`]); this route gets the rest (a body, a query
+// that does not parse, a gzip not made yet).
 async fn full_feed(
     State(state): State<Arc<AppState>>,
     Query(q): Query<FeedQuery>,
     request: Request,
 ) -> Response {
-    state.full_feed(q.token.as_deref(), request.headers())
+    let feeds = state.feeds();
+    if !token_ok(feeds.token.as_ref(), q.token.as_deref()) {
+        return not_found_response();
+    }
+    let response = feed_response(&feeds.all, request.headers(), feeds.token.is_some()).await;
+    state.count(false, &response);
+    response
 }
 
 async fn group_feed(
@@ -242,58 +145,106 @@ async fn group_feed(
 ) -> Response {
     let feeds = state.feeds();
     if !token_ok(feeds.token.as_ref(), q.token.as_deref()) {
-        return not_found().await;
+        return not_found_response();
     }
     let Some(id) = file.strip_suffix(".ics") else {
-        return not_found().await;
+        return not_found_response();
     };
     match feeds.group(id, &state.store).await {
         Some(Ok(feed)) => {
-            let response = send_feed(feed, request.headers(), feeds.token.is_some());
+            let response = feed_response(feed, request.headers(), feeds.token.is_some()).await;
             state.count(true, &response);
             response
         }
         Some(Err(e)) => {
             tracing::error!(group = id, error = %e, "không dựng được lịch của nhóm");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::RETRY_AFTER, "60")],
-                "Lịch tạm thời chưa có, xin thử lại sau.\n",
-            )
-                .into_response()
+            unavailable()
         }
-        None => not_found().await,
+        None => not_found_response(),
     }
 }
 
-impl AppState {
-    /// The full feed's answer: 404 without the right token, else the feed or 304.
-    fn full_feed(&self, token: Option<&str>, headers: &HeaderMap) -> Response {
-        let feeds = self.feeds();
-        if !token_ok(feeds.token.as_ref(), token) {
-            return not_found_response();
-        }
-        let response = send_feed(&feeds.all, headers, feeds.token.is_some());
-        self.count(false, &response);
-        response
-    }
+/// A feed that cannot be had now (the store failed, a render or a compression broke).
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "60")],
+        "Lịch tạm thời chưa có, xin thử lại sau.\n",
+    )
+        .into_response()
+}
 
+impl AppState {
     fn count(&self, group: bool, response: &Response) {
         self.status
             .feed_request(group, response.status() == StatusCode::NOT_MODIFIED);
     }
 }
 
-fn send_feed(feed: &RenderedFeed, headers: &HeaderMap, private: bool) -> Response {
-    let gzip = accepts_gzip(headers);
-    let etag = if gzip { &feed.etag_gzip } else { &feed.etag };
-    let Ok(etag_value) = HeaderValue::from_str(etag) else {
-        // Hex digits in quotes: always a valid value.
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+/// Which representation of a feed a request gets, and whether it already has it.
+#[derive(Debug, Clone, Copy)]
+struct Choice {
+    gzip: bool,
+    not_modified: bool,
+}
+
+impl Choice {
+    fn of(feed: &RenderedFeed, headers: &HeaderMap) -> Choice {
+        let gzip = accepts_gzip(headers);
+        let etag = if gzip { &feed.etag_gzip } else { &feed.etag };
+        Choice {
+            gzip,
+            not_modified: if_none_match(headers, etag),
+        }
+    }
+}
+
+/// The representation `choice` sends (`None`: a `304`), if it is made already: `Err` when it
+/// is the gzip and that is not made yet.
+fn made(feed: &RenderedFeed, choice: Choice) -> Result<Option<&Bytes>, GzipNotMade> {
+    if choice.not_modified {
+        Ok(None)
+    } else if choice.gzip {
+        feed.gzip_ready().map(Some).ok_or(GzipNotMade)
+    } else {
+        Ok(Some(&feed.body))
+    }
+}
+
+/// See [`made`].
+#[derive(Debug)]
+struct GzipNotMade;
+
+/// The answer to a feed request, gzipping the body first (off the async workers) if that is
+/// wanted and not done yet. A failed compression is a 503 and an error in the log, never an
+/// empty body.
+async fn feed_response(feed: &RenderedFeed, headers: &HeaderMap, private: bool) -> Response {
+    let choice = Choice::of(feed, headers);
+    let body = match made(feed, choice) {
+        Ok(body) => body,
+        Err(GzipNotMade) => match feed.gzip().await {
+            Ok(gz) => Some(gz),
+            Err(e) => {
+                tracing::error!(error = %e, "không nén được lịch");
+                return unavailable();
+            }
+        },
     };
+    respond(feed, choice, body, private)
+}
+
+/// The response for `choice`: `body` is the representation to send, `None` for a `304`.
+fn respond(feed: &RenderedFeed, choice: Choice, body: Option<&Bytes>, private: bool) -> Response {
+    let etag = if choice.gzip {
+        &feed.etag_gzip
+    } else {
+        &feed.etag
+    };
+    let etag = HeaderValue::from_str(etag)
+        .expect("an ETag is hex digits between quotes, always a valid header value");
     let mut response = Response::new(Body::empty());
     let h = response.headers_mut();
-    h.insert(header::ETAG, etag_value);
+    h.insert(header::ETAG, etag);
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(if private {
@@ -303,17 +254,16 @@ fn send_feed(feed: &RenderedFeed, headers: &HeaderMap, private: bool) -> Respons
         }),
     );
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    if if_none_match(headers, etag) {
+    let Some(body) = body else {
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         return response;
-    }
-    let body = if gzip { feed.gzip() } else { &feed.body };
+    };
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/calendar; charset=utf-8"),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    if gzip {
+    if choice.gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     // For HEAD, hyper sends the headers only (and axum drops the body on the router's path).
@@ -374,13 +324,14 @@ fn token_ok(expected: Option<&Secret>, given: Option<&str>) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// The health check (JSON): 200 while the service works — `ok`, or `degraded` when the last
-/// reload or tick failed (the report says why: the files, lines and columns) — and 503 when the
-/// store does not answer or the scheduler is not ticking.
 /// The address of the client of a connection (set by [`App`] on each routed request).
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub std::net::SocketAddr);
 
+/// The health check (JSON): 200 while the service works — `ok`, or `degraded` when the last
+/// reload or tick failed (the report says why: the files, lines and columns) — and 503 when the
+/// store does not answer or the scheduler is not ticking.
+///
 /// `/healthz`: the status for everyone (and 503 when unhealthy); the whole report — reload
 /// diagnostics name files and staff, store errors name paths — only with the feed token when
 /// one is set, else only to a client on this machine (loopback).
@@ -451,13 +402,14 @@ async fn log_request(request: Request, next: Next) -> Response {
     }
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let response = next.run(request).await;
     log_answer(&method, &path, &response, started);
     response
 }
 
-fn log_answer(method: &Method, path: &str, response: &Response, started: std::time::Instant) {
+/// The log line of every answer, on both paths ([`App::shortcut`] and [`router`]).
+fn log_answer(method: &Method, path: &str, response: &Response, started: Instant) {
     tracing::info!(
         %method,
         path,
@@ -467,13 +419,8 @@ fn log_answer(method: &Method, path: &str, response: &Response, started: std::ti
     );
 }
 
-/// The service of every connection. `GET` and `HEAD /calendar.ics` without a body — nearly
-/// every request a deployment gets, from every subscribed calendar, every few hours — is
-/// answered here from memory, sparing it the router's matching, the body wrapping and the
-/// middleware's boxed futures (a fifth of the server's time on the 304 path). Anything else,
-/// including that path with another method, a body or a query that does not parse, goes to
-/// [`router`], which has the same handler behind the body limit. Both log alike (method,
-/// path, status; never the query).
+/// The service of every connection: the shortcut ([`App::shortcut`]) for the full feed, the
+/// [`router`] for everything else, both behind the same `Host` check.
 #[derive(Clone, Debug)]
 pub struct App {
     state: Arc<AppState>,
@@ -499,23 +446,47 @@ impl App {
         }
     }
 
-    /// The full feed's answer when `request` is one this path takes (see [`App`]).
-    fn answer(&self, request: &hyper::Request<Incoming>) -> Option<Response> {
-        if request.uri().path() != "/calendar.ics"
+    /// The shortcut: the full feed answered before the router, or `None` to route the request.
+    ///
+    /// `GET` and `HEAD` [`FULL_FEED_PATH`] are nearly every request a deployment gets, from
+    /// every subscribed calendar every few hours. Answered here from memory they are spared the
+    /// router's matching, the body wrapping and the middleware's boxed futures — measured, a
+    /// fifth of the server's time on the `304` path, and what keeps the feed at or above
+    /// nginx's rate (BENCHMARKS.md, "plain router" rows).
+    ///
+    /// It takes only what it can answer exactly as the [`full_feed`] route would: no body (so
+    /// the router's body limit has nothing to bound), a query that parses, and a representation
+    /// already made (a gzip not made yet is waited for on the router's path, off the async
+    /// workers). The rest — the token check, [`respond`], the counters and the log line
+    /// ([`log_answer`]) — is the route's own code; the header size limit and timeout are the
+    /// connection's, the same for both. `tests/it/http.rs` checks that both paths answer alike.
+    fn shortcut(&self, request: &hyper::Request<Incoming>) -> Option<Response> {
+        if request.uri().path() != FULL_FEED_PATH
             || !matches!(*request.method(), Method::GET | Method::HEAD)
             || !request.body().is_end_stream()
         {
             return None;
         }
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let query = match request.uri().query() {
             None => None,
             Some(_) => Some(Query::<FeedQuery>::try_from_uri(request.uri()).ok()?.0),
         };
-        let token = query.as_ref().and_then(|q| q.token.as_deref());
-        let response = self.state.full_feed(token, request.headers());
+        let feeds = self.state.feeds();
+        let response = if token_ok(
+            feeds.token.as_ref(),
+            query.as_ref().and_then(|q| q.token.as_deref()),
+        ) {
+            let choice = Choice::of(&feeds.all, request.headers());
+            let body = made(&feeds.all, choice).ok()?;
+            let response = respond(&feeds.all, choice, body, feeds.token.is_some());
+            self.state.count(false, &response);
+            response
+        } else {
+            not_found_response()
+        };
         if tracing::enabled!(tracing::Level::INFO) {
-            log_answer(request.method(), "/calendar.ics", &response, started);
+            log_answer(request.method(), FULL_FEED_PATH, &response, started);
         }
         Some(response)
     }
@@ -535,12 +506,12 @@ impl hyper::service::Service<hyper::Request<Incoming>> for App {
             )
                 .into_response();
             if tracing::enabled!(tracing::Level::INFO) {
-                let started = std::time::Instant::now();
+                let started = Instant::now();
                 log_answer(request.method(), request.uri().path(), &response, started);
             }
             return Either::Left(std::future::ready(Ok(response)));
         }
-        match self.answer(&request) {
+        match self.shortcut(&request) {
             Some(response) => Either::Left(std::future::ready(Ok(response))),
             None => {
                 if let Some(peer) = self.peer {

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod delivery;
 mod diag;
 pub mod feed;
+pub mod feeds;
 pub mod http;
 pub mod lunar;
 pub mod mail;

@@ -38,7 +38,7 @@ fn service() -> &'static (Runtime, App) {
             let store = Store::in_memory()
                 .await
                 .unwrap_or_else(|e| panic!("store: {e}"));
-            let feeds = ngayle::daemon::build_feeds(&schedule, &store, today, now)
+            let feeds = ngayle::feeds::build(&schedule, &store, today, now)
                 .await
                 .unwrap_or_else(|e| panic!("feeds: {e}"));
             let status = Arc::new(Status::new(now, Arc::new(TickControl::default())));

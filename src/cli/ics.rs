@@ -10,6 +10,7 @@ use super::{Failure, load_or_report};
 use crate::daemon;
 use crate::diag::did_you_mean;
 use crate::feed::FeedSpec;
+use crate::feeds;
 use crate::lunar::{FIRST_YEAR, LAST_YEAR};
 use crate::store::Store;
 
@@ -66,7 +67,7 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
     let text = runtime
         .block_on(async {
             let store = Store::open(&schedule.settings.state).await?;
-            daemon::feed_text(schedule, &store, &spec, now).await
+            feeds::feed_text(schedule, &store, &spec, now).await
         })
         .map_err(|e| {
             eprintln!("ngayle: {e}");

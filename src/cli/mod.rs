@@ -158,7 +158,13 @@ pub enum LogFormat {
 /// (`json`) chooses the format.
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // tokio-cron-scheduler logs its start-up in English at INFO: not the admin's business. First,
+    // so that an explicit `tokio_cron_scheduler=…` in RUST_LOG still wins.
+    const QUIET: &str = "tokio_cron_scheduler=warn";
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|env| EnvFilter::try_new(format!("{QUIET},{env}")).ok())
+        .unwrap_or_else(|| EnvFilter::new(format!("info,{QUIET}")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))

@@ -118,8 +118,8 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Creates the database file empty and 0600 if it does not exist, and takes group and other
 /// permissions off an existing one. SQLite gives its WAL and shared-memory files the mode of
-/// the database, so they are private too.
-fn private_file(path: &Path) -> std::io::Result<()> {
+/// the database, so they are private too. True when the file is empty (a new database).
+fn private_file(path: &Path) -> std::io::Result<bool> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -133,8 +133,9 @@ fn private_file(path: &Path) -> std::io::Result<()> {
             f.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
         }
     }
+    let empty = f.metadata()?.len() == 0;
     drop(f);
-    Ok(())
+    Ok(empty)
 }
 
 /// Makes `dir` private (0700) if this process creates it; an existing folder is left as the
@@ -166,7 +167,7 @@ impl Store {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
         // One connection (each connection would be its own database).
         let pool = pool_options(1).connect_with(options).await?;
-        migrate(&pool).await?;
+        migrate(&mut *pool.acquire().await?).await?;
         Ok(Store::new(pool, None))
     }
 
@@ -303,20 +304,12 @@ impl Store {
             );
         }
         let mut out = Revisions::new();
+        let mut changed = Vec::new();
         for p in prints {
             let at = match known.remove(&p.uid) {
                 Some((hash, at)) if hash == p.hash => at,
                 _ => {
-                    sqlx::query(
-                        "INSERT INTO feed_revisions (feed, uid, hash, modified_at) VALUES (?, ?, ?, ?)
-                         ON CONFLICT (feed, uid) DO UPDATE SET hash = excluded.hash, modified_at = excluded.modified_at",
-                    )
-                    .bind(feed)
-                    .bind(&p.uid)
-                    .bind(&p.hash)
-                    .bind(now.timestamp())
-                    .execute(&mut *tx)
-                    .await?;
+                    changed.push(p);
                     now.timestamp()
                 }
             };
@@ -325,10 +318,33 @@ impl Store {
                 DateTime::from_timestamp(at, 0).unwrap_or(now),
             );
         }
+        // Many rows per statement, not one: a new database (the first start) or a changed
+        // province records hundreds to thousands, and each statement is a round trip to
+        // sqlx's connection thread. Rows are applied in order, as one statement each would be.
+        for chunk in changed.chunks(REVISIONS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO feed_revisions (feed, uid, hash, modified_at) VALUES {}
+                 ON CONFLICT (feed, uid) DO UPDATE SET hash = excluded.hash, modified_at = excluded.modified_at",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            // Only placeholders are repeated into the text; every value is bound.
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for p in chunk {
+                insert = insert
+                    .bind(feed)
+                    .bind(&p.uid)
+                    .bind(&p.hash)
+                    .bind(now.timestamp());
+            }
+            insert.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(out)
     }
 }
+
+/// Rows of one revisions `INSERT` (4 parameters each: far below SQLite's 32,766).
+const REVISIONS_PER_INSERT: usize = 256;
 
 fn pool_options(max: u32) -> SqlitePoolOptions {
     // No ping before each use: the database is a local file (a ping would be one more round
@@ -350,8 +366,10 @@ fn pool_options(max: u32) -> SqlitePoolOptions {
         })
 }
 
-/// Opens the file's pool: the file made private, WAL mode set once, migrations run under the
-/// write lock, then the pool (whose connections leave the journal mode as the file has it).
+/// Opens the file's pool: the file made private, then on the pool's first connection WAL mode
+/// set once and the migrations run under the write lock (the pool's connections leave the
+/// journal mode as the file has it). One connection for both, not one of its own for WAL:
+/// each sqlx connection is a thread and a file to open, on the way to the first feed byte.
 async fn open_pool(path: &Path) -> Result<SqlitePool, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         create_private_dir(dir).map_err(|source| StoreError::Dir {
@@ -359,7 +377,7 @@ async fn open_pool(path: &Path) -> Result<SqlitePool, StoreError> {
             source,
         })?;
     }
-    private_file(path).map_err(|source| StoreError::File {
+    let new = private_file(path).map_err(|source| StoreError::File {
         path: path.display().to_string(),
         source,
     })?;
@@ -368,28 +386,76 @@ async fn open_pool(path: &Path) -> Result<SqlitePool, StoreError> {
         .create_if_missing(true)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT);
-    set_wal(&options).await?;
     let pool = pool_options(4).connect_with(options).await?;
-    migrate(&pool).await?;
+    let mut conn = pool.acquire().await?;
+    let prepared = prepare(&mut conn, path, new).await;
+    if prepared.is_err() {
+        // It may still be unsynchronised (below): not for reuse.
+        conn.close_on_drop();
+    }
+    drop(conn);
+    prepared?;
+    // Dropping hands the connection back to the pool in a spawned task: let it run, so that
+    // the first operation (the feed's revisions, on the way to the first byte) finds it idle
+    // instead of opening a second connection. (Only a shortcut: either way is correct.)
+    tokio::task::yield_now().await;
     Ok(pool)
+}
+
+/// WAL mode and the migrations, on `conn`.
+///
+/// A new (empty) file is turned into a WAL database without SQLite's three `fsync`s (of the
+/// rollback journal, the file and the folder: a millisecond here, tens on a school PC's disk,
+/// all before the first feed byte). Instead the file is synced once, beside the migrations,
+/// and that is awaited before the store is used, so what is recorded later is as safe as
+/// ever; the migrations' first WAL write syncs the WAL and the folder as usual. A power cut
+/// during the conversion itself (a few milliseconds, nothing recorded yet) can at worst leave
+/// a file SQLite cannot read, which holds nothing: deleting it is the remedy.
+async fn prepare(
+    conn: &mut sqlx::SqliteConnection,
+    path: &Path,
+    new: bool,
+) -> Result<(), StoreError> {
+    if !new {
+        set_wal(conn).await?;
+        return migrate(conn).await;
+    }
+    sqlx::query("PRAGMA synchronous = OFF")
+        .execute(&mut *conn)
+        .await?;
+    set_wal(conn).await?;
+    sqlx::query("PRAGMA synchronous = NORMAL")
+        .execute(&mut *conn)
+        .await?;
+    let file = path.to_path_buf();
+    let synced = tokio::task::spawn_blocking(move || std::fs::File::open(file)?.sync_data());
+    let migrated = migrate(conn).await;
+    let synced = match synced.await {
+        Ok(synced) => synced,
+        Err(e) => Err(std::io::Error::other(e)),
+    };
+    migrated?;
+    synced.map_err(|source| StoreError::File {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Puts the file in WAL mode (once per file; it stays). Changing the journal mode needs an
 /// exclusive lock that SQLite's busy timeout does not wait for, so a second process opening
 /// a fresh file at the same moment got "database is locked": retry instead, as long as the
 /// busy timeout.
-async fn set_wal(options: &SqliteConnectOptions) -> Result<(), StoreError> {
+async fn set_wal(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
     let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
-    let mut conn = sqlx::SqliteConnection::connect_with(options).await?;
     loop {
         let mode: Result<String, sqlx::Error> = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *conn)
             .await;
         if mode.as_deref().is_ok_and(|m| m.eq_ignore_ascii_case("wal")) {
             break;
         }
         let set: Result<String, sqlx::Error> = sqlx::query_scalar("PRAGMA journal_mode = WAL")
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *conn)
             .await;
         match set {
             Ok(m) if m.eq_ignore_ascii_case("wal") => break,
@@ -404,15 +470,13 @@ async fn set_wal(options: &SqliteConnectOptions) -> Result<(), StoreError> {
             Err(e) => return Err(e.into()),
         }
     }
-    conn.close().await?;
     Ok(())
 }
 
 /// Runs the migrations inside one write transaction: a second process opening the file at the
 /// same time waits (busy timeout), then finds them applied. (sqlx's SQLite migrator takes no
 /// lock of its own; each migration runs in a savepoint of this transaction.)
-async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let mut conn = pool.acquire().await?;
+async fn migrate(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
     let mut tx = conn.begin_with(BEGIN_WRITE).await?;
     // `run_direct` on the connection, as sqlx's own docs point to: `run` takes an `Acquire`,
     // whose future is not `Send` for every lifetime, and `serve` needs a `Send` future.

@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use ngayle::daemon::feed_text;
 use ngayle::feed::FeedSpec;
-use ngayle::http::RenderedFeed;
+use ngayle::feeds::{RenderedFeed, feed_text};
 use ngayle::schedule::{Schedule, load};
 use ngayle::store::Store;
 

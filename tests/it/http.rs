@@ -375,6 +375,40 @@ async fn the_full_feed_answers_alike_on_both_paths() {
     app.stop().await;
 }
 
+/// A group feed's first request may ask for gzip: the feed is rendered and then gzipped (both
+/// off the async workers) before the answer, which unzips to the plain feed; the gzip `304`
+/// and the plain answer follow from memory.
+#[tokio::test]
+async fn a_group_feeds_first_request_can_ask_for_gzip() {
+    let p = Project::shipped();
+    let app = App::start(&p).await;
+    let gz = app
+        .get("/calendar/csvc.ics", &["Accept-Encoding: gzip"])
+        .await;
+    assert_eq!(gz.status, 200);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(gz.body.as_slice())
+        .read_to_end(&mut unzipped)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plain = app.get("/calendar/csvc.ics", &[]).await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(unzipped, plain.body);
+    let gz_etag = gz.header("etag").unwrap_or_default().to_string();
+    assert!(gz_etag.ends_with("-gz\""), "{gz_etag}");
+    let again = app
+        .get(
+            "/calendar/csvc.ics",
+            &[
+                "Accept-Encoding: gzip",
+                &format!("If-None-Match: {gz_etag}"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 304);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn group_feeds_and_not_found_shipped_calendars() {
     let p = Project::shipped();

@@ -657,3 +657,29 @@ fn idle_connections_beyond_the_descriptor_limit_do_not_starve_normal_clients() {
         assert_eq!(code, Some(0), "RLIMIT_NOFILE {nofile}");
     }
 }
+
+/// tokio-cron-scheduler logs in English at INFO ("Job creator created" when it starts): those
+/// lines are filtered out of the admin's log, while the service's own INFO lines — from start
+/// to "đã dừng" after the scheduler was shut down — are there.
+#[test]
+fn the_schedulers_info_lines_stay_out_of_the_log() {
+    let p = minimal(&[("calendars/national.yaml", LAYER)]);
+    let serve = Serve::start(&p, &["--no-watch"]);
+    serve
+        .until(WAIT, || {
+            serve.health()["last_tick"].is_string().then_some(())
+        })
+        .unwrap_or_else(|| panic!("no tick:\n{}", serve.log()));
+    let path = serve.log.clone();
+    let (code, _) = serve.terminate();
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("ngayle đang chạy") && log.contains("đã dừng"),
+        "the service's INFO lines are missing:\n{log}"
+    );
+    assert!(
+        !log.contains("tokio_cron_scheduler") && !log.contains("Job creator"),
+        "the scheduler's INFO lines reached the log:\n{log}"
+    );
+}
