@@ -18,7 +18,7 @@ use crate::feeds::{self, FeedsError};
 use crate::http::{self, AppState};
 use crate::mail::Mailer;
 use crate::schedule::{LoadReport, Schedule, load};
-use crate::status::{ReloadError, ReloadWarning, Status};
+use crate::status::{ReloadError, ReloadWarning, ServiceStatus};
 use crate::store::{Store, StoreError};
 
 /// Why the daemon could not start or stopped with an error.
@@ -52,7 +52,7 @@ impl From<FeedsError> for DaemonError {
 /// The date and instant "now" in Vietnam.
 pub fn now() -> (NaiveDate, DateTime<Utc>) {
     let now = Utc::now();
-    ((now + chrono::Duration::hours(7)).date_naive(), now)
+    (crate::vietnam::today(now), now)
 }
 
 /// Loads the schedule and logs every diagnostic; the schedule only if there is no error.
@@ -120,7 +120,7 @@ pub async fn serve(
         }
     };
     let control = Arc::new(TickControl::default());
-    let status = Arc::new(Status::new(now, Arc::clone(&control)));
+    let status = Arc::new(ServiceStatus::new(now, Arc::clone(&control)));
     status.loaded(&schedule.version, now, false);
     let state = AppState::new(feeds, store.clone(), Arc::clone(&status));
     let grace = schedule.settings.shutdown_grace;
@@ -209,7 +209,7 @@ pub async fn serve(
 
 /// A reload kept but reported: the calendar files `new` holds markedly fewer events in than
 /// `old` (a bad save that emptied or cut a file), in the log and on `/healthz`.
-fn warn_if_shrunk(old: &Schedule, new: &Schedule, status: &Status, now: DateTime<Utc>) {
+fn warn_if_shrunk(old: &Schedule, new: &Schedule, status: &ServiceStatus, now: DateTime<Utc>) {
     let files = crate::schedule::shrunk(old, new, new.settings.reload_warn_shrink);
     for f in &files {
         tracing::warn!(
@@ -233,7 +233,7 @@ async fn reloader(
     current: Current,
     store: Store,
     state: Arc<AppState>,
-    status: Arc<Status>,
+    status: Arc<ServiceStatus>,
     mut stop: watch::Receiver<bool>,
     watch_files: bool,
     mut hangup: Hangup,
@@ -525,7 +525,7 @@ async fn reminder_loop(
     mailer: Arc<Mailer>,
     mut stop: watch::Receiver<bool>,
     control: Arc<TickControl>,
-    status: Arc<Status>,
+    status: Arc<ServiceStatus>,
 ) -> Result<(), DaemonError> {
     let mut first = true;
     let mut mailer = mailer;

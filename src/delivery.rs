@@ -26,8 +26,8 @@ use crate::mail::{ForReminder, Letter, Mailer, SendError};
 use crate::plan::{Reminder, ReminderKey, plan};
 use crate::schedule::{Assignee, Schedule};
 use crate::store::{
-    Claim, Outcome, Planned, Previous, Refused, ReminderState, SKIPPED_WHEN_FOUND, Status, Store,
-    StoreError, Unsettled,
+    Claim, Outcome, Planned, Previous, Refused, ReminderState, ReminderStatus, SKIPPED_WHEN_FOUND,
+    Store, StoreError, Unsettled,
 };
 use crate::template::{ItemCtx, MailContext, PersonCtx, UnitCtx};
 use crate::vietnam;
@@ -198,9 +198,9 @@ impl Window {
             .map(|(s, r)| {
                 s.unwrap_or(ReminderState {
                     status: if r.due < self.too_late {
-                        Status::Skipped
+                        ReminderStatus::Skipped
                     } else {
-                        Status::Pending
+                        ReminderStatus::Pending
                     },
                     attempts: 0,
                     next_attempt_at: None,
@@ -224,7 +224,7 @@ impl Window {
     ) -> Result<usize, StoreError> {
         let mut skipped = 0;
         for (r, s) in reminders.iter().zip(states) {
-            if s.new && s.status == Status::Skipped {
+            if s.new && s.status == ReminderStatus::Skipped {
                 tracing::info!(
                     reminder = %r.key,
                     email = %r.person.email,
@@ -240,7 +240,9 @@ impl Window {
                 + reminders
                     .iter()
                     .zip(states)
-                    .filter(|(r, s)| !s.new && r.due < self.too_late && s.status == Status::Pending)
+                    .filter(|(r, s)| {
+                        !s.new && r.due < self.too_late && s.status == ReminderStatus::Pending
+                    })
                     .count());
         }
         for e in store.expire(self.too_late, self.now).await? {
@@ -266,11 +268,11 @@ impl Window {
     ) -> Due<'a, 's> {
         let mut batches: Due = BTreeMap::new();
         for (r, s) in reminders.iter().zip(states) {
-            let sendable = matches!(s.status, Status::Pending | Status::Sending)
+            let sendable = matches!(s.status, ReminderStatus::Pending | ReminderStatus::Sending)
                 && r.due >= self.too_late
                 && s.next_attempt_at.is_none_or(|t| t <= self.now);
             if !sendable {
-                if s.status == Status::Pending && r.due >= self.too_late {
+                if s.status == ReminderStatus::Pending && r.due >= self.too_late {
                     report.retrying += 1;
                 }
                 continue;

@@ -22,10 +22,10 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use icalendar::{Alarm, Calendar, Component, Event, EventLike, Property, Trigger};
 
-use crate::lunar;
 use crate::occurrence::{Occurrence, occurrences};
 use crate::plan;
 use crate::schedule::{Assignee, Group, Schedule, Task};
+use crate::vietnam;
 
 /// How often clients should refresh a subscription (REFRESH-INTERVAL, X-PUBLISHED-TTL).
 pub const REFRESH: &str = "PT6H";
@@ -381,21 +381,14 @@ fn description(
     tasks: &[&Task],
 ) -> String {
     let mut s = String::new();
-    let day = |d: NaiveDate| format!("{} {}", lunar::weekday_vi(d), d.format("%d/%m/%Y"));
+    let day = vietnam::day;
     if o.event.days > 1 {
         let _ = write!(s, "Từ {} đến {}", day(o.date), day(o.last_day()));
     } else {
         let _ = write!(s, "{}", day(o.date));
     }
     if let Some(l) = o.lunar() {
-        let leap = if l.leap { " nhuận" } else { "" };
-        let _ = write!(
-            s,
-            " (âm lịch: ngày {} tháng {}{leap} năm {})",
-            l.day,
-            l.month,
-            lunar::year_name(l.year)
-        );
+        let _ = write!(s, " (âm lịch: {})", vietnam::lunar_long(&l));
     }
     s.push('.');
     if let (Some(n), Some(class)) = (o.anniversary, o.class) {

@@ -8,7 +8,7 @@
 //! token.
 //!
 //! [`App`] is what each connection runs: `GET`/`HEAD /calendar.ics` — what every subscribed
-//! calendar polls — is answered by its shortcut ([`App::shortcut`]) with the route's own code;
+//! calendar polls — is answered by its shortcut (`App::shortcut`) with the route's own code;
 //! everything else goes through the [`router`].
 //! [`serve`] is the accept loop: the listener and the shutdown signal are its arguments, so
 //! tests bind `127.0.0.1:0` and cancel a future instead of sending signals.
@@ -42,7 +42,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::feeds::{Feeds, RenderedFeed};
 use crate::schedule::Secret;
-use crate::status::Status;
+use crate::status::ServiceStatus;
 use crate::store::Store;
 
 /// How long a request may take (the feeds are in memory: this only bounds slow clients).
@@ -59,11 +59,11 @@ pub const MAX_BODY_BYTES: usize = 1024;
 pub struct AppState {
     feeds: RwLock<Arc<Feeds>>,
     store: Store,
-    status: Arc<Status>,
+    status: Arc<ServiceStatus>,
 }
 
 impl AppState {
-    pub fn new(feeds: Feeds, store: Store, status: Arc<Status>) -> Arc<AppState> {
+    pub fn new(feeds: Feeds, store: Store, status: Arc<ServiceStatus>) -> Arc<AppState> {
         Arc::new(AppState {
             feeds: RwLock::new(Arc::new(feeds)),
             store,
@@ -121,7 +121,7 @@ struct FeedQuery {
 
 // The feed handlers take the request itself for its headers: the `HeaderMap` extractor
 // would clone them on every request. Most `/calendar.ics` requests are answered by the
-// shortcut before the router ([`App::shortcut`]); this route gets the rest (a body, a query
+// shortcut before the router (`App::shortcut`); this route gets the rest (a body, a query
 // that does not parse, a gzip not made yet).
 async fn full_feed(
     State(state): State<Arc<AppState>>,
@@ -419,7 +419,7 @@ fn log_answer(method: &Method, path: &str, response: &Response, started: Instant
     );
 }
 
-/// The service of every connection: the shortcut ([`App::shortcut`]) for the full feed, the
+/// The service of every connection: the shortcut (`App::shortcut`) for the full feed, the
 /// [`router`] for everything else, both behind the same `Host` check.
 #[derive(Clone, Debug)]
 pub struct App {

@@ -6,7 +6,8 @@
 //! ([`lunar_to_solar`]), the leap month of a lunar year ([`leap_month`]), the
 //! first day and length of a lunar month ([`month_start`], [`month_len`]), a
 //! fast day-by-day walk over a span of days ([`range`]), and the Vietnamese
-//! name of a weekday ([`weekday_vi`]).
+//! names of lunar years and months. (Weekday names and every written date form
+//! are `vietnam`'s.)
 //!
 //! # Method
 //!
@@ -71,7 +72,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
 
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::{Datelike, NaiveDate};
 
 /// The first solar year supported.
 pub const FIRST_YEAR: i32 = 1900;
@@ -79,7 +80,7 @@ pub const FIRST_YEAR: i32 = 1900;
 pub const LAST_YEAR: i32 = 2199;
 
 /// The time zone of the Vietnamese calendar, in hours east of UTC.
-const TIME_ZONE: f64 = 7.0;
+const TIME_ZONE: f64 = crate::vietnam::OFFSET_HOURS as f64;
 
 /// Julian day number of 1900-01-01, the first supported day.
 const FIRST_JD: i64 = 2_415_021;
@@ -626,20 +627,6 @@ pub fn month_name(month: u8) -> &'static str {
     MONTHS[usize::from(month.clamp(1, 12) - 1)]
 }
 
-/// The Vietnamese name of the weekday of `date`: "Thứ Hai" (Monday) to
-/// "Thứ Bảy" (Saturday), and "Chủ nhật" (Sunday).
-pub fn weekday_vi(date: NaiveDate) -> &'static str {
-    match date.weekday() {
-        Weekday::Mon => "Thứ Hai",
-        Weekday::Tue => "Thứ Ba",
-        Weekday::Wed => "Thứ Tư",
-        Weekday::Thu => "Thứ Năm",
-        Weekday::Fri => "Thứ Sáu",
-        Weekday::Sat => "Thứ Bảy",
-        Weekday::Sun => "Chủ nhật",
-    }
-}
-
 // ---------------------------------------------------------------------------
 // The fast walk behind `range`.
 // ---------------------------------------------------------------------------
@@ -1157,7 +1144,7 @@ mod tests {
             ((2024, 9, 8), "Chủ nhật"),
         ];
         for ((y, m, day), name) in table {
-            assert_eq!(weekday_vi(d(y, m, day)), name);
+            assert_eq!(crate::vietnam::weekday(d(y, m, day)), name);
         }
     }
 
@@ -1188,7 +1175,7 @@ mod tests {
             #[test]
             fn any_solar_date(days in prop_oneof![any::<i32>(), 693_000..804_000i32], span in 0u64..100) {
                 if let Some(date) = NaiveDate::from_num_days_from_ce_opt(days) {
-                    let _ = weekday_vi(date);
+                    let _ = crate::vietnam::weekday(date);
                     if let Ok(lunar) = solar_to_lunar(date) {
                         prop_assert_eq!(lunar_to_solar(lunar), Ok(date));
                     }

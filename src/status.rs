@@ -1,7 +1,7 @@
 //! What the running service knows about itself: health (for `/healthz`) and metrics (for
 //! `/metrics`, with the `prometheus-client` crate).
 //!
-//! One [`Status`] is shared by the HTTP handlers, the reminder loop and the reloader. Counters
+//! One [`ServiceStatus`] is shared by the HTTP handlers, the reminder loop and the reloader. Counters
 //! only go up; the reminders by status are read from the store when `/metrics` is scraped.
 
 use std::sync::atomic::AtomicU64;
@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 use crate::delivery::{TickControl, TickReport};
-use crate::store::{Status as ReminderStatus, Store};
+use crate::store::{ReminderStatus, Store};
 
 /// A tick that has made no progress for this long (no email answered, or no tick at all for
 /// this long) means the scheduler is stuck: `/healthz` answers 503. A long tick that keeps
@@ -90,7 +90,7 @@ impl Health {
 }
 
 /// Health and metrics of one running service.
-pub struct Status {
+pub struct ServiceStatus {
     registry: Registry,
     reminders: Family<StatusLabel, Gauge>,
     emails_sent: Counter,
@@ -113,16 +113,16 @@ pub struct Status {
     health: Mutex<Health>,
 }
 
-impl std::fmt::Debug for Status {
+impl std::fmt::Debug for ServiceStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Status").finish_non_exhaustive()
+        f.debug_struct("ServiceStatus").finish_non_exhaustive()
     }
 }
 
-impl Status {
+impl ServiceStatus {
     /// `control` is the one the reminder loop gives its ticks: its progress tells a long tick
     /// from a stuck one.
-    pub fn new(started_at: DateTime<Utc>, control: Arc<TickControl>) -> Status {
+    pub fn new(started_at: DateTime<Utc>, control: Arc<TickControl>) -> ServiceStatus {
         let mut registry = Registry::with_prefix("ngayle");
         let feed_requests = Family::<FeedLabel, Counter>::default();
         let feed_not_modified = Family::<FeedLabel, Counter>::default();
@@ -133,7 +133,7 @@ impl Status {
                 feed_not_modified.get_or_create_owned(&label),
             ]
         });
-        let s = Status {
+        let s = ServiceStatus {
             reminders: Family::default(),
             emails_sent: Counter::default(),
             reminders_sent: Counter::default(),
@@ -208,7 +208,7 @@ impl Status {
             "When the schedule being served was loaded (Unix time)",
             s.schedule_loaded.clone(),
         );
-        Status { registry, ..s }
+        ServiceStatus { registry, ..s }
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {

@@ -12,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 use ngayle::delivery::TickControl;
 use ngayle::http::{App, AppState, HEADER_TIMEOUT, MAX_HEADER_BYTES};
 use ngayle::schedule::{EnvValue, resolve};
-use ngayle::status::Status;
+use ngayle::status::ServiceStatus;
 use ngayle::store::Store;
 use ngayle_fuzz::{FEED_TOKEN, sources};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,7 +41,7 @@ fn service() -> &'static (Runtime, App) {
             let feeds = ngayle::feeds::build(&schedule, &store, today, now)
                 .await
                 .unwrap_or_else(|e| panic!("feeds: {e}"));
-            let status = Arc::new(Status::new(now, Arc::new(TickControl::default())));
+            let status = Arc::new(ServiceStatus::new(now, Arc::new(TickControl::default())));
             status.loaded(&schedule.version, now, false);
             App::new(AppState::new(feeds, store, status))
         });

@@ -6,7 +6,7 @@ use chrono::{Datelike, Days, NaiveDate};
 use libfuzzer_sys::fuzz_target;
 use ngayle::lunar::{
     FIRST_YEAR, LAST_YEAR, LunarDate, LunarError, leap_month, lunar_to_solar, month_len,
-    month_name, month_start, range, solar_to_lunar, weekday_vi, year_name,
+    month_name, month_start, range, solar_to_lunar, year_name,
 };
 
 /// The input read as fixed-size fields; missing bytes are zeros.
@@ -57,7 +57,7 @@ fn supported(date: NaiveDate) -> bool {
 
 /// solar → lunar → solar is the identity, and the lunar date is a real one.
 fn check_solar(date: NaiveDate) {
-    let _ = weekday_vi(date);
+    let _ = ngayle::vietnam::weekday(date);
     let lunar = match solar_to_lunar(date) {
         Ok(l) => l,
         Err(LunarError::OutOfRange { .. }) => {

@@ -487,7 +487,7 @@ async fn migrate(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
 
 /// Where a reminder is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Status {
+pub enum ReminderStatus {
     /// Planned and not sent yet (possibly waiting to retry after a temporary failure).
     Pending,
     /// Claimed by a process for sending (maybe handed to the mail server); if that process
@@ -500,28 +500,28 @@ pub enum Status {
     Skipped,
 }
 
-impl Status {
-    pub const ALL: [Status; 5] = [
-        Status::Pending,
-        Status::Sending,
-        Status::Sent,
-        Status::Failed,
-        Status::Skipped,
+impl ReminderStatus {
+    pub const ALL: [ReminderStatus; 5] = [
+        ReminderStatus::Pending,
+        ReminderStatus::Sending,
+        ReminderStatus::Sent,
+        ReminderStatus::Failed,
+        ReminderStatus::Skipped,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Pending => "pending",
-            Status::Sending => "sending",
-            Status::Sent => "sent",
-            Status::Failed => "failed",
-            Status::Skipped => "skipped",
+            ReminderStatus::Pending => "pending",
+            ReminderStatus::Sending => "sending",
+            ReminderStatus::Sent => "sent",
+            ReminderStatus::Failed => "failed",
+            ReminderStatus::Skipped => "skipped",
         }
     }
 
     /// The status stored as `s`; the table's CHECK constraint allows no other.
-    fn parse(s: &str) -> Result<Status, StoreError> {
-        Status::ALL
+    fn parse(s: &str) -> Result<ReminderStatus, StoreError> {
+        ReminderStatus::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
             .ok_or_else(|| StoreError::UnknownStatus(s.to_string()))
@@ -531,7 +531,7 @@ impl Status {
 /// A reminder as the store knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReminderState {
-    pub status: Status,
+    pub status: ReminderStatus,
     pub attempts: i64,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub message_id: Option<String>,
@@ -541,7 +541,7 @@ pub struct ReminderState {
 
 fn state_of(row: &sqlx::sqlite::SqliteRow) -> Result<ReminderState, StoreError> {
     Ok(ReminderState {
-        status: Status::parse(row.try_get::<&str, _>("status")?)?,
+        status: ReminderStatus::parse(row.try_get::<&str, _>("status")?)?,
         attempts: row.try_get("attempts")?,
         next_attempt_at: row
             .try_get::<Option<i64>, _>("next_attempt_at")?
@@ -652,7 +652,7 @@ impl Store {
             );
         }
         let mut out = Vec::with_capacity(planned.len());
-        let mut inserts: Vec<(&Planned, String, Status)> = Vec::new();
+        let mut inserts: Vec<(&Planned, String, ReminderStatus)> = Vec::new();
         for p in planned {
             let date = date_text(p.key);
             let id = (
@@ -663,7 +663,9 @@ impl Store {
             );
             match known.get(&id) {
                 Some((state, email, due)) => {
-                    if state.status == Status::Pending && (email != p.email || *due != ts(p.due)) {
+                    if state.status == ReminderStatus::Pending
+                        && (email != p.email || *due != ts(p.due))
+                    {
                         sqlx::query(
                             "UPDATE reminders SET email = ?, due_at = ?, updated_at = ?
                              WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?
@@ -683,9 +685,9 @@ impl Store {
                 }
                 None => {
                     let status = if p.due < too_late {
-                        Status::Skipped
+                        ReminderStatus::Skipped
                     } else {
-                        Status::Pending
+                        ReminderStatus::Pending
                     };
                     inserts.push((p, date, status));
                     out.push(ReminderState {
@@ -708,7 +710,7 @@ impl Store {
             // Audited: `sql` is built from constants and `?` placeholders only; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (p, date, status) in chunk {
-                let reason = (*status == Status::Skipped).then_some(SKIPPED_WHEN_FOUND);
+                let reason = (*status == ReminderStatus::Skipped).then_some(SKIPPED_WHEN_FOUND);
                 q = q
                     .bind(&*p.key.event_id)
                     .bind(date)
@@ -837,16 +839,17 @@ impl Store {
     }
 
     /// How many reminders are in each status.
-    pub async fn counts(&self) -> Result<BTreeMap<Status, i64>, StoreError> {
+    pub async fn counts(&self) -> Result<BTreeMap<ReminderStatus, i64>, StoreError> {
         let r = async {
             let pool = self.pool().await?;
             let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM reminders GROUP BY status")
                 .fetch_all(&pool)
                 .await?;
-            let mut out: BTreeMap<Status, i64> = Status::ALL.into_iter().map(|s| (s, 0)).collect();
+            let mut out: BTreeMap<ReminderStatus, i64> =
+                ReminderStatus::ALL.into_iter().map(|s| (s, 0)).collect();
             for row in rows {
                 out.insert(
-                    Status::parse(row.try_get::<&str, _>("status")?)?,
+                    ReminderStatus::parse(row.try_get::<&str, _>("status")?)?,
                     row.try_get("n")?,
                 );
             }
@@ -942,8 +945,8 @@ mod tests {
                 .is_none()
         );
         let counts = a.counts().await.expect("counts");
-        assert_eq!(counts[&Status::Sending], 300);
-        assert_eq!(counts[&Status::Sent], 0);
+        assert_eq!(counts[&ReminderStatus::Sending], 300);
+        assert_eq!(counts[&ReminderStatus::Sent], 0);
         for (store, claim) in [(&a, wa), (&b, wb)] {
             if let Some(c) = claim {
                 store.release(c, now).await.expect("release");
@@ -988,7 +991,7 @@ mod tests {
             other => panic!("a's claim is gone, got {other:?}"),
         }
         a.record(mine, Outcome::Sent, now).await.expect("a records");
-        assert_eq!(a.counts().await.expect("counts")[&Status::Sent], 0);
+        assert_eq!(a.counts().await.expect("counts")[&ReminderStatus::Sent], 0);
         let permit = b
             .clear(b.turn().await.into(), &theirs, LEASE, now)
             .await
@@ -997,7 +1000,7 @@ mod tests {
         let spent = permit.spend();
         let sent = Unsettled::new(theirs, Outcome::Sent, spent);
         b.settle(sent, now).await.expect("b settles");
-        assert_eq!(a.counts().await.expect("counts")[&Status::Sent], 1);
+        assert_eq!(a.counts().await.expect("counts")[&ReminderStatus::Sent], 1);
     }
 
     #[tokio::test]
@@ -1022,20 +1025,26 @@ mod tests {
             .expect("permit");
         let spent = permit.spend();
         let done = Unsettled::new(first, Outcome::Sent, spent);
-        assert_eq!(store.counts().await.expect("counts")[&Status::Sent], 0);
+        assert_eq!(
+            store.counts().await.expect("counts")[&ReminderStatus::Sent],
+            0
+        );
         let permit = store
             .clear(done.into(), &second, LEASE, now)
             .await
             .expect("permit");
         assert_eq!(
-            store.counts().await.expect("counts")[&Status::Sent],
+            store.counts().await.expect("counts")[&ReminderStatus::Sent],
             1,
             "the first email is recorded before the second may go"
         );
         let spent = permit.spend();
         let done = Unsettled::new(second, Outcome::Sent, spent);
         store.settle(done, now).await.expect("settle");
-        assert_eq!(store.counts().await.expect("counts")[&Status::Sent], 2);
+        assert_eq!(
+            store.counts().await.expect("counts")[&ReminderStatus::Sent],
+            2
+        );
     }
 
     #[tokio::test]
@@ -1079,7 +1088,7 @@ mod tests {
             .expect("record after the disk was freed");
         assert!(store.health().await.is_none());
         assert_eq!(
-            store.counts().await.expect("counts")[&Status::Pending],
+            store.counts().await.expect("counts")[&ReminderStatus::Pending],
             2000
         );
     }
@@ -1111,7 +1120,7 @@ mod tests {
                 .all(|e| e.reason.starts_with("quá hạn gửi bù"))
         );
         let counts = store.counts().await.expect("counts");
-        assert_eq!(counts[&Status::Skipped], 3);
+        assert_eq!(counts[&ReminderStatus::Skipped], 3);
         assert!(
             store
                 .expire(Utc::now(), Utc::now())

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use ngayle::store::{Status, Store};
+use ngayle::store::{ReminderStatus, Store};
 
 use crate::reminders::burst;
 use crate::service::due_now;
@@ -58,7 +58,7 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> Option<i32> {
     }
 }
 
-fn state_counts(p: &Project) -> BTreeMap<Status, i64> {
+fn state_counts(p: &Project) -> BTreeMap<ReminderStatus, i64> {
     let path = p.path().join("var/ngayle.sqlite");
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -107,7 +107,7 @@ fn two_and_three_send_due_processes_on_one_fresh_state_file_send_each_reminder_o
                 twice.first()
             );
             let counts = state_counts(&p);
-            assert_eq!(counts[&Status::Sent], N as i64, "{counts:?}");
+            assert_eq!(counts[&ReminderStatus::Sent], N as i64, "{counts:?}");
         }
     }
 }
@@ -135,7 +135,7 @@ fn two_serves_and_a_send_due_on_one_state_file_send_each_reminder_once() {
     // Both services have finished their start-up tick once every reminder is recorded sent.
     let settled = a.until(WAIT, || {
         let c = state_counts(&p);
-        (c[&Status::Sent] == N as i64).then_some(())
+        (c[&ReminderStatus::Sent] == N as i64).then_some(())
     });
     assert!(settled.is_some(), "{:?}", state_counts(&p));
     let twice = per_recipient(&server)
@@ -300,7 +300,7 @@ fn a_server_that_stalls_after_auth_does_not_hang_the_tick() {
     assert!(code.is_some(), "send-due hung on a stalled AUTH:\n{text}");
     // Nothing could be sent: that is a failure of the command, and nothing is lost.
     assert_eq!(code, Some(1), "{text}");
-    assert_eq!(state_counts(&p)[&Status::Pending], 3);
+    assert_eq!(state_counts(&p)[&ReminderStatus::Pending], 3);
 }
 
 #[test]
@@ -316,7 +316,7 @@ fn a_final_reply_after_40_seconds_is_waited_for_and_not_sent_twice() {
     // connection has ended (the server has answered all it got), a second copy would be there.
     assert!(server.wait_idle(WAIT), "a connection stayed open");
     assert_eq!(server.received().len(), 1);
-    assert_eq!(state_counts(&p)[&Status::Sent], 1);
+    assert_eq!(state_counts(&p)[&ReminderStatus::Sent], 1);
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -454,13 +454,13 @@ fn a_reminder_pending_longer_than_the_lookback_ends_skipped_with_its_reason() {
         r.stderr
     );
     assert!(r.stderr.contains("không gửi được"), "{}", r.stderr);
-    assert_eq!(state_counts(&p)[&Status::Pending], 2);
+    assert_eq!(state_counts(&p)[&ReminderStatus::Pending], 2);
     // ...and the next tick comes 40 days later (catch_up 3 d + 31 d of look-back passed).
     let r = p.run(&["send-due", "--now", "2026-07-11T08:00:00+07:00"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
     let counts = state_counts(&p);
-    assert_eq!(counts[&Status::Pending], 0, "{counts:?}");
-    assert_eq!(counts[&Status::Skipped], 2, "{counts:?}");
+    assert_eq!(counts[&ReminderStatus::Pending], 0, "{counts:?}");
+    assert_eq!(counts[&ReminderStatus::Skipped], 2, "{counts:?}");
     for person in ["p0000", "p0001"] {
         let line = r
             .stderr
@@ -521,7 +521,7 @@ fn sigterm_while_the_server_takes_its_time_to_answer_stops_within_the_grace_peri
     let serve = Serve::start(&p, &["--no-watch"]);
     // The first message is in flight once its reminders are claimed.
     let in_flight = serve.until(WAIT, || {
-        (state_counts(&p)[&Status::Sending] > 0).then_some(())
+        (state_counts(&p)[&ReminderStatus::Sending] > 0).then_some(())
     });
     assert!(in_flight.is_some(), "{}", serve.log());
     let log = serve.log.clone();

@@ -323,7 +323,7 @@ fn metrics_parse_and_count_feed_requests_and_304s() {
 /// A project whose `n` reminders are all due today at 00:00 (Vietnam), every day a workday, so
 /// that `serve`'s first tick (at the real clock) sends them at once.
 pub(crate) fn due_now(n: usize, smtp: &str) -> Project {
-    let today = (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive();
+    let today = ngayle::vietnam::today(chrono::Utc::now());
     let mut staff = String::from("groups:\n  - id: gv\n    name: Giáo viên\npeople:\n");
     for i in 0..n {
         staff.push_str(&format!(
