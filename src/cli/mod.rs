@@ -137,11 +137,9 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// Today's date in Vietnam (UTC+7, no daylight saving time).
 pub fn today() -> NaiveDate {
-    crate::daemon::now().0
+    crate::vietnam::today(chrono::Utc::now())
 }
 
-/// Logs to stderr: human-readable, or JSON lines with `NGAYLE_LOG_FORMAT=json`; the level
-/// from `RUST_LOG` (default `info`).
 /// The log format asked for on the command line (over `NGAYLE_LOG_FORMAT`).
 static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 
@@ -154,8 +152,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Sets up logging: `RUST_LOG` filters (default `info`), `--log-format` or `NGAYLE_LOG_FORMAT`
-/// (`json`) chooses the format.
+/// Sets up logging to stderr: human-readable, or JSON lines with `--log-format json` or
+/// `NGAYLE_LOG_FORMAT=json`; the level from `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     // tokio-cron-scheduler logs its start-up in English at INFO: not the admin's business. First,
