@@ -163,21 +163,49 @@ impl SmtpSender {
             Ok(c) => c,
             Err(e) => return Ok((Err(e), done)),
         };
-        let result =
-            match tokio::time::timeout(DATA_REPLY_TIMEOUT, conn.message(content.bytes())).await {
-                Ok(r) => r.map(drop).map_err(classify),
-                // The server stopped answering mid-message: this connection is done.
-                Err(_) => {
-                    return Ok((
-                        Err(SendError::Unavailable("máy chủ không trả lời".to_string())),
-                        done,
-                    ));
-                }
-            };
+        let write = async {
+            match std::str::from_utf8(content.bytes()) {
+                Ok(text) => conn.command(OneWrite(text)).await,
+                Err(_) => conn.message(content.bytes()).await,
+            }
+        };
+        let result = match tokio::time::timeout(DATA_REPLY_TIMEOUT, write).await {
+            Ok(r) => r.map(drop).map_err(classify),
+            // The server stopped answering mid-message: this connection is done.
+            Err(_) => {
+                return Ok((
+                    Err(SendError::Unavailable("máy chủ không trả lời".to_string())),
+                    done,
+                ));
+            }
+        };
         if !conn.has_broken() {
             *slot = Some((conn, std::time::Instant::now()));
         }
         Ok((result, done))
+    }
+}
+
+/// A message's content as it goes after DATA: dot-stuffed (RFC 5321 §4.5.2) and ended by
+/// `<CRLF>.<CRLF>`, as lettre's `AsyncSmtpConnection::message` sends it — but stuffed by
+/// splitting the text where lettre's codec goes byte by byte, and in one write where lettre
+/// makes two: 32,000 fewer instructions an email (4 % of sending one: callgrind, BENCHMARKS.md).
+struct OneWrite<'a>(&'a str);
+
+impl std::fmt::Display for OneWrite<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.starts_with('.') {
+            f.write_str(".")?;
+        }
+        let mut parts = self.0.split("\r\n.");
+        if let Some(first) = parts.next() {
+            f.write_str(first)?;
+        }
+        for part in parts {
+            f.write_str("\r\n..")?;
+            f.write_str(part)?;
+        }
+        f.write_str("\r\n.\r\n")
     }
 }
 
@@ -286,4 +314,20 @@ fn redact(url: &url::Url) -> String {
         let _ = u.set_password(Some("***"));
     }
     u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OneWrite;
+
+    #[test]
+    fn content_is_dot_stuffed_and_ended_in_one_piece() {
+        let wire = |s: &str| OneWrite(s).to_string();
+        assert_eq!(wire("a\r\nb"), "a\r\nb\r\n.\r\n");
+        assert_eq!(
+            wire(".a\r\n.\r\n..b\r\nc."),
+            "..a\r\n..\r\n...b\r\nc.\r\n.\r\n"
+        );
+        assert_eq!(wire(""), "\r\n.\r\n");
+    }
 }
