@@ -296,10 +296,13 @@ fn list(schedule: &Schedule, now: DateTime<Utc>, due: &Due, report: &mut TickRep
         let late = now - *at > LATE_AFTER;
         match compose(schedule, &mut teams, batch, late) {
             Ok(email) => {
+                let address = batch
+                    .reminders
+                    .first()
+                    .map_or("", |(r, _)| r.person.email.as_str());
                 report.would_send.push(format!(
-                    "{} → {}: {}",
+                    "{} → {address}: {}",
                     vietnam::local(*at).format("%Y-%m-%dT%H:%M%:z"),
-                    email.address,
                     email.subject
                 ));
                 report.messages += 1;
@@ -468,7 +471,8 @@ impl<'t> Sender<'t> {
     {
         for ((due, _), batch) in queue.by_ref() {
             let keys: Vec<&'a ReminderKey> = batch.reminders.iter().map(|(r, _)| &r.key).collect();
-            let message_id = self.mailer.new_message_id(&seed(&keys));
+            let asked = seed(&keys);
+            let message_id = self.mailer.new_message_id(&asked);
             let Some(claim) = self
                 .store
                 .claim(&keys, message_id, self.lease, self.now)
@@ -476,7 +480,8 @@ impl<'t> Sender<'t> {
             else {
                 continue;
             };
-            let mine = if claim.won().len() == keys.len() {
+            let whole = claim.won().len() == keys.len();
+            let mine = if whole {
                 batch.clone()
             } else {
                 Batch {
@@ -504,7 +509,7 @@ impl<'t> Sender<'t> {
                     .map(|(_, s)| s.attempts)
                     .max()
                     .unwrap_or(0),
-                seed: seed(claim.keys()),
+                seed: if whole { asked } else { seed(claim.keys()) },
                 claim,
                 letter,
             }));
@@ -566,8 +571,6 @@ pub fn backoff(attempts: i64) -> Duration {
 /// An email's parts, rendered from the templates.
 struct Composed {
     to: Mailbox,
-    /// The bare address, for listings.
-    address: String,
     subject: String,
     text: String,
     html: String,
@@ -628,7 +631,6 @@ fn compose<'s>(
         .map_err(|e: lettre::address::AddressError| format!("{}: {e}", person.email))?;
     Ok(Composed {
         to,
-        address: person.email.clone(),
         subject: rendered.subject,
         text: rendered.text,
         html: rendered.html,

@@ -233,9 +233,7 @@ impl Store {
 
     /// Commits the last email's outcome; the turn ends.
     pub async fn settle(&self, last: Unsettled<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let change = [(last.claim.keys.as_slice(), last.outcome.change())];
-        let r = self.settle_rows(&change, &[], Duration::ZERO, now).await;
-        self.note(r).map(drop)
+        self.end(&last.claim, last.outcome.change(), now).await
     }
 
     /// Records the outcome of an email whose content never left (it could not be composed).
@@ -245,16 +243,25 @@ impl Store {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let change = [(claim.keys.as_slice(), outcome.change())];
-        let r = self.settle_rows(&change, &[], Duration::ZERO, now).await;
-        self.note(r).map(drop)
+        self.end(&claim, outcome.change(), now).await
     }
 
     /// Gives a claim back, its attempt not counted: the email was never handed to the server
     /// (shutdown, the server unusable).
     pub async fn release(&self, claim: Claim<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let change = [(claim.keys.as_slice(), Change::Release)];
-        let r = self.settle_rows(&change, &[], Duration::ZERO, now).await;
+        self.end(&claim, Change::Release, now).await
+    }
+
+    /// Writes how `claim` ended, confirming nothing.
+    async fn end(
+        &self,
+        claim: &Claim<'_>,
+        change: Change<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let r = self
+            .settle_rows(&[(claim.keys.as_slice(), change)], &[], Duration::ZERO, now)
+            .await;
         self.note(r).map(drop)
     }
 
