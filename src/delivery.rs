@@ -24,7 +24,7 @@ use std::future::Future;
 
 use crate::mail::{ForReminder, Letter, Mailer, SendError};
 use crate::plan::{Reminder, ReminderKey, plan};
-use crate::schedule::{Assignee, Schedule};
+use crate::schedule::{Assignee, Lead, Schedule};
 use crate::store::{
     Claim, Outcome, Planned, Previous, Refused, ReminderState, ReminderStatus, SKIPPED_WHEN_FOUND,
     Store, StoreError, Unsettled,
@@ -205,6 +205,7 @@ impl Window {
                     attempts: 0,
                     next_attempt_at: None,
                     message_id: None,
+                    last_error: None,
                     new: true,
                 })
             })
@@ -619,6 +620,11 @@ fn compose<'s>(
             email: person.email.clone(),
         },
         late,
+        late_reason: if late {
+            late_reason(batch).to_string()
+        } else {
+            String::new()
+        },
         events: events.len(),
         items,
         feed_url,
@@ -635,6 +641,20 @@ fn compose<'s>(
         text: rendered.text,
         html: rendered.html,
     })
+}
+
+/// Why an email goes out late: its reminders were tried, or waited on an unusable mail server,
+/// or else nothing ran when they were due.
+fn late_reason(batch: &Batch) -> &'static str {
+    if batch
+        .reminders
+        .iter()
+        .any(|(_, s)| s.attempts > 0 || s.last_error.is_some())
+    {
+        "máy chủ gửi thư bị gián đoạn khi đến giờ nhắc"
+    } else {
+        "dịch vụ nhắc việc không chạy khi đến giờ nhắc (máy tắt hoặc dịch vụ dừng)"
+    }
 }
 
 /// The people named for each task (by id), computed once per tick: a task's team is the same
@@ -663,6 +683,7 @@ fn item<'s>(schedule: &'s Schedule, teams: &mut Teams<'s>, r: &Reminder<'s>) -> 
         .map(|l| vietnam::lunar_short(&l))
         .unwrap_or_default();
     let due = r.due_local();
+    let deadline = r.deadline_local();
     // "Who else": the other people named for this task (a few names, then a count); not for a
     // task of everyone.
     let others = if r.task.who.iter().any(|w| !matches!(w, Assignee::All)) {
@@ -696,8 +717,17 @@ fn item<'s>(schedule: &'s Schedule, teams: &mut Teams<'s>, r: &Reminder<'s>) -> 
         class: o.class.map(|c| c.name_vi().to_string()),
         task_title: r.task.title.clone(),
         task_do: r.task.what.clone(),
-        before_days: r.task.before_days,
-        due: vietnam::time_day(due),
+        before_days: match r.lead {
+            Lead::Days(n) => n,
+            Lead::Minutes(_) => 0,
+        },
+        remind_at: vietnam::time_day(due),
+        due: vietnam::time_day(deadline),
+        due_short: format!(
+            "{} {}",
+            deadline.format("%H:%M"),
+            deadline.format("%-d/%-m")
+        ),
         others,
         note: o.event.note.clone(),
     }

@@ -277,10 +277,15 @@ struct Entry<'s> {
     occurrence: Occurrence<'s>,
     categories: String,
     description: String,
-    /// The tasks that become VALARMs (the group's own tasks, in a group feed).
-    alarms: Vec<&'s Task>,
-    /// The unit's `send_at`, for tasks without their own time.
-    default_at: NaiveTime,
+    /// The VALARMs: one per reminder of the group's own tasks, in a group feed.
+    alarms: Vec<FeedAlarm>,
+}
+
+/// One VALARM: a reminder of a task, as an offset from the start of the all-day event.
+struct FeedAlarm {
+    text: String,
+    uid: String,
+    offset: chrono::Duration,
 }
 
 impl Entry<'_> {
@@ -297,13 +302,11 @@ impl Entry<'_> {
             .append_property(Property::new("CATEGORIES", &self.categories))
             .append_property(Property::new("TRANSP", "TRANSPARENT"))
             .append_property(Property::new("LAST-MODIFIED", utc(stamp)));
-        for task in &self.alarms {
-            let text = format!("{} — {}", task.title, o.title);
-            let offset = trigger(task, self.default_at);
-            let mut alarm = Alarm::display(&text, Trigger::from(offset));
+        for a in &self.alarms {
+            let mut alarm = Alarm::display(&a.text, Trigger::from(a.offset));
             // The crate adds a random UID and the current time when these are missing; both
             // would make the bytes differ on every render. UID in VALARM is RFC 9074.
-            alarm.uid(&alarm_uid(&self.uid, &task.id)).timestamp(stamp);
+            alarm.uid(&a.uid).timestamp(stamp);
             ev.alarm(alarm.done());
         }
         ev.done()
@@ -311,7 +314,6 @@ impl Entry<'_> {
 }
 
 fn entries<'s>(schedule: &'s Schedule, inputs: &Inputs<'s>, spec: &FeedSpec) -> Vec<Entry<'s>> {
-    let slug = unit_slug(&schedule.unit.name);
     let off = &inputs.off;
     inputs
         .occurrences
@@ -341,23 +343,71 @@ fn entries<'s>(schedule: &'s Schedule, inputs: &Inputs<'s>, spec: &FeedSpec) -> 
                 .collect::<Vec<_>>()
                 .join(",");
             Some(Entry {
-                uid: format!("{}-{}@{slug}.ngayle", o.event.id, o.year),
+                uid: self_uid(schedule, o),
                 description: description(schedule, off, o, &tasks),
                 categories,
                 alarms: if spec.group.is_some() {
-                    tasks
+                    alarms(schedule, off, o, &tasks)
                 } else {
                     Vec::new()
                 },
-                default_at: schedule.settings.send_at,
                 occurrence: o.clone(),
             })
         })
         .collect()
 }
 
-/// `EVENT-YEAR-TASK@DOMAIN` from the event's `EVENT-YEAR@DOMAIN`.
-fn alarm_uid(event_uid: &str, task: &str) -> String {
+/// One alarm per reminder of each task: at the instant its email goes out, with its deadline
+/// in the text.
+fn alarms(
+    schedule: &Schedule,
+    off: &BTreeSet<NaiveDate>,
+    o: &Occurrence,
+    tasks: &[&Task],
+) -> Vec<FeedAlarm> {
+    let start = o.date.and_time(NaiveTime::MIN);
+    let mut out = Vec::new();
+    for &task in tasks {
+        let Some(timing) = plan::timing(schedule, off, o.date, task) else {
+            continue;
+        };
+        let deadline = timing.deadline.with_timezone(&vietnam::ZONE);
+        let keys = plan::lead_keys(task);
+        for (r, key) in timing.reminders.iter().zip(&keys) {
+            let at = r.at.with_timezone(&vietnam::ZONE).naive_local();
+            out.push(FeedAlarm {
+                text: format!(
+                    "{} — hạn {} — {}",
+                    task.title,
+                    vietnam::time_day(deadline),
+                    o.title
+                ),
+                uid: alarm_uid(&self_uid(schedule, o), &task.id, key),
+                offset: at - start,
+            });
+        }
+    }
+    out
+}
+
+/// The UID of an occurrence's VEVENT.
+fn self_uid(schedule: &Schedule, o: &Occurrence) -> String {
+    format!(
+        "{}-{}@{}.ngayle",
+        o.event.id,
+        o.year,
+        unit_slug(&schedule.unit.name)
+    )
+}
+
+/// `EVENT-YEAR-TASK@DOMAIN` from the event's `EVENT-YEAR@DOMAIN` (and `-LEAD` for a task's
+/// reminders after its first).
+fn alarm_uid(event_uid: &str, task: &str, lead: &str) -> String {
+    let task = if lead.is_empty() {
+        task.to_string()
+    } else {
+        format!("{task}-{lead}")
+    };
     match event_uid.split_once('@') {
         Some((local, domain)) => format!("{local}-{task}@{domain}"),
         None => format!("{event_uid}-{task}"),
@@ -397,23 +447,25 @@ fn description(
     if !tasks.is_empty() {
         s.push_str("\n\nViệc cần làm:");
         for &t in tasks {
-            let due = plan::due_of(schedule, off, o.date, t)
-                .map_or(o.date.and_time(NaiveTime::MIN), |(d, _)| {
-                    d.with_timezone(&crate::vietnam::ZONE).naive_local()
-                });
-            let lead = match t.before_days {
-                0 => "trong ngày".to_string(),
-                n => format!("trước {n} ngày"),
-            };
             let who = who_text(schedule, t);
-            let _ = write!(
-                s,
-                "\n• {} — {lead}, hạn {} {}.\n  {}",
-                t.title,
-                due.format("%H:%M"),
-                day(due.date()),
-                t.what
-            );
+            let _ = write!(s, "\n• {}", t.title);
+            if let Some(timing) = plan::timing(schedule, off, o.date, t) {
+                let local = |t: DateTime<Utc>| t.with_timezone(&vietnam::ZONE).naive_local();
+                let due = local(timing.deadline);
+                let _ = write!(s, " — hạn {} {}", due.format("%H:%M"), day(due.date()));
+                let when: Vec<String> = timing
+                    .reminders
+                    .iter()
+                    .map(|r| {
+                        let at = local(r.at);
+                        format!("{} {}", at.format("%H:%M"), vietnam::date_short(at.date()))
+                    })
+                    .collect();
+                if !when.is_empty() {
+                    let _ = write!(s, "; nhắc lúc {}", when.join(", "));
+                }
+            }
+            let _ = write!(s, ".\n  {}", t.what);
             if !who.is_empty() {
                 let _ = write!(s, "\n  Người thực hiện: {who}.");
             }
@@ -461,13 +513,6 @@ fn place_suffix(place: &str) -> String {
     } else {
         format!(" ({place})")
     }
-}
-
-/// The alarm's offset from the start of the all-day event (local midnight): `before` days
-/// earlier, at the task's time of day.
-fn trigger(task: &Task, default_at: NaiveTime) -> chrono::Duration {
-    let since_midnight = task.at.unwrap_or(default_at) - NaiveTime::MIN;
-    since_midnight - chrono::Duration::days(task.before_days.into())
 }
 
 fn date_property(key: &str, date: NaiveDate) -> Property {
@@ -627,24 +672,5 @@ mod tests {
     #[test]
     fn text_escaping() {
         assert_eq!(escape_text("a,b;c\\d\ne\r"), "a\\,b\\;c\\\\d\\ne");
-    }
-
-    #[test]
-    fn triggers() {
-        let task = |before_days, at| Task {
-            id: "t".into(),
-            title: "T".into(),
-            what: "W".into(),
-            before_days,
-            at: NaiveTime::from_hms_opt(at, 0, 0),
-            who: vec![],
-        };
-        let d = NaiveTime::from_hms_opt(7, 30, 0).unwrap_or_default();
-        assert_eq!(trigger(&task(1, 7), d), chrono::Duration::hours(-17));
-        assert_eq!(trigger(&task(0, 7), d), chrono::Duration::hours(7));
-        assert_eq!(
-            trigger(&task(7, 16), d),
-            chrono::Duration::hours(16 - 7 * 24)
-        );
     }
 }

@@ -1,11 +1,15 @@
 //! The reminder plan: who must be told what, and when.
 //!
-//! Pure: occurrence × task × person → a due instant, in Asia/Ho_Chi_Minh (UTC+7, no daylight
-//! saving). The due day is the event's first day minus the task's `before`, at the task's `at`
-//! (or the unit's `send_at`); a due day outside `workdays` or on an official day off (an event's
-//! `day_off`) moves to the previous workday. Each reminder has a stable [`ReminderKey`] — event
-//! id, occurrence date, task id, person id — that edits elsewhere in the schedule do not change;
-//! the store's unique key on it is what makes a second send impossible.
+//! Pure: occurrence × task × lead × person → a send instant, in Asia/Ho_Chi_Minh (UTC+7, no
+//! daylight saving). A task of an occurrence has a deadline (its `due`, relative to the
+//! event's first day; by default the start of the working day, `send_at`, on that day) and one
+//! reminder per lead time of its `remind` (the old `before` is one). A lead in days goes out on
+//! the day that many days before the deadline's, at the task's `at` (or `send_at`); a lead in
+//! hours or minutes exactly that long before the deadline. A send day outside `workdays` or on
+//! an official day off (an event's `day_off`) moves to the previous workday; the deadline does
+//! not move. Each reminder has a stable [`ReminderKey`] — event id, occurrence date, task id,
+//! person id, lead — that edits elsewhere in the schedule do not change; the store's unique key
+//! on it is what makes a second send impossible.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -14,7 +18,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, TimeZone, Utc};
 
 use crate::occurrence::{Occurrence, happenings, occurrences};
-use crate::schedule::{Person, Schedule, Task};
+use crate::schedule::{Lead, Person, Schedule, Task};
 use crate::vietnam::ZONE;
 
 /// What identifies a reminder for ever. The ids are shared (`Arc<str>`): a plan holds one
@@ -26,6 +30,10 @@ pub struct ReminderKey {
     pub date: NaiveDate,
     pub task_id: Arc<str>,
     pub person_id: Arc<str>,
+    /// Which of the task's reminders: empty for its first (longest lead: the key every
+    /// reminder had before a task could have several, so that an upgrade keeps its record),
+    /// else the lead as written normalized (`1d`, `120m`; see [`lead_keys`]).
+    pub lead: Arc<str>,
 }
 
 impl fmt::Display for ReminderKey {
@@ -34,15 +42,25 @@ impl fmt::Display for ReminderKey {
             f,
             "{}/{}/{}/{}",
             self.event_id, self.date, self.task_id, self.person_id
-        )
+        )?;
+        if !self.lead.is_empty() {
+            write!(f, "/{}", self.lead)?;
+        }
+        Ok(())
     }
 }
 
-/// One reminder: a task of an occurrence, for one person, due at one instant.
+/// One reminder: a task of an occurrence, for one person, sent at one instant (`due`) ahead of
+/// the task's deadline.
 #[derive(Debug, Clone)]
 pub struct Reminder<'s> {
     pub key: ReminderKey,
+    /// When it goes out ("Nhắc lúc").
     pub due: DateTime<Utc>,
+    /// When the work must be done ("Hạn").
+    pub deadline: DateTime<Utc>,
+    /// Its lead time before the deadline.
+    pub lead: Lead,
     /// Shared by the reminders of one occurrence (a task for a whole staff is one clone).
     pub occurrence: Arc<Occurrence<'s>>,
     pub task: &'s Task,
@@ -52,10 +70,31 @@ pub struct Reminder<'s> {
 }
 
 impl Reminder<'_> {
-    /// The due instant in Vietnamese time.
+    /// The send instant in Vietnamese time.
     pub fn due_local(&self) -> DateTime<FixedOffset> {
         self.due.with_timezone(&ZONE)
     }
+
+    /// The deadline in Vietnamese time.
+    pub fn deadline_local(&self) -> DateTime<FixedOffset> {
+        self.deadline.with_timezone(&ZONE)
+    }
+}
+
+/// The keys' lead part of each of `task`'s reminders, in the order of its `remind`: the first
+/// (longest lead) has the empty lead, the others their label.
+pub fn lead_keys(task: &Task) -> Vec<Arc<str>> {
+    task.remind
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                Arc::from("")
+            } else {
+                Arc::from(l.label())
+            }
+        })
+        .collect()
 }
 
 /// The reminders due in `from..=to`, sorted by due instant, then person, event and task.
@@ -70,16 +109,20 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
     );
     let max_before = schedule.max_before_days();
     // Events whose reminders can fall in the window: up to `max_before` days (and a few more
-    // for the move to a workday) after it.
+    // for the move to a workday) after it, or `max_after` days before it (a deadline after the
+    // event's day).
     let horizon = last
-        .checked_add_days(Days::new(u64::from(max_before) + MAX_MOVE))
+        .checked_add_days(Days::new(u64::from(max_before) + MAX_MOVE + 1))
         .unwrap_or(last);
+    let start = first
+        .checked_sub_days(Days::new(u64::from(schedule.max_after_days())))
+        .unwrap_or(first);
     let off = days_off(
         schedule,
-        first.checked_sub_days(Days::new(MAX_MOVE)).unwrap_or(first),
+        start.checked_sub_days(Days::new(MAX_MOVE)).unwrap_or(start),
         horizon,
     );
-    let occurrences: Vec<Arc<Occurrence>> = occurrences(schedule, first, horizon)
+    let occurrences: Vec<Arc<Occurrence>> = occurrences(schedule, start, horizon)
         .into_iter()
         .map(Arc::new)
         .collect();
@@ -89,11 +132,14 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
     let person_rank = ranks(schedule.people.iter().map(|p| p.id.as_str()));
     let event_ids = sorted_ids(occurrences.iter().map(|o| o.event.id.as_str()));
     let task_ids = sorted_ids(schedule.tasks.iter().map(|t| t.id.as_str()));
-    // Each task's assignees once per plan, by task rank.
+    // Each task's assignees and lead keys once per plan, by task rank.
     let mut assignees: Vec<Vec<usize>> = vec![Vec::new(); task_ids.len()];
+    let mut leads: Vec<Vec<Arc<str>>> = vec![Vec::new(); task_ids.len()];
     for task in &schedule.tasks {
-        if let Some(a) = assignees.get_mut(rank_of(&task_ids, &task.id) as usize) {
+        let rank = rank_of(&task_ids, &task.id) as usize;
+        if let (Some(a), Some(l)) = (assignees.get_mut(rank), leads.get_mut(rank)) {
             *a = schedule.assignee_positions(task);
+            *l = lead_keys(task);
         }
     }
     // One group per task of an occurrence due in the window: its reminders differ only by
@@ -102,26 +148,31 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
     for (occurrence, o) in occurrences.iter().enumerate() {
         let event = rank_of(&event_ids, &o.event.id);
         for &task in &o.tasks {
-            let Some((due, moved)) = due_of(schedule, &off, o.date, task) else {
+            let Some(timing) = timing(schedule, &off, o.date, task) else {
                 continue;
             };
-            if due < from || due > to {
-                continue;
-            }
             let task_rank = rank_of(&task_ids, &task.id);
-            groups.push(TaskRun {
-                order: Order {
-                    due,
-                    person: 0,
-                    event,
-                    date: o.date,
-                    task: task_rank,
-                },
-                occurrence,
-                task,
-                moved,
-                people: assignees.get(task_rank as usize).map_or(&[], Vec::as_slice),
-            });
+            for r in timing.reminders {
+                if r.at < from || r.at > to {
+                    continue;
+                }
+                groups.push(TaskRun {
+                    order: Order {
+                        due: r.at,
+                        person: 0,
+                        event,
+                        date: o.date,
+                        task: task_rank,
+                        lead: index_u32(r.index),
+                    },
+                    occurrence,
+                    task,
+                    deadline: timing.deadline,
+                    lead: r.lead,
+                    moved: r.moved,
+                    people: assignees.get(task_rank as usize).map_or(&[], Vec::as_slice),
+                });
+            }
         }
     }
     // Each id once per plan, shared by its keys.
@@ -140,11 +191,14 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
         let (Some(g), Some(p)) = (groups.get(g), schedule.people.get(person)) else {
             return;
         };
-        let (Some(o), Some(event_id), Some(task_id), Some(person_id)) = (
+        let (Some(o), Some(event_id), Some(task_id), Some(person_id), Some(lead)) = (
             occurrences.get(g.occurrence),
             event_id.get(g.occurrence),
             task_id.get(g.order.task as usize),
             person_id.get(person),
+            leads
+                .get(g.order.task as usize)
+                .and_then(|l| l.get(g.order.lead as usize)),
         ) else {
             return;
         };
@@ -154,8 +208,11 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
                 date: o.date,
                 task_id: Arc::clone(task_id),
                 person_id: Arc::clone(person_id),
+                lead: Arc::clone(lead),
             },
             due: g.order.due,
+            deadline: g.deadline,
+            lead: g.lead,
             occurrence: Arc::clone(o),
             task: g.task,
             person: p,
@@ -165,14 +222,16 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
     out
 }
 
-/// The reminders of one task of one occurrence: the same but for the person. (Not a group of
-/// staff, `schedule::Group`.)
+/// The reminders of one lead of one task of one occurrence: the same but for the person. (Not
+/// a group of staff, `schedule::Group`.)
 struct TaskRun<'s, 'p> {
     /// The order of its reminders, but for the person (0 here).
     order: Order,
     /// Index in the plan's occurrences.
     occurrence: usize,
     task: &'s Task,
+    deadline: DateTime<Utc>,
+    lead: Lead,
     moved: bool,
     /// Indices in `schedule.people`.
     people: &'p [usize],
@@ -187,6 +246,8 @@ struct Order {
     event: u32,
     date: NaiveDate,
     task: u32,
+    /// The index in the task's `remind`.
+    lead: u32,
 }
 
 /// The reminders of some groups in plan order, as (group, person) indices.
@@ -243,7 +304,7 @@ impl Sorted {
 
 /// How a reminder's order and indices are packed into a `u128`, most significant first: due
 /// (seconds after the first), person rank, event rank, date (days after the first), task rank,
-/// group index, person index.
+/// lead index, group index, person index.
 struct Packing {
     due_base: i64,
     date_base: i64,
@@ -252,6 +313,7 @@ struct Packing {
     event: u32,
     date: u32,
     task: u32,
+    lead: u32,
     group: u32,
     person: u32,
 }
@@ -285,6 +347,7 @@ impl Packing {
             event: width(max(|o| o.event)?),
             date: width(date_max.abs_diff(date_base)),
             task: width(max(|o| o.task)?),
+            lead: width(max(|o| o.lead)?),
             group: width(groups.len() as u64),
             person: width(people as u64),
         };
@@ -293,7 +356,7 @@ impl Packing {
     }
 
     fn below_rank(&self) -> u32 {
-        self.event + self.date + self.task + self.group + self.person
+        self.event + self.date + self.task + self.lead + self.group + self.person
     }
 
     /// A group's part of its reminders' keys (all but the person's rank and index).
@@ -305,6 +368,7 @@ impl Packing {
             (u64::from(g.order.event), self.event),
             (day, self.date),
             (u64::from(g.order.task), self.task),
+            (u64::from(g.order.lead), self.lead),
             (index as u64, self.group),
         ] {
             low = shl(low, bits) | u128::from(value);
@@ -369,44 +433,101 @@ fn index_u32(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
-/// When a task of an occurrence on `date` is due, and whether it was moved off a non-workday.
-/// `off` must hold the days off around `date` (see [`days_off`]).
-pub fn due_of(
+/// When a task of an occurrence on `date` must be done, and when each of its reminders goes
+/// out. `off` must hold the days off around `date` (see [`days_off`]).
+pub fn timing(
     schedule: &Schedule,
     off: &BTreeSet<NaiveDate>,
     date: NaiveDate,
     task: &Task,
-) -> Option<(DateTime<Utc>, bool)> {
-    let (day, moved) = due_day(schedule, off, date, task)?;
-    let time = task.at.unwrap_or(schedule.settings.send_at);
-    let due = ZONE.from_local_datetime(&day.and_time(time)).single()?;
-    Some((due.with_timezone(&Utc), moved))
+) -> Option<Timing> {
+    let deadline = deadline_of(schedule, date, task)?;
+    let local = deadline.with_timezone(&ZONE);
+    let at = task.at.unwrap_or(schedule.settings.send_at);
+    let mut reminders = Vec::with_capacity(task.remind.len());
+    for (index, &lead) in task.remind.iter().enumerate() {
+        let planned = match lead {
+            Lead::Days(n) => {
+                let day = local.date_naive().checked_sub_days(Days::new(n.into()))?;
+                let t = ZONE.from_local_datetime(&day.and_time(at)).single()?;
+                // On the deadline's own day at a later hour (check refuses it): at the deadline.
+                t.with_timezone(&Utc).min(deadline)
+            }
+            Lead::Minutes(m) => deadline - chrono::Duration::minutes(m.into()),
+        };
+        let (at, moved) = to_workday(schedule, off, planned)?;
+        reminders.push(Remind {
+            lead,
+            index,
+            at,
+            moved,
+        });
+    }
+    Some(Timing {
+        deadline,
+        reminders,
+    })
 }
 
-/// How far back a due day may move to find a workday (Tết and a weekend fit easily).
+/// The deadline of `task` for an occurrence on `date`: `due`'s days after it, at `due`'s time
+/// or the start of the working day (`send_at`). It does not move off days off.
+pub fn deadline_of(schedule: &Schedule, date: NaiveDate, task: &Task) -> Option<DateTime<Utc>> {
+    let offset = task.due.days;
+    let day = if offset < 0 {
+        date.checked_sub_days(Days::new(offset.unsigned_abs().into()))?
+    } else {
+        date.checked_add_days(Days::new(offset.unsigned_abs().into()))?
+    };
+    let time = task.due.time.unwrap_or(schedule.settings.send_at);
+    let t = ZONE.from_local_datetime(&day.and_time(time)).single()?;
+    Some(t.with_timezone(&Utc))
+}
+
+/// A task's deadline for one occurrence and its reminders, in the order of its `remind`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timing {
+    pub deadline: DateTime<Utc>,
+    pub reminders: Vec<Remind>,
+}
+
+/// One reminder of a [`Timing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Remind {
+    pub lead: Lead,
+    /// Its index in the task's `remind`.
+    pub index: usize,
+    /// When it goes out.
+    pub at: DateTime<Utc>,
+    /// True when its day was moved off a non-workday.
+    pub moved: bool,
+}
+
+/// How far back a send day may move to find a workday (Tết and a weekend fit easily).
 const MAX_MOVE: u64 = 30;
 
-/// The due day of `task` for an occurrence on `date`, moved to the previous workday if needed.
-fn due_day(
+/// `t`, or the same time of day on the last workday before it when its day is not one; and
+/// whether it moved.
+fn to_workday(
     schedule: &Schedule,
     off: &BTreeSet<NaiveDate>,
-    date: NaiveDate,
-    task: &Task,
-) -> Option<(NaiveDate, bool)> {
-    let mut day = date.checked_sub_days(Days::new(task.before_days.into()))?;
-    let mut moved = false;
-    for _ in 0..MAX_MOVE {
+    t: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, bool)> {
+    let local = t.with_timezone(&ZONE).naive_local();
+    let mut day = local.date();
+    for moves in 0..MAX_MOVE {
         if is_workday(schedule, off, day) {
-            return Some((day, moved));
+            if moves == 0 {
+                return Some((t, false));
+            }
+            let moved = ZONE
+                .from_local_datetime(&day.and_time(local.time()))
+                .single()?;
+            return Some((moved.with_timezone(&Utc), true));
         }
         day = day.pred_opt()?;
-        moved = true;
     }
     // No workday within a month (a misconfiguration): keep the original day.
-    Some((
-        date.checked_sub_days(Days::new(task.before_days.into()))?,
-        false,
-    ))
+    Some((t, false))
 }
 
 fn is_workday(schedule: &Schedule, off: &BTreeSet<NaiveDate>, day: NaiveDate) -> bool {
@@ -468,15 +589,21 @@ mod tests {
         let mut naive = Vec::new();
         for o in occurrences(&schedule, first, last) {
             for &task in &o.tasks {
-                let Some((due, _)) = due_of(&schedule, &off, o.date, task) else {
+                let Some(timing) = timing(&schedule, &off, o.date, task) else {
                     continue;
                 };
-                if due < from || due > to {
-                    continue;
-                }
-                for (_, person) in schedule.assignee_indices(task) {
-                    let key = format!("{}/{}/{}/{}", o.event.id, o.date, task.id, person.id);
-                    naive.push((due, person.id.clone(), key));
+                for (r, lead) in timing.reminders.iter().zip(lead_keys(task)) {
+                    if r.at < from || r.at > to {
+                        continue;
+                    }
+                    for (_, person) in schedule.assignee_indices(task) {
+                        let mut key =
+                            format!("{}/{}/{}/{}", o.event.id, o.date, task.id, person.id);
+                        if !lead.is_empty() {
+                            key = format!("{key}/{lead}");
+                        }
+                        naive.push((r.at, person.id.clone(), key));
+                    }
                 }
             }
         }
@@ -516,7 +643,8 @@ mod tests {
             id: "t".into(),
             title: String::new(),
             what: String::new(),
-            before_days: 0,
+            due: crate::schedule::Due::default(),
+            remind: vec![Lead::Days(0)],
             at: None,
             who: Vec::new(),
         };
@@ -545,15 +673,18 @@ mod tests {
                 event: u32::try_from(next(70)).unwrap_or(0),
                 date,
                 task: u32::try_from(next(11)).unwrap_or(0),
+                lead: u32::try_from(next(2)).unwrap_or(0),
             };
             // Unique keys, as ids make them in a plan.
-            if !seen.insert((order.event, order.date, order.task)) {
+            if !seen.insert((order.event, order.date, order.task, order.lead)) {
                 continue;
             }
             groups.push(TaskRun {
                 order,
                 occurrence: 0,
                 task: &task,
+                deadline: order.due,
+                lead: Lead::Days(0),
                 moved: false,
                 people: &members[groups.len()],
             });
@@ -592,9 +723,12 @@ mod tests {
                 event: rank,
                 date: NaiveDate::from_ymd_opt(y, 1, 1).unwrap_or_default(),
                 task: rank,
+                lead: 0,
             },
             occurrence: 0,
             task: &task,
+            deadline: DateTime::UNIX_EPOCH,
+            lead: Lead::Days(0),
             moved: false,
             people: &[0, 1],
         };

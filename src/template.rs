@@ -43,6 +43,9 @@ pub struct MailContext {
     pub unit: UnitCtx,
     pub person: PersonCtx,
     pub late: bool,
+    /// Why it is late, as a clause ("dịch vụ nhắc việc ngừng chạy khi đến giờ nhắc"); empty
+    /// when it is not.
+    pub late_reason: String,
     /// How many different events the items are about.
     pub events: usize,
     pub items: Vec<ItemCtx>,
@@ -77,8 +80,14 @@ pub struct ItemCtx {
     pub class: Option<String>,
     pub task_title: String,
     pub task_do: String,
+    /// The reminder's lead in whole days (0 for one in hours or minutes).
     pub before_days: u32,
+    /// When this reminder was due to go out (`07:30 Thứ Ba 15/12/2026`).
+    pub remind_at: String,
+    /// When the work must be done, the task's deadline (`17:00 Thứ Hai 21/12/2026`).
     pub due: String,
+    /// The deadline, short (`17:00 21/12`).
+    pub due_short: String,
     pub others: Vec<String>,
     pub note: Option<String>,
 }
@@ -200,6 +209,7 @@ impl MailContext {
                 email: "an@example.org".into(),
             },
             late: true,
+            late_reason: "dịch vụ nhắc việc ngừng chạy khi đến giờ nhắc".into(),
             events: 2,
             items: vec![ItemCtx {
                 event_title: "Kỷ niệm 49 năm Ngày Giải phóng miền Nam (30/4/1975 - 30/4/2024)"
@@ -215,7 +225,9 @@ impl MailContext {
                 task_title: "Treo cờ Tổ quốc".into(),
                 task_do: "Treo cờ ở cổng trường.".into(),
                 before_days: 1,
-                due: "07:00 Thứ Hai 29/04/2024".into(),
+                remind_at: "07:00 Thứ Hai 29/04/2024".into(),
+                due: "07:30 Thứ Ba 30/04/2024".into(),
+                due_short: "07:30 30/4".into(),
                 others: vec!["Lê Văn Bình".into()],
                 note: Some("Ghi chú".into()),
             }],

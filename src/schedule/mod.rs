@@ -118,9 +118,28 @@ impl Schedule {
         self.groups.iter().find(|g| g.id == id)
     }
 
-    /// The longest lead time of any task, in days.
+    /// How many days before an event's first day any reminder of it can be (its deadline's
+    /// offset and its longest lead, plus a day for a lead in hours that crosses midnight).
     pub fn max_before_days(&self) -> u32 {
-        self.tasks.iter().map(|t| t.before_days).max().unwrap_or(0)
+        self.tasks
+            .iter()
+            .map(|t| {
+                let lead = t.remind.first().map_or(0, Lead::days_up);
+                let due = u32::try_from(-t.due.days.min(0)).unwrap_or(0);
+                lead.saturating_add(due)
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// How many days after an event's first day any reminder of it can be (a deadline after
+    /// the day, `due: +2d`).
+    pub fn max_after_days(&self) -> u32 {
+        self.tasks
+            .iter()
+            .map(|t| u32::try_from(t.due.days.max(0)).unwrap_or(0))
+            .max()
+            .unwrap_or(0)
     }
 
     /// The people a task is assigned to, each once, in the order of `staff.yaml`. Looked up by
@@ -330,11 +349,66 @@ pub struct Task {
     pub title: String,
     /// What to do.
     pub what: String,
-    /// How many days before the event the reminder is due.
-    pub before_days: u32,
-    /// The time of day it is due, if not the unit's default `send_at`.
+    /// When the work must be done (`due`).
+    pub due: Due,
+    /// The reminders (`remind`, or the one of `before`), as lead times before the deadline,
+    /// longest first, each once.
+    pub remind: Vec<Lead>,
+    /// The time of day of a reminder whose lead is in days, if not the unit's `send_at`.
     pub at: Option<NaiveTime>,
     pub who: Vec<Assignee>,
+}
+
+/// A task's deadline, relative to the event's first day: `due: -1d 17:00` is the day before
+/// at 17:00. Without a time it is the start of the working day (the unit's `send_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Due {
+    /// Days after the event's first day (−1: the day before).
+    pub days: i32,
+    pub time: Option<NaiveTime>,
+}
+
+/// How long before its deadline a reminder goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Lead {
+    /// On the day this many days before the deadline's day, at the task's `at` (or
+    /// `send_at`): `7d`, `2w`.
+    Days(u32),
+    /// Exactly this many minutes before the deadline: `2h`, `30m`.
+    Minutes(u32),
+}
+
+impl Lead {
+    /// Whole days before the deadline's day, rounded up (for how far to look ahead).
+    pub fn days_up(&self) -> u32 {
+        match *self {
+            Lead::Days(n) => n,
+            Lead::Minutes(m) => m.div_ceil(24 * 60),
+        }
+    }
+
+    /// How it is written, normalized (`14d`, `90m`): part of the reminder's key.
+    pub fn label(&self) -> String {
+        match self {
+            Lead::Days(n) => format!("{n}d"),
+            Lead::Minutes(m) => format!("{m}m"),
+        }
+    }
+
+    /// Longer leads first; between a lead in days and one in minutes, the days (a reminder on
+    /// an earlier day) when it is at least a day.
+    fn reach(&self) -> u64 {
+        match *self {
+            Lead::Days(n) => u64::from(n) * 24 * 60,
+            Lead::Minutes(m) => u64::from(m),
+        }
+    }
+
+    /// Sorts leads longest first and drops repeats.
+    pub fn normalize(leads: &mut Vec<Lead>) {
+        leads.sort_by(|a, b| b.reach().cmp(&a.reach()).then(a.cmp(b)));
+        leads.dedup();
+    }
 }
 
 /// Who a task is for.

@@ -90,7 +90,16 @@ raw_type! {
 }
 
 raw_type! {
-    Task { id: Scalar, title: Scalar, what as "do": Scalar, before: Scalar, at: Scalar, who: List }
+    Task {
+        id: Scalar,
+        title: Scalar,
+        what as "do": Scalar,
+        due: Scalar,
+        remind: List,
+        before: Scalar,
+        at: Scalar,
+        who: List,
+    }
 }
 
 raw_type! {
@@ -122,7 +131,7 @@ mod tests {
     fn keys_are_the_fields() {
         assert_eq!(
             super::Task::KEYS,
-            &["id", "title", "do", "before", "at", "who"]
+            &["id", "title", "do", "due", "remind", "before", "at", "who"]
         );
         assert_eq!(super::Staff::KEYS, &["groups", "people"]);
     }

@@ -535,6 +535,8 @@ pub struct ReminderState {
     pub attempts: i64,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub message_id: Option<String>,
+    /// The last send error, or why it waits (the mail server was unusable).
+    pub last_error: Option<String>,
     /// Recorded by this call (it was not known before).
     pub new: bool,
 }
@@ -547,6 +549,7 @@ fn state_of(row: &sqlx::sqlite::SqliteRow) -> Result<ReminderState, StoreError> 
             .try_get::<Option<i64>, _>("next_attempt_at")?
             .map(from_ts),
         message_id: row.try_get("message_id")?,
+        last_error: row.try_get("last_error")?,
         new: false,
     })
 }
@@ -625,7 +628,7 @@ impl Store {
         let mut tx = pool.begin_with(BEGIN_WRITE).await?;
         let rows = sqlx::query(
             "SELECT event_id, occurrence_date, task_id, person_id, email, due_at,
-                    status, attempts, next_attempt_at, message_id
+                    status, attempts, next_attempt_at, message_id, last_error
              FROM reminders WHERE occurrence_date >= ? AND occurrence_date <= ?",
         )
         .bind(first.format("%Y-%m-%d").to_string())
@@ -695,6 +698,7 @@ impl Store {
                         attempts: 0,
                         next_attempt_at: None,
                         message_id: None,
+                        last_error: None,
                         new: true,
                     });
                 }
@@ -739,7 +743,7 @@ impl Store {
             let mut out = Vec::with_capacity(keys.len());
             for key in keys {
                 let row = sqlx::query(
-                    "SELECT status, attempts, next_attempt_at, message_id FROM reminders
+                    "SELECT status, attempts, next_attempt_at, message_id, last_error FROM reminders
                      WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
                 )
                 .bind(&*key.event_id)
@@ -891,6 +895,7 @@ mod tests {
             date: NaiveDate::from_ymd_opt(2026, 4, 30).unwrap_or_default(),
             task_id: "treo-co".into(),
             person_id: format!("p{n:04}").into(),
+            lead: "".into(),
         }
     }
 

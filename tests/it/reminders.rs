@@ -213,8 +213,10 @@ fn the_subject_of_the_issue() {
         "{}",
         mail.text
     );
+    // The deadline is the event's day at the start of work (`send_at`), not the send time.
     assert!(
-        mail.text.contains("Hạn: 07:00 Thứ Hai 29/04/2024"),
+        mail.text.contains("Hạn: 07:30 Thứ Ba 30/04/2024")
+            && mail.text.contains("Nhắc lúc: 07:00 Thứ Hai 29/04/2024"),
         "{}",
         mail.text
     );

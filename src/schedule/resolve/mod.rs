@@ -82,7 +82,10 @@ pub(super) fn resolve_parsed(
         None => (Vec::new(), Vec::new()),
     };
     let tasks = match &src.tasks {
-        Some(f) => r.tasks(f, &groups, &people),
+        Some(f) => {
+            let send_at = config.as_ref().map(|(_, s)| s.send_at);
+            r.tasks(f, &groups, &people, send_at)
+        }
         None => Vec::new(),
     };
     let mut layers = Vec::new();

@@ -215,8 +215,50 @@ pub fn seconds_or_minutes(
         .filter(|d| (min..=max).contains(d))
 }
 
-/// `30m`, `12h`, `3d`, `2w` with the units allowed.
+/// `s` (`7d`, `2w`, `90m`) as a length of time, in one of `units` (`s`, `m`, `h`, `d`, `w`),
+/// at most a year.
 pub fn parse_duration(s: &str, units: &[char]) -> Result<chrono::Duration, String> {
+    let (n, unit) = parse_span(s, units)?;
+    Ok(unit.of(n))
+}
+
+/// The unit of a length of time as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+}
+
+impl Unit {
+    fn of_char(c: char) -> Option<Unit> {
+        Some(match c {
+            's' => Unit::Second,
+            'm' => Unit::Minute,
+            'h' => Unit::Hour,
+            'd' => Unit::Day,
+            'w' => Unit::Week,
+            _ => return None,
+        })
+    }
+
+    /// `n` of this unit.
+    pub fn of(self, n: u32) -> chrono::Duration {
+        let n = i64::from(n);
+        match self {
+            Unit::Second => chrono::Duration::seconds(n),
+            Unit::Minute => chrono::Duration::minutes(n),
+            Unit::Hour => chrono::Duration::hours(n),
+            Unit::Day => chrono::Duration::days(n),
+            Unit::Week => chrono::Duration::weeks(n),
+        }
+    }
+}
+
+/// `s` as a number and its unit, one of `units`, at most a year long.
+pub fn parse_span(s: &str, units: &[char]) -> Result<(u32, Unit), String> {
     let s = s.trim();
     let unit = s.chars().last().ok_or("trống")?;
     let number = &s[..s.len() - unit.len_utf8()];
@@ -225,25 +267,17 @@ pub fn parse_duration(s: &str, units: &[char]) -> Result<chrono::Duration, Strin
         .map(|u| format!("`{u}`"))
         .collect::<Vec<_>>()
         .join(", ");
-    if !units.contains(&unit) {
+    let Some(u) = Unit::of_char(unit).filter(|_| units.contains(&unit)) else {
         return Err(format!("đơn vị `{unit}` không dùng được (dùng {allowed})"));
-    }
-    let n: i64 = number
+    };
+    let n = number
         .trim()
         .parse::<u32>()
-        .map_err(|_| format!("`{number}` không phải số nguyên không âm"))?
-        .into();
-    let d = match unit {
-        's' => chrono::Duration::seconds(n),
-        'm' => chrono::Duration::minutes(n),
-        'h' => chrono::Duration::hours(n),
-        'd' => chrono::Duration::days(n),
-        _ => chrono::Duration::weeks(n),
-    };
-    if d > chrono::Duration::days(366) {
+        .map_err(|_| format!("`{number}` không phải số nguyên không âm"))?;
+    if u.of(n) > chrono::Duration::days(366) {
         return Err("dài quá một năm".to_string());
     }
-    Ok(d)
+    Ok((n, u))
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use super::syntax::parse_duration;
-use super::{ALL, Defined, Resolver, SourceFile, ids_help};
-use crate::schedule::{Assignee, Group, Person, Task, raw};
+use chrono::NaiveTime;
+
+use super::syntax::{Unit, parse_span};
+use super::{ALL, Defined, Resolver, Seg, SourceFile, ids_help};
+use crate::schedule::{Assignee, Due, Group, Lead, Person, Task, raw};
 
 impl Resolver {
     pub(super) fn tasks<'a>(
@@ -15,6 +17,7 @@ impl Resolver {
         f: &'a SourceFile,
         groups: &[Group],
         people: &[Person],
+        send_at: Option<NaiveTime>,
     ) -> Vec<Task> {
         let Some(t) = self.parse::<raw::Tasks>(f) else {
             return Vec::new();
@@ -37,24 +40,20 @@ impl Resolver {
             let at = |key| item.at(key);
             let title = self.text((f, &at("title"), &raw.title), "tên việc");
             let what = self.text_lines((f, &at("do"), &raw.what), "nội dung việc cần làm");
-            let before = self.text((f, &at("before"), &raw.before), "thời gian làm trước").and_then(|b| {
-                match parse_duration(&b, &['d', 'w']) {
-                    Ok(d) => u32::try_from(d.num_days()).ok(),
-                    Err(why) => {
-                        self.error(
-                            f,
-                            &at("before"),
-                            format!("thời gian `{b}` không hợp lệ: {why}"),
-                            "viết số ngày hoặc tuần trước sự kiện: `0d` (ngay hôm đó), `1d`, `7d`, `2w`",
-                        );
-                        None
-                    }
-                }
-            });
             let at_time = match self.optional_text((f, &at("at"), &raw.at), "giờ nhắc") {
                 None => Some(None),
                 Some(s) => self.time_of_day(f, &at("at"), &s).map(Some),
             };
+            let due = match self.optional_text((f, &at("due"), &raw.due), "hạn") {
+                None => Some(Due::default()),
+                Some(s) => self.due(f, &at("due"), &s),
+            };
+            let remind = self.remind(f, item, raw);
+            if let (Some(due), Some(remind), Some(at_time), Some(send_at)) =
+                (due, &remind, at_time, send_at)
+            {
+                self.reminders_before_due(f, item, raw, due, remind, at_time.unwrap_or(send_at));
+            }
             let mut who = Vec::new();
             match &raw.who {
                 None => self.error(
@@ -88,19 +87,192 @@ impl Resolver {
                     }
                 }
             }
-            if let (Some(id), Some(title), Some(what), Some(before_days), Some(at)) =
-                (id, title, what, before, at_time)
+            if let (Some(id), Some(title), Some(what), Some(due), Some(remind), Some(at)) =
+                (id, title, what, due, remind, at_time)
             {
                 out.push(Task {
                     id,
                     title,
                     what,
-                    before_days,
+                    due,
+                    remind,
                     at,
                     who,
                 });
             }
         }
         out
+    }
+
+    /// `due: -1d 17:00`: days from the event's first day (signed; `0d` the day itself) and/or a
+    /// time of day.
+    fn due(&mut self, f: &SourceFile, path: &[Seg], text: &str) -> Option<Due> {
+        let mut due = Due::default();
+        let mut ok = true;
+        let mut days_seen = false;
+        for word in text.split_whitespace() {
+            if word.contains(':') {
+                match NaiveTime::parse_from_str(word, "%H:%M") {
+                    Ok(t) if due.time.is_none() => due.time = Some(t),
+                    _ => ok = false,
+                }
+                continue;
+            }
+            let (sign, rest) = match word.strip_prefix('-') {
+                Some(r) => (-1, r),
+                None => (1, word.strip_prefix('+').unwrap_or(word)),
+            };
+            match parse_span(rest, &['d', 'w']) {
+                Ok((n, unit)) if !days_seen => {
+                    let n = i32::try_from(n).unwrap_or(i32::MAX);
+                    let days = if unit == Unit::Week {
+                        n.saturating_mul(7)
+                    } else {
+                        n
+                    };
+                    if days != 0 && !word.starts_with(['-', '+']) {
+                        self.error(
+                            f,
+                            path,
+                            format!("hạn `{text}`: `{word}` là trước hay sau ngày lễ?"),
+                            format!("viết `-{rest}` (trước ngày lễ) hoặc `+{rest}` (sau ngày lễ)"),
+                        );
+                        return None;
+                    }
+                    due.days = sign * days;
+                    days_seen = true;
+                }
+                _ => ok = false,
+            }
+        }
+        if !ok || text.trim().is_empty() {
+            self.error(
+                f,
+                path,
+                format!("hạn `{text}` không hợp lệ"),
+                "viết số ngày so với ngày lễ và/hoặc giờ: `-1d 17:00` (17 giờ hôm trước), `0d` (đầu giờ làm việc ngày lễ), `\"16:00\"`, `+2d 11:00`",
+            );
+            return None;
+        }
+        Some(due)
+    }
+
+    /// The task's reminders: `remind: [7d, 1d]`, or the one of `before:` (the old form).
+    fn remind(&mut self, f: &SourceFile, item: super::Item, raw: &raw::Task) -> Option<Vec<Lead>> {
+        let at = |key| item.at(key);
+        match (&raw.remind, &raw.before) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    f,
+                    &at("before"),
+                    "có cả `remind` và `before`",
+                    "bỏ `before`: `remind` thay cho nó (ví dụ `before: 7d` là `remind: [7d]`)",
+                );
+                None
+            }
+            (None, None) => {
+                self.error(
+                    f,
+                    &item.at("id"),
+                    "thiếu `remind` (nhắc trước hạn bao lâu)",
+                    "ví dụ `remind: [7d, 1d]` (nhắc trước 7 ngày và trước 1 ngày) hoặc `remind: 2h`",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                let b = self.text((f, &at("before"), &raw.before), "thời gian nhắc trước")?;
+                match parse_span(&b, &['d', 'w']) {
+                    Ok((n, unit)) => Some(vec![lead(n, unit)]),
+                    Err(why) => {
+                        self.error(
+                            f,
+                            &at("before"),
+                            format!("thời gian `{b}` không hợp lệ: {why}"),
+                            "viết số ngày hoặc tuần trước sự kiện: `0d` (ngay hôm đó), `1d`, `7d`, `2w`",
+                        );
+                        None
+                    }
+                }
+            }
+            (Some(list), None) => {
+                if list.0.is_empty() {
+                    self.error(
+                        f,
+                        &at("remind"),
+                        "danh sách `remind` trống",
+                        "ví dụ `remind: [7d, 1d]`",
+                    );
+                    return None;
+                }
+                let mut out = Vec::new();
+                let mut ok = true;
+                for (path, text) in item.entries("remind", Some(list)) {
+                    match parse_span(text, &['m', 'h', 'd', 'w']) {
+                        Ok((n, unit)) => {
+                            let l = lead(n, unit);
+                            if out.contains(&l) {
+                                self.warning(f, &path, format!("`{text}` lặp lại"), "");
+                            }
+                            out.push(l);
+                        }
+                        Err(why) => {
+                            ok = false;
+                            self.error(
+                                f,
+                                &path,
+                                format!("thời gian nhắc `{text}` không hợp lệ: {why}"),
+                                "viết bao lâu trước hạn: `7d`, `1d`, `0d` (ngày đến hạn), `2w`, `2h`, `30m`",
+                            );
+                        }
+                    }
+                }
+                Lead::normalize(&mut out);
+                ok.then_some(out)
+            }
+        }
+    }
+
+    /// A reminder in days goes out at `at` on its day: on the deadline's own day, that must not
+    /// be after the deadline.
+    fn reminders_before_due(
+        &mut self,
+        f: &SourceFile,
+        item: super::Item,
+        raw: &raw::Task,
+        due: Due,
+        remind: &[Lead],
+        at: NaiveTime,
+    ) {
+        let Some(deadline) = due.time else {
+            return;
+        };
+        if remind.contains(&Lead::Days(0)) && at > deadline {
+            let key = if raw.remind.is_some() {
+                "remind"
+            } else {
+                "before"
+            };
+            self.error(
+                f,
+                &item.at(key),
+                format!(
+                    "lời nhắc trong ngày đến hạn lúc {} muộn hơn hạn {}",
+                    at.format("%H:%M"),
+                    deadline.format("%H:%M")
+                ),
+                "đặt `at` sớm hơn hạn, hoặc nhắc trước theo giờ (ví dụ `remind: [2h]`)",
+            );
+        }
+    }
+}
+
+/// A lead as written: days and weeks are a day before the deadline's day, hours and minutes
+/// exactly that long before it.
+fn lead(n: u32, unit: Unit) -> Lead {
+    match unit {
+        Unit::Week => Lead::Days(n.saturating_mul(7)),
+        Unit::Day => Lead::Days(n),
+        Unit::Hour => Lead::Minutes(n.saturating_mul(60)),
+        Unit::Minute | Unit::Second => Lead::Minutes(n),
     }
 }
