@@ -26,8 +26,8 @@ use crate::mail::{ForReminder, Letter, Mailer, SendError};
 use crate::plan::{Reminder, ReminderKey, plan};
 use crate::schedule::{Assignee, Lead, Schedule};
 use crate::store::{
-    Claim, Outcome, Planned, Previous, Refused, ReminderState, ReminderStatus, SKIPPED_WHEN_FOUND,
-    Store, StoreError, Unsettled,
+    Claim, Outcome, Planned, Previous, Refused, ReminderState, ReminderStatus,
+    SKIPPED_BEFORE_START, SKIPPED_PAST_DEADLINE, SKIPPED_WHEN_FOUND, Store, StoreError, Unsettled,
 };
 use crate::template::{ItemCtx, MailContext, PersonCtx, UnitCtx};
 use crate::vietnam;
@@ -84,6 +84,9 @@ pub struct TickReport {
     pub sent: usize,
     /// Of those, sent later than [`LATE_AFTER`].
     pub late: usize,
+    /// Reminders due before the store began keeping reminders (a new install), recorded as
+    /// skipped without a line each.
+    pub before_start: usize,
     /// Reminders newly recorded as skipped (too late to send).
     pub skipped: usize,
     /// Reminders refused for good.
@@ -122,6 +125,8 @@ pub async fn tick(
     let window = Window {
         now,
         too_late: now - schedule.settings.catch_up,
+        late: now - LATE_AFTER,
+        started: store.started_at(now, dry_run).await?,
     };
     let reminders = plan(schedule, window.too_late - LOOKBACK, now);
     let states = if dry_run {
@@ -130,12 +135,22 @@ pub async fn tick(
         window.record(store, &reminders).await?
     };
     control.progressed();
-    report.skipped = window.skip(store, &reminders, &states, dry_run).await?;
+    window
+        .skip(store, &reminders, &states, dry_run, &mut report)
+        .await?;
+    if report.before_start > 0 {
+        tracing::info!(
+            reminders = report.before_start,
+            started = %vietnam::local(window.started).to_rfc3339(),
+            "{} lời nhắc đến hạn trước khi ngayle bắt đầu chạy: không gửi",
+            report.before_start
+        );
+    }
     if report.skipped > 0 {
         tracing::warn!(
             skipped = report.skipped,
             catch_up_hours = schedule.settings.catch_up.num_hours(),
-            "{} lời nhắc đã quá hạn gửi bù: ghi là bỏ qua, không gửi",
+            "{} lời nhắc quá hạn (quá thời hạn gửi bù hoặc đã qua hạn công việc): ghi là bỏ qua, không gửi",
             report.skipped
         );
     }
@@ -160,9 +175,28 @@ struct Window {
     now: DateTime<Utc>,
     /// Reminders due before this are not sent any more (`catch_up`).
     too_late: DateTime<Utc>,
+    /// Reminders due before this are late (and not sent once their deadline has passed).
+    late: DateTime<Utc>,
+    /// When the store began keeping reminders: ones due before it are not pending work.
+    started: DateTime<Utc>,
 }
 
 impl Window {
+    /// Why `r` is not to be sent at all, if it is not: due before the store began, past its
+    /// catch-up window, or late with its task's deadline passed.
+    fn skip_reason(&self, r: &Reminder) -> Option<&'static str> {
+        // A tick's own lateness (the first one a few minutes after a due time) is not "before".
+        if r.due < self.started - LATE_AFTER {
+            Some(SKIPPED_BEFORE_START)
+        } else if r.due < self.too_late {
+            Some(SKIPPED_WHEN_FOUND)
+        } else if r.deadline < self.now && r.due < self.late {
+            Some(SKIPPED_PAST_DEADLINE)
+        } else {
+            None
+        }
+    }
+
     /// Records the new reminders of the plan (a too-late one as skipped) and returns every
     /// reminder's state.
     async fn record(
@@ -176,11 +210,11 @@ impl Window {
                 key: &r.key,
                 email: &r.person.email,
                 due: r.due,
+                deadline: r.deadline,
+                skip: self.skip_reason(r),
             })
             .collect();
-        store
-            .record_planned(&planned, self.too_late, self.now)
-            .await
+        store.record_planned(&planned, self.now).await
     }
 
     /// What [`Window::record`] would return, recording nothing (a dry run).
@@ -197,7 +231,7 @@ impl Window {
             .zip(reminders)
             .map(|(s, r)| {
                 s.unwrap_or(ReminderState {
-                    status: if r.due < self.too_late {
+                    status: if self.skip_reason(r).is_some() {
                         ReminderStatus::Skipped
                     } else {
                         ReminderStatus::Pending
@@ -212,51 +246,60 @@ impl Window {
             .collect())
     }
 
-    /// Too late: newly found ones were recorded as skipped (and are logged here); every
-    /// reminder still waiting whose window closed — also one that no plan reaches any more, or
-    /// that waited longer than the look-back — is recorded skipped by the store, with why.
-    /// Returns how many were skipped in this tick.
+    /// Not to be sent: newly found ones were recorded as skipped (and are logged here, those
+    /// due before the store began only counted); every reminder still waiting whose window
+    /// closed or whose deadline passed — also one that no plan reaches any more, or that
+    /// waited longer than the look-back — is recorded skipped by the store, with why. Counts
+    /// them in `report`.
     async fn skip(
         &self,
         store: &Store,
         reminders: &[Reminder<'_>],
         states: &[ReminderState],
         dry_run: bool,
-    ) -> Result<usize, StoreError> {
-        let mut skipped = 0;
+        report: &mut TickReport,
+    ) -> Result<(), StoreError> {
         for (r, s) in reminders.iter().zip(states) {
-            if s.new && s.status == ReminderStatus::Skipped {
-                tracing::info!(
-                    reminder = %r.key,
-                    email = %r.person.email,
-                    due = %r.due_local().to_rfc3339(),
-                    reason = SKIPPED_WHEN_FOUND,
-                    "quá hạn gửi bù: ghi là bỏ qua, không gửi"
-                );
-                skipped += 1;
+            if !(s.new && s.status == ReminderStatus::Skipped) {
+                continue;
+            }
+            match self.skip_reason(r) {
+                Some(SKIPPED_BEFORE_START) => report.before_start += 1,
+                reason => {
+                    tracing::info!(
+                        reminder = %r.key,
+                        email = %r.person.email,
+                        due = %r.due_local().to_rfc3339(),
+                        deadline = %r.deadline_local().to_rfc3339(),
+                        reason = reason.unwrap_or_default(),
+                        "{}",
+                        if dry_run { "sẽ bỏ qua, không gửi" } else { "ghi là bỏ qua, không gửi" }
+                    );
+                    report.skipped += 1;
+                }
             }
         }
         if dry_run {
-            return Ok(skipped
-                + reminders
-                    .iter()
-                    .zip(states)
-                    .filter(|(r, s)| {
-                        !s.new && r.due < self.too_late && s.status == ReminderStatus::Pending
-                    })
-                    .count());
+            report.skipped += reminders
+                .iter()
+                .zip(states)
+                .filter(|(r, s)| {
+                    !s.new && s.status == ReminderStatus::Pending && self.skip_reason(r).is_some()
+                })
+                .count();
+            return Ok(());
         }
-        for e in store.expire(self.too_late, self.now).await? {
+        for e in store.expire(self.too_late, self.late, self.now).await? {
             tracing::info!(
                 reminder = %e.key,
                 email = %e.email,
                 due = %vietnam::local(e.due).to_rfc3339(),
                 reason = %e.reason,
-                "quá hạn gửi bù: ghi là bỏ qua, không gửi"
+                "ghi là bỏ qua, không gửi"
             );
-            skipped += 1;
+            report.skipped += 1;
         }
-        Ok(skipped)
+        Ok(())
     }
 
     /// The sendable reminders, one email per person and due instant; counts the ones waiting
@@ -269,11 +312,12 @@ impl Window {
     ) -> Due<'a, 's> {
         let mut batches: Due = BTreeMap::new();
         for (r, s) in reminders.iter().zip(states) {
+            let open = self.skip_reason(r).is_none();
             let sendable = matches!(s.status, ReminderStatus::Pending | ReminderStatus::Sending)
-                && r.due >= self.too_late
+                && open
                 && s.next_attempt_at.is_none_or(|t| t <= self.now);
             if !sendable {
-                if s.status == ReminderStatus::Pending && r.due >= self.too_late {
+                if s.status == ReminderStatus::Pending && open {
                     report.retrying += 1;
                 }
                 continue;
@@ -308,6 +352,9 @@ fn list(schedule: &Schedule, now: DateTime<Utc>, due: &Due, report: &mut TickRep
                 ));
                 report.messages += 1;
                 report.sent += batch.reminders.len();
+                if late {
+                    report.late += batch.reminders.len();
+                }
             }
             Err(_) => report.failed += batch.reminders.len(),
         }

@@ -469,8 +469,10 @@ pub fn timing(
     })
 }
 
-/// The deadline of `task` for an occurrence on `date`: `due`'s days after it, at `due`'s time
-/// or the start of the working day (`send_at`). It does not move off days off.
+/// The deadline of `task` for an occurrence on `date`: `due`'s days after it, at `due`'s time.
+/// Without one, the start of the working day (`send_at`) — or, when the task reminds on the
+/// deadline's own day at a later hour (the old `before: 0d` with `at: "08:00"`), that hour: a
+/// task never has a reminder after its deadline. It does not move off days off.
 pub fn deadline_of(schedule: &Schedule, date: NaiveDate, task: &Task) -> Option<DateTime<Utc>> {
     let offset = task.due.days;
     let day = if offset < 0 {
@@ -478,7 +480,14 @@ pub fn deadline_of(schedule: &Schedule, date: NaiveDate, task: &Task) -> Option<
     } else {
         date.checked_add_days(Days::new(offset.unsigned_abs().into()))?
     };
-    let time = task.due.time.unwrap_or(schedule.settings.send_at);
+    let send_at = schedule.settings.send_at;
+    let time = task.due.time.unwrap_or_else(|| {
+        if task.remind.contains(&Lead::Days(0)) {
+            send_at.max(task.at.unwrap_or(send_at))
+        } else {
+            send_at
+        }
+    });
     let t = ZONE.from_local_datetime(&day.and_time(time)).single()?;
     Some(t.with_timezone(&Utc))
 }

@@ -75,16 +75,24 @@ pub fn due(config: &Path, args: &DueArgs, out: &mut impl Write) -> Result<(), Fa
     for line in &r.would_send {
         writeln!(out, "{line}")?;
     }
-    let verb = if args.dry_run {
-        "Sẽ gửi"
+    let (verb, skip, refuse) = if args.dry_run {
+        ("Sẽ gửi", "sẽ bỏ qua", "sẽ từ chối")
     } else {
-        "Đã gửi"
+        ("Đã gửi", "bỏ qua", "từ chối")
     };
-    writeln!(
+    write!(
         out,
-        "{verb} {} thư ({} lời nhắc, {} muộn) qua {transport}; bỏ qua {} (quá hạn gửi bù); từ chối {}; chờ thử lại {}.",
+        "{verb} {} thư ({} lời nhắc, {} muộn) qua {transport}; {skip} {} (quá hạn gửi bù hoặc đã qua hạn công việc); {refuse} {}; chờ thử lại {}",
         r.messages, r.sent, r.late, r.skipped, r.failed, r.retrying
     )?;
+    if r.before_start > 0 {
+        write!(
+            out,
+            "; {} lời nhắc đến hạn trước khi ngayle bắt đầu chạy (không gửi)",
+            r.before_start
+        )?;
+    }
+    writeln!(out, ".")?;
     // Emails were due and none could be sent, or the server stopped being usable: a failure
     // of this command (a script or a timer running it must notice), nothing lost.
     let none_sent = r.messages == 0 && r.temporary_failures > 0;

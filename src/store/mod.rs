@@ -554,12 +554,15 @@ fn state_of(row: &sqlx::sqlite::SqliteRow) -> Result<ReminderState, StoreError> 
     })
 }
 
-/// A planned reminder to record: its key, address and due instant.
+/// A planned reminder to record: its key, address, send instant and deadline, and, when it is
+/// not to be sent at all, why (then it is recorded `skipped` if new).
 #[derive(Debug, Clone)]
 pub struct Planned<'a> {
     pub key: &'a ReminderKey,
     pub email: &'a str,
     pub due: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    pub skip: Option<&'static str>,
 }
 
 /// A reminder that was still pending when its catch-up window closed, now recorded skipped.
@@ -586,11 +589,11 @@ fn date_text(key: &ReminderKey) -> String {
     key.date.format("%Y-%m-%d").to_string()
 }
 
-/// `(event_id, occurrence_date, task_id, person_id) = (?, ?, ?, ?) OR …` for `n` keys: one
-/// primary-key search per key (SQLite's multi-index OR). `IN (VALUES …)` is planned as a scan
-/// of the table by some SQLite versions (3.40 does).
+/// `(event_id, occurrence_date, task_id, person_id, lead) = (?, ?, ?, ?, ?) OR …` for `n`
+/// keys: one primary-key search per key (SQLite's multi-index OR). `IN (VALUES …)` is planned
+/// as a scan of the table by some SQLite versions (3.40 does).
 fn keys_sql(n: usize) -> String {
-    let key = "(event_id, occurrence_date, task_id, person_id) = (?, ?, ?, ?)";
+    let key = "(event_id, occurrence_date, task_id, person_id, lead) = (?, ?, ?, ?, ?)";
     vec![key; n].join(" OR ")
 }
 
@@ -598,24 +601,53 @@ fn keys_sql(n: usize) -> String {
 const KEYS_PER_STATEMENT: usize = 200;
 
 impl Store {
-    /// Records planned reminders that are not known yet — as `pending`, or as `skipped` when
-    /// due before `too_late` — and returns the state of every one of them. A pending reminder
-    /// whose due time or address changed in the schedule is updated; sent ones never change.
-    /// One transaction; the known rows are read with one query.
+    /// When this store began keeping reminders (see migration 0004): reminders due before it
+    /// are not pending work. A store without one takes `now`, and records it unless `look`
+    /// (a dry run); of two processes starting together the first to write wins.
+    pub async fn started_at(
+        &self,
+        now: DateTime<Utc>,
+        look: bool,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        let r = async {
+            let pool = self.pool().await?;
+            let read = "SELECT value FROM store_meta WHERE key = 'started_at'";
+            if let Some(t) = sqlx::query_scalar::<_, i64>(read)
+                .fetch_optional(&pool)
+                .await?
+            {
+                return Ok(from_ts(t));
+            }
+            if look {
+                return Ok(now);
+            }
+            sqlx::query("INSERT OR IGNORE INTO store_meta (key, value) VALUES ('started_at', ?)")
+                .bind(ts(now))
+                .execute(&pool)
+                .await?;
+            let t: i64 = sqlx::query_scalar(read).fetch_one(&pool).await?;
+            Ok(from_ts(t))
+        }
+        .await;
+        self.note(r)
+    }
+
+    /// Records planned reminders that are not known yet — as `pending`, or as `skipped` with
+    /// the reason they carry — and returns the state of every one of them. A pending reminder
+    /// whose send time, deadline or address changed in the schedule is updated; sent ones
+    /// never change. One transaction; the known rows are read with one query.
     pub async fn record_planned(
         &self,
         planned: &[Planned<'_>],
-        too_late: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<ReminderState>, StoreError> {
-        let r = self.record_planned_inner(planned, too_late, now).await;
+        let r = self.record_planned_inner(planned, now).await;
         self.note(r)
     }
 
     async fn record_planned_inner(
         &self,
         planned: &[Planned<'_>],
-        too_late: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<ReminderState>, StoreError> {
         let (Some(first), Some(last)) = (
@@ -627,16 +659,17 @@ impl Store {
         let pool = self.pool().await?;
         let mut tx = pool.begin_with(BEGIN_WRITE).await?;
         let rows = sqlx::query(
-            "SELECT event_id, occurrence_date, task_id, person_id, email, due_at,
-                    status, attempts, next_attempt_at, message_id, last_error
+            "SELECT event_id, occurrence_date, task_id, person_id, lead, email, due_at,
+                    deadline_at, status, attempts, next_attempt_at, message_id, last_error
              FROM reminders WHERE occurrence_date >= ? AND occurrence_date <= ?",
         )
         .bind(first.format("%Y-%m-%d").to_string())
         .bind(last.format("%Y-%m-%d").to_string())
         .fetch_all(&mut *tx)
         .await?;
-        // Key columns → (state, email, due_at) of the rows already recorded.
-        type Known = BTreeMap<(String, String, String, String), (ReminderState, String, i64)>;
+        // Key columns → (state, email, due_at, deadline_at) of the rows already recorded.
+        type Key = (String, String, String, String, String);
+        type Known = BTreeMap<Key, (ReminderState, String, i64, Option<i64>)>;
         let mut known: Known = BTreeMap::new();
         for row in &rows {
             let key = (
@@ -644,6 +677,7 @@ impl Store {
                 row.try_get("occurrence_date")?,
                 row.try_get("task_id")?,
                 row.try_get("person_id")?,
+                row.try_get("lead")?,
             );
             known.insert(
                 key,
@@ -651,6 +685,7 @@ impl Store {
                     state_of(row)?,
                     row.try_get("email")?,
                     row.try_get("due_at")?,
+                    row.try_get("deadline_at")?,
                 ),
             );
         }
@@ -663,31 +698,36 @@ impl Store {
                 date.clone(),
                 p.key.task_id.to_string(),
                 p.key.person_id.to_string(),
+                p.key.lead.to_string(),
             );
             match known.get(&id) {
-                Some((state, email, due)) => {
+                Some((state, email, due, deadline)) => {
                     if state.status == ReminderStatus::Pending
-                        && (email != p.email || *due != ts(p.due))
+                        && (email != p.email
+                            || *due != ts(p.due)
+                            || *deadline != Some(ts(p.deadline)))
                     {
                         sqlx::query(
-                            "UPDATE reminders SET email = ?, due_at = ?, updated_at = ?
+                            "UPDATE reminders SET email = ?, due_at = ?, deadline_at = ?, updated_at = ?
                              WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?
-                               AND status = 'pending'",
+                               AND lead = ? AND status = 'pending'",
                         )
                         .bind(p.email)
                         .bind(ts(p.due))
+                        .bind(ts(p.deadline))
                         .bind(ts(now))
                         .bind(&*p.key.event_id)
                         .bind(&date)
                         .bind(&*p.key.task_id)
                         .bind(&*p.key.person_id)
+                        .bind(&*p.key.lead)
                         .execute(&mut *tx)
                         .await?;
                     }
                     out.push(state.clone());
                 }
                 None => {
-                    let status = if p.due < too_late {
+                    let status = if p.skip.is_some() {
                         ReminderStatus::Skipped
                     } else {
                         ReminderStatus::Pending
@@ -706,24 +746,26 @@ impl Store {
         }
         // New rows in chunks: one statement per hundred reminders.
         for chunk in inserts.chunks(100) {
-            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = format!(
-                "INSERT INTO reminders (event_id, occurrence_date, task_id, person_id, email, due_at,
-                                        status, skip_reason, created_at, updated_at) VALUES {rows}"
+                "INSERT INTO reminders (event_id, occurrence_date, task_id, person_id, lead, email,
+                                        due_at, deadline_at, status, skip_reason, created_at,
+                                        updated_at) VALUES {rows}"
             );
             // Audited: `sql` is built from constants and `?` placeholders only; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (p, date, status) in chunk {
-                let reason = (*status == ReminderStatus::Skipped).then_some(SKIPPED_WHEN_FOUND);
                 q = q
                     .bind(&*p.key.event_id)
                     .bind(date)
                     .bind(&*p.key.task_id)
                     .bind(&*p.key.person_id)
+                    .bind(&*p.key.lead)
                     .bind(p.email)
                     .bind(ts(p.due))
+                    .bind(ts(p.deadline))
                     .bind(status.as_str())
-                    .bind(reason)
+                    .bind(p.skip)
                     .bind(ts(now))
                     .bind(ts(now));
             }
@@ -744,12 +786,14 @@ impl Store {
             for key in keys {
                 let row = sqlx::query(
                     "SELECT status, attempts, next_attempt_at, message_id, last_error FROM reminders
-                     WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?",
+                     WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?
+                       AND lead = ?",
                 )
                 .bind(&*key.event_id)
                 .bind(date_text(key))
                 .bind(&*key.task_id)
                 .bind(&*key.person_id)
+                .bind(&*key.lead)
                 .fetch_optional(&pool)
                 .await?;
                 out.push(row.as_ref().map(state_of).transpose()?);
@@ -792,23 +836,26 @@ impl Store {
     }
 
     /// Records as skipped every reminder still waiting (pending, or `sending` under a lease
-    /// that ran out) whose due time is before `too_late`, wherever it is — also the ones no
-    /// schedule plans any more — and returns them with the reason, for the log.
+    /// that ran out) whose send time is before `too_late`, or whose deadline has passed at
+    /// `now` while it is late (sent before `late`), wherever it is — also the ones no schedule
+    /// plans any more — and returns them with the reason, for the log.
     pub async fn expire(
         &self,
         too_late: DateTime<Utc>,
+        late: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Expired>, StoreError> {
         let r = async {
             let pool = self.pool().await?;
             let rows = sqlx::query(
                 "UPDATE reminders SET status = 'skipped', claimed_by = NULL, lease_until = NULL,
-                        skip_reason = CASE WHEN last_error IS NULL THEN ?1
+                        skip_reason = CASE WHEN due_at >= ?4 THEN ?6
+                                           WHEN last_error IS NULL THEN ?1
                                            ELSE ?2 || last_error END,
                         updated_at = ?3
-                 WHERE due_at < ?4 AND (status = 'pending'
+                 WHERE (due_at < ?4 OR (deadline_at < ?3 AND due_at < ?7)) AND (status = 'pending'
                     OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= ?5)))
-                 RETURNING event_id, occurrence_date, task_id, person_id, email, due_at,
+                 RETURNING event_id, occurrence_date, task_id, person_id, lead, email, due_at,
                            last_error, skip_reason",
             )
             .bind(EXPIRED_UNTRIED)
@@ -816,17 +863,23 @@ impl Store {
             .bind(ts(now))
             .bind(ts(too_late))
             .bind(Utc::now().timestamp_millis())
+            .bind(SKIPPED_PAST_DEADLINE)
+            .bind(ts(late))
             .fetch_all(&pool)
             .await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
-                let key = format!(
+                let mut key = format!(
                     "{}/{}/{}/{}",
                     row.try_get::<&str, _>("event_id")?,
                     row.try_get::<&str, _>("occurrence_date")?,
                     row.try_get::<&str, _>("task_id")?,
                     row.try_get::<&str, _>("person_id")?
                 );
+                let lead: &str = row.try_get("lead")?;
+                if !lead.is_empty() {
+                    key = format!("{key}/{lead}");
+                }
                 out.push(Expired {
                     key,
                     email: row.try_get("email")?,
@@ -864,6 +917,13 @@ impl Store {
     }
 }
 
+/// Why a reminder due before the store began keeping reminders is not sent: a new install
+/// does not send what was due before it existed.
+pub const SKIPPED_BEFORE_START: &str =
+    "đến hạn trước khi ngayle bắt đầu chạy (cơ sở dữ liệu mới): không phải việc còn chờ gửi";
+/// Why a late reminder whose task's deadline has passed is not sent.
+pub const SKIPPED_PAST_DEADLINE: &str =
+    "đã quá hạn công việc khi có thể gửi (dịch vụ hoặc máy chủ thư bị gián đoạn đến sau hạn)";
 /// Why a reminder found after its catch-up window is not sent (recorded with it, logged).
 pub const SKIPPED_WHEN_FOUND: &str =
     "quá hạn gửi bù: dịch vụ không chạy khi lời nhắc đến hạn (tìm thấy khi đã quá thời hạn gửi bù)";
@@ -882,6 +942,7 @@ fn bind_key<'q>(
         .bind(date_text(key))
         .bind(&*key.task_id)
         .bind(&*key.person_id)
+        .bind(&*key.lead)
 }
 
 #[cfg(test)]
@@ -906,12 +967,11 @@ mod tests {
                 key: k,
                 email: "a@example.org",
                 due,
+                deadline: due + chrono::Duration::days(1),
+                skip: None,
             })
             .collect();
-        store
-            .record_planned(&planned, due - chrono::Duration::hours(1), due)
-            .await
-            .expect("record");
+        store.record_planned(&planned, due).await.expect("record");
     }
 
     const LEASE: Duration = Duration::from_secs(60);
@@ -1076,9 +1136,11 @@ mod tests {
                 key: k,
                 email: "a@example.org",
                 due: now,
+                deadline: now,
+                skip: None,
             })
             .collect();
-        let full = store.record_planned(&planned, now, now).await;
+        let full = store.record_planned(&planned, now).await;
         assert!(full.is_err(), "the page limit must be hit");
         assert!(store.health().await.is_some(), "a failing store says so");
         sqlx::query("PRAGMA max_page_count = 1073741823")
@@ -1088,7 +1150,7 @@ mod tests {
         // Space is back: the next transaction works (it failed for ever: "begin_with at
         // non-zero transaction depth").
         store
-            .record_planned(&planned, now, now)
+            .record_planned(&planned, now)
             .await
             .expect("record after the disk was freed");
         assert!(store.health().await.is_none());
@@ -1114,7 +1176,11 @@ mod tests {
         let retry = Outcome::Retry("máy chủ thư không dùng được: 421".into(), due);
         store.record(claim, retry, due).await.expect("retry");
         let expired = store
-            .expire(Utc::now() - chrono::Duration::days(3), Utc::now())
+            .expire(
+                Utc::now() - chrono::Duration::days(3),
+                Utc::now() - chrono::Duration::minutes(15),
+                Utc::now(),
+            )
             .await
             .expect("expire");
         assert_eq!(expired.len(), 3);
@@ -1128,7 +1194,7 @@ mod tests {
         assert_eq!(counts[&ReminderStatus::Skipped], 3);
         assert!(
             store
-                .expire(Utc::now(), Utc::now())
+                .expire(Utc::now(), Utc::now(), Utc::now())
                 .await
                 .expect("again")
                 .is_empty()

@@ -291,7 +291,7 @@ impl Store {
                  WHERE ({}) AND (
                        (status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))
                     OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= ?)))
-                 RETURNING event_id, occurrence_date, task_id, person_id",
+                 RETURNING event_id, occurrence_date, task_id, person_id, lead",
                 keys_sql(chunk.len())
             );
             // Audited: `sql` is built from constants and `?` placeholders only; every value is bound.
@@ -309,14 +309,19 @@ impl Store {
                 .fetch_all(&pool)
                 .await?;
             for row in rows {
-                let (e, d, t, p): (String, String, String, String) = (
+                let (e, d, t, p, l): (String, String, String, String, String) = (
                     row.try_get("event_id")?,
                     row.try_get("occurrence_date")?,
                     row.try_get("task_id")?,
                     row.try_get("person_id")?,
+                    row.try_get("lead")?,
                 );
                 if let Some(i) = chunk.iter().position(|k| {
-                    *k.event_id == *e && date_text(k) == d && *k.task_id == *t && *k.person_id == *p
+                    *k.event_id == *e
+                        && date_text(k) == d
+                        && *k.task_id == *t
+                        && *k.person_id == *p
+                        && *k.lead == *l
                 }) {
                     won.push(offset + i);
                 }
@@ -365,6 +370,7 @@ impl Store {
             binds.push(Bind::Text(date.map_or("", String::as_str)));
             binds.push(Bind::Text(&key.task_id));
             binds.push(Bind::Text(&key.person_id));
+            binds.push(Bind::Text(&key.lead));
         }
         for (keys, change) in changes {
             for chunk in keys.chunks(KEYS_PER_STATEMENT) {

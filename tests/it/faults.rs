@@ -225,6 +225,15 @@ fn disk_full_during_serve_then_space_freed_recovers_within_one_tick() {
     let server = SmtpServer::start();
     let p = due_now(2, &server.url());
     let state = disk.path().join("ngayle.sqlite");
+    // This store too began before the reminders fell due (as `due_now`'s own).
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let started = Command::new(env!("CARGO_BIN_EXE_ngayle"))
+        .current_dir(p.path())
+        .env("NGAYLE_STATE", &state)
+        .args(["send-due", "--now", &yesterday])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(started.status.success(), "{started:?}");
     let serve = Serve::start_env(
         &p,
         &["--no-watch"],

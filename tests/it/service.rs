@@ -330,7 +330,8 @@ pub(crate) fn due_now(n: usize, smtp: &str) -> Project {
             "  - id: p{i:04}\n    name: Người {i}\n    email: p{i:04}@example.org\n    groups: [gv]\n"
         ));
     }
-    let tasks = "tasks:\n  - id: bao-cao\n    title: Báo cáo\n    do: Gửi báo cáo.\n    before: 0d\n    at: \"00:00\"\n    who: [gv]\n";
+    // Due today at 00:00, its deadline tomorrow: not past when the tests run.
+    let tasks = "tasks:\n  - id: bao-cao\n    title: Báo cáo\n    do: Gửi báo cáo.\n    due: +1d\n    remind: [1d]\n    at: \"00:00\"\n    who: [gv]\n";
     let layer = format!(
         "events:\n  - id: ngay-thu\n    name: Ngày thử\n    date: {}\n    tasks: [bao-cao]\n",
         today.format("%-d/%-m")
@@ -338,12 +339,17 @@ pub(crate) fn due_now(n: usize, smtp: &str) -> Project {
     let config = format!(
         "{CONFIG}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {smtp}\nreminders:\n  workdays: [mon, tue, wed, thu, fri, sat, sun]\nshutdown_grace: 5s\n"
     );
-    minimal(&[
+    let p = minimal(&[
         ("config/ngayle.yaml", &config),
         ("config/staff.yaml", &staff),
         ("calendars/tasks.yaml", tasks),
         ("calendars/national.yaml", &layer),
-    ])
+    ]);
+    // The store began before today's 00:00 reminders fell due (else they would be "before
+    // the store began", not sent).
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    p.start_store(&yesterday.to_rfc3339());
+    p
 }
 
 #[test]

@@ -132,6 +132,15 @@ impl Project {
     pub fn run(&self, args: &[&str]) -> Run {
         ngayle(self.path(), args)
     }
+
+    /// Has the store begin keeping reminders at `instant` (a first `send-due` then, with
+    /// nothing due): reminders due before a store's start are not pending work, so a test of
+    /// what happens to late ones needs a store that was there when they fell due.
+    pub fn start_store(&self, instant: &str) {
+        let r = self.run(&["send-due", "--now", instant]);
+        assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("Đã gửi 0 thư"), "{}", r.stdout);
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
