@@ -410,9 +410,98 @@ pub fn allowed_help(word: &str, allowed: &[&str]) -> String {
     }
 }
 
+/// What to check, in Vietnamese, for the operating-system errors people meet (a file that is
+/// not there or not readable, a server that refuses or does not answer, a port taken), then
+/// the error's own words in parentheses; for an error that wraps an I/O error (a database's,
+/// a mailer's) the innermost I/O error decides. Other errors are their own words alone.
+pub fn with_os_hint(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = Some(e);
+    let mut io = None;
+    while let Some(c) = cause {
+        if let Some(found) = c.downcast_ref::<std::io::Error>() {
+            io = Some(found);
+        }
+        cause = c.source();
+    }
+    match io.and_then(|io| os_hint(io.kind())) {
+        Some(hint) => format!("{hint} ({e})"),
+        None => e.to_string(),
+    }
+}
+
+/// The sentence of [`with_os_hint`] for an I/O error of `kind`, if it is a common one.
+fn os_hint(kind: std::io::ErrorKind) -> Option<&'static str> {
+    use std::io::ErrorKind as K;
+    Some(match kind {
+        K::NotFound => {
+            "không tìm thấy tệp hay thư mục: kiểm tra đường dẫn (tính từ thư mục của tệp cấu hình, hoặc từ thư mục đang chạy với biến NGAYLE_*)"
+        }
+        K::PermissionDenied => {
+            "không có quyền: kiểm tra quyền đọc, ghi tệp và thư mục của người dùng chạy ngayle (`ls -l`); mở cổng dưới 1024 cần quyền quản trị"
+        }
+        K::ConnectionRefused => {
+            "máy chủ từ chối kết nối: kiểm tra tên máy, cổng và máy chủ có đang chạy không"
+        }
+        K::AddrInUse => {
+            "địa chỉ đã có chương trình khác dùng: dừng chương trình đó (có thể là một ngayle khác) hoặc đổi cổng trong `http.listen`"
+        }
+        K::AddrNotAvailable => {
+            "địa chỉ IP này không thuộc máy: kiểm tra `http.listen` (`0.0.0.0` để nghe trên mọi giao diện mạng)"
+        }
+        K::TimedOut => "hết thời gian chờ: kiểm tra mạng, tường lửa, tên máy và cổng của máy chủ",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn os_errors_say_what_to_check_and_keep_the_os_words() {
+        use std::io::{Error, ErrorKind};
+        let refused = Error::new(
+            ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        assert_eq!(
+            with_os_hint(&refused),
+            "máy chủ từ chối kết nối: kiểm tra tên máy, cổng và máy chủ có đang chạy không (Connection refused (os error 111))"
+        );
+        // Wrapped (a database's, a mailer's error): the I/O error inside decides.
+        #[derive(Debug)]
+        struct Wrapper(Error);
+        impl fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "không mở được tệp dữ liệu: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let denied = Wrapper(Error::new(
+            ErrorKind::PermissionDenied,
+            "Permission denied (os error 13)",
+        ));
+        let text = with_os_hint(&denied);
+        assert!(text.starts_with("không có quyền: "), "{text}");
+        assert!(
+            text.ends_with("(không mở được tệp dữ liệu: Permission denied (os error 13))"),
+            "{text}"
+        );
+        for kind in [
+            ErrorKind::NotFound,
+            ErrorKind::AddrInUse,
+            ErrorKind::TimedOut,
+        ] {
+            let text = with_os_hint(&Error::new(kind, "os words"));
+            assert!(text.ends_with(" (os words)") && text.len() > 40, "{text}");
+        }
+        // Others: their own words.
+        assert_eq!(with_os_hint(&Error::other("lạ")), "lạ");
+    }
 
     #[test]
     fn contract_line_and_snippet() {

@@ -122,6 +122,44 @@ pub fn explain(text: &str, e: &ParseError) -> Explained {
             help,
         );
     }
+    // Type errors of the document's shape (serde's words: `groups: invalid type: …`).
+    if let Some((path, rest)) = m.split_once(": invalid type: ") {
+        let (message, help) = if rest.ends_with("expected a sequence") {
+            (
+                format!("`{path}` phải là một danh sách"),
+                "viết mỗi mục trên một dòng bắt đầu bằng `- `, thụt vào dưới khóa, hoặc `[a, b]` trên một dòng".to_string(),
+            )
+        } else {
+            (
+                format!("`{path}` phải là một bảng các khóa `khóa: giá trị`"),
+                "mỗi mục là các dòng `khóa: giá trị` thẳng cột, ví dụ `- id: csvc` rồi `  name: Cơ sở vật chất` ở dòng dưới".to_string(),
+            )
+        };
+        return explained(e.pos, message, help);
+    }
+    if let Some(rest) = m
+        .split(": ")
+        .find_map(|p| p.strip_prefix("duplicate field `"))
+    {
+        let key = rest.trim_end_matches('`');
+        // The parser points at the item: the second line of the key is the one to remove.
+        let second = (e.pos.line..=lines.len())
+            .filter(|&n| key_value(line(n)).is_some_and(|(k, _)| k == key))
+            .nth(1);
+        let pos = second.map_or(e.pos, |n| Pos {
+            line: n,
+            column: line(n)
+                .chars()
+                .take_while(|&c| c == ' ' || c == '-')
+                .count()
+                + 1,
+        });
+        return explained(
+            pos,
+            format!("khóa `{key}` viết hai lần trong cùng một mục"),
+            "xóa một trong hai dòng; nếu đây là mục mới, thêm dòng `- id: …` trước nó".to_string(),
+        );
+    }
     explained(
         e.pos,
         format!("YAML không hợp lệ ({m})"),
@@ -322,6 +360,49 @@ mod tests {
             assert!(e.message.contains(message), "{text:?}: {e:?}");
             assert!(e.help.contains(help), "{text:?}: {e:?}");
         }
+    }
+
+    #[test]
+    fn shape_mistakes() {
+        #[derive(Debug, Default, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Item {
+            id: Option<String>,
+            name: Option<String>,
+        }
+        #[derive(Debug, Default, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Doc {
+            groups: Option<Vec<Item>>,
+        }
+        let p = |line, column| Pos { line, column };
+        for (text, pos, message) in [
+            ("groups: csvc\n", p(1, 9), "`groups` phải là một danh sách"),
+            (
+                "groups:\n  - csvc\n",
+                p(2, 5),
+                "`groups[0]` phải là một bảng",
+            ),
+            (
+                "groups:\n  - id: a\n    name: A\n    name: B\n",
+                p(4, 5),
+                "khóa `name` viết hai lần",
+            ),
+        ] {
+            let e = match super::super::parse::<Doc>(text) {
+                Err(e) => explain(text, &e),
+                Ok(d) => panic!("parsed: {d:?}"),
+            };
+            assert_eq!(e.pos, pos, "{text:?}: {e:?}");
+            assert!(e.message.contains(message), "{text:?}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn other_errors_keep_the_parsers_words() {
+        let e = explain_text("a: *x\n");
+        assert!(e.message.starts_with("YAML không hợp lệ ("), "{e:?}");
+        assert!(e.message.contains("unknown anchor"), "{e:?}");
     }
 
     #[test]
