@@ -205,7 +205,7 @@ fn bad_indent(lines: &[&str], line: usize, message: &str) -> Explained {
             let key = if t.starts_with("- ") { dash + 2 } else { dash };
             let (target, what) = if is_item {
                 // An item's dash goes under the previous item's dash.
-                let dash_above = lines[..line - 1]
+                let dash_above = lines[..(line - 1).min(lines.len())]
                     .iter()
                     .rev()
                     .map(|l| (l.chars().take_while(|&c| c == ' ').count(), l.trim_start()))
@@ -403,6 +403,36 @@ mod tests {
         let e = explain_text("a: *x\n");
         assert!(e.message.starts_with("YAML không hợp lệ ("), "{e:?}");
         assert!(e.message.contains("unknown anchor"), "{e:?}");
+    }
+
+    /// Every one-character slip anywhere in a small file is explained without a panic, at a
+    /// line of the file.
+    #[test]
+    fn any_slip_is_explained_within_the_file() {
+        let doc =
+            "name: Thử\nevents:\n  - id: a\n    name: \"Ngày\"\n    tasks: [x, y]\n    u: {a: 1}\n";
+        let n = doc.chars().count();
+        for i in 0..=n {
+            for slip in [" ", "\t", ":", ": ", "\"", "'", "[", "{", "- ", "\n ", "@"] {
+                let text: String = doc
+                    .chars()
+                    .take(i)
+                    .chain(slip.chars())
+                    .chain(doc.chars().skip(i))
+                    .collect();
+                if let Err(e) = super::super::parse::<super::super::Unknown>(&text) {
+                    let x = explain(&text, &e);
+                    assert!(
+                        x.pos.line >= 1 && x.pos.line <= text.lines().count() + 1,
+                        "{text:?}: {x:?}"
+                    );
+                    assert!(
+                        !x.message.is_empty() && !x.help.is_empty(),
+                        "{text:?}: {x:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

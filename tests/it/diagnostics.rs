@@ -786,6 +786,12 @@ fn durations_take_vietnamese_units() {
         let r = minimal(&[("calendars/tasks.yaml", &tasks)]).run(&["check"]);
         assert_eq!(r.code, Some(0), "remind: {remind}: {}", r.stderr);
     }
+    // A deadline in days too (`due`), the unit apart from its number.
+    for due in ["-1 ngày 17:00", "-1ngày", "+2 ngày 11:00"] {
+        let tasks = TASKS.replacen("before: 1d", &format!("before: 1d\n    due: {due}"), 1);
+        let r = minimal(&[("calendars/tasks.yaml", &tasks)]).run(&["check"]);
+        assert_eq!(r.code, Some(0), "due: {due}: {}", r.stderr);
+    }
     // The unit written is the one named, Vietnamese or not.
     for (written, named) in [("3 ngay", "`ngay`"), ("2x", "`x`"), ("2 giờ", "`giờ`")] {
         let tasks = TASKS.replacen("before: 1d", &format!("before: {written}"), 1);
