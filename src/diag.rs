@@ -56,9 +56,10 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
-    /// Renders the diagnostic with the offending source line and a caret under the column.
-    /// A secret on that line (a token, a password, the password of a URL) is masked, and the
-    /// caret then points at its key; a control character is shown as `�`.
+    /// Renders the diagnostic with the offending source line and a caret under the column,
+    /// labelled in Vietnamese (`lỗi:`, `gợi ý:`). A secret on that line (a token, a password,
+    /// the password of a URL) is masked, and the caret then points at its key; a control
+    /// character is shown as `�`.
     pub fn render(&self, source: Option<&str>) -> String {
         self.render_in(source.map(Source::new).as_ref())
     }
@@ -66,7 +67,12 @@ impl Diagnostic {
     /// [`Diagnostic::render`] with the file's lines found already: rendering each of many
     /// diagnostics of one file does not scan the file again.
     pub fn render_in(&self, source: Option<&Source>) -> String {
-        let mut out = self.to_string();
+        self.render_with(source, Labels::Vietnamese)
+    }
+
+    /// [`Diagnostic::render_in`] with the labels of `labels`.
+    pub fn render_with(&self, source: Option<&Source>, labels: Labels) -> String {
+        let mut out = self.line(labels);
         let mut hidden = Vec::new();
         if let Some(text) = source
             && self.line > 0
@@ -116,7 +122,7 @@ impl Diagnostic {
             ));
         }
         if let Some(help) = &self.help {
-            out.push_str(&format!("\n  = help: {help}"));
+            out.push_str(&format!("\n  = {}: {help}", labels.help()));
         }
         // A message quoting the value (a parser's, say) must not show it either.
         for secret in hidden.iter().filter(|h| h.chars().count() >= 4) {
@@ -315,21 +321,54 @@ fn find(chars: &[char], from: usize, needle: &str) -> Option<usize> {
     (from..chars.len().saturating_sub(n.len() - 1)).find(|&i| chars[i..].starts_with(&n))
 }
 
-/// The contract line: `PATH:LINE:COL: error: message`.
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        write!(
-            f,
-            "{}:{}:{}: {kind}: {}",
+impl Diagnostic {
+    /// The first line: `PATH:LINE:COL: LABEL: message`, the label of `labels`.
+    pub fn line(&self, labels: Labels) -> String {
+        format!(
+            "{}:{}:{}: {}: {}",
             self.path.display(),
             self.line.max(1),
             self.column.max(1),
+            labels.severity(self.severity),
             self.message
         )
+    }
+}
+
+/// The words a diagnostic is labelled with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Labels {
+    /// For people (what `ngayle check` prints): `lỗi`, `cảnh báo`, `gợi ý`.
+    #[default]
+    Vietnamese,
+    /// The contract line's for scripts (`--message-format en`, logs, `/healthz`): `error`,
+    /// `warning`, `help`.
+    English,
+}
+
+impl Labels {
+    fn severity(self, s: Severity) -> &'static str {
+        match (self, s) {
+            (Labels::Vietnamese, Severity::Error) => "lỗi",
+            (Labels::Vietnamese, Severity::Warning) => "cảnh báo",
+            (Labels::English, Severity::Error) => "error",
+            (Labels::English, Severity::Warning) => "warning",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            Labels::Vietnamese => "gợi ý",
+            Labels::English => "help",
+        }
+    }
+}
+
+/// The contract line with the English labels (`PATH:LINE:COL: error: message`), stable for
+/// what machines read: the log's `diagnostic` field, `/healthz`, scripts.
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line(Labels::English))
     }
 }
 
@@ -371,9 +410,98 @@ pub fn allowed_help(word: &str, allowed: &[&str]) -> String {
     }
 }
 
+/// What to check, in Vietnamese, for the operating-system errors people meet (a file that is
+/// not there or not readable, a server that refuses or does not answer, a port taken), then
+/// the error's own words in parentheses; for an error that wraps an I/O error (a database's,
+/// a mailer's) the innermost I/O error decides. Other errors are their own words alone.
+pub fn with_os_hint(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = Some(e);
+    let mut io = None;
+    while let Some(c) = cause {
+        if let Some(found) = c.downcast_ref::<std::io::Error>() {
+            io = Some(found);
+        }
+        cause = c.source();
+    }
+    match io.and_then(|io| os_hint(io.kind())) {
+        Some(hint) => format!("{hint} ({e})"),
+        None => e.to_string(),
+    }
+}
+
+/// The sentence of [`with_os_hint`] for an I/O error of `kind`, if it is a common one.
+fn os_hint(kind: std::io::ErrorKind) -> Option<&'static str> {
+    use std::io::ErrorKind as K;
+    Some(match kind {
+        K::NotFound => {
+            "không tìm thấy tệp hay thư mục: kiểm tra đường dẫn (tính từ thư mục của tệp cấu hình, hoặc từ thư mục đang chạy với biến NGAYLE_*)"
+        }
+        K::PermissionDenied => {
+            "không có quyền: kiểm tra quyền đọc, ghi tệp và thư mục của người dùng chạy ngayle (`ls -l`); mở cổng dưới 1024 cần quyền quản trị"
+        }
+        K::ConnectionRefused => {
+            "máy chủ từ chối kết nối: kiểm tra tên máy, cổng và máy chủ có đang chạy không"
+        }
+        K::AddrInUse => {
+            "địa chỉ đã có chương trình khác dùng: dừng chương trình đó (có thể là một ngayle khác) hoặc đổi cổng trong `http.listen`"
+        }
+        K::AddrNotAvailable => {
+            "địa chỉ IP này không thuộc máy: kiểm tra `http.listen` (`0.0.0.0` để nghe trên mọi giao diện mạng)"
+        }
+        K::TimedOut => "hết thời gian chờ: kiểm tra mạng, tường lửa, tên máy và cổng của máy chủ",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn os_errors_say_what_to_check_and_keep_the_os_words() {
+        use std::io::{Error, ErrorKind};
+        let refused = Error::new(
+            ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        assert_eq!(
+            with_os_hint(&refused),
+            "máy chủ từ chối kết nối: kiểm tra tên máy, cổng và máy chủ có đang chạy không (Connection refused (os error 111))"
+        );
+        // Wrapped (a database's, a mailer's error): the I/O error inside decides.
+        #[derive(Debug)]
+        struct Wrapper(Error);
+        impl fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "không mở được tệp dữ liệu: {}", self.0)
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let denied = Wrapper(Error::new(
+            ErrorKind::PermissionDenied,
+            "Permission denied (os error 13)",
+        ));
+        let text = with_os_hint(&denied);
+        assert!(text.starts_with("không có quyền: "), "{text}");
+        assert!(
+            text.ends_with("(không mở được tệp dữ liệu: Permission denied (os error 13))"),
+            "{text}"
+        );
+        for kind in [
+            ErrorKind::NotFound,
+            ErrorKind::AddrInUse,
+            ErrorKind::TimedOut,
+        ] {
+            let text = with_os_hint(&Error::new(kind, "os words"));
+            assert!(text.ends_with(" (os words)") && text.len() > 40, "{text}");
+        }
+        // Others: their own words.
+        assert_eq!(with_os_hint(&Error::other("lạ")), "lạ");
+    }
 
     #[test]
     fn contract_line_and_snippet() {
@@ -391,8 +519,24 @@ mod tests {
             "calendars/national.yaml:2:11: error: 31/2 is not a date"
         );
         let r = d.render(Some("events:\n  - date: 31/2\n"));
+        assert!(
+            r.starts_with("calendars/national.yaml:2:11: lỗi: 31/2 is not a date\n"),
+            "{r}"
+        );
         assert!(r.contains("2 |   - date: 31/2\n  |           ^"), "{r}");
+        assert!(r.ends_with("= gợi ý: February has 29 days at most"));
+        let r = d.render_with(
+            Some(&Source::new("events:\n  - date: 31/2\n")),
+            Labels::English,
+        );
+        assert!(
+            r.starts_with("calendars/national.yaml:2:11: error: 31/2 is not a date\n"),
+            "{r}"
+        );
         assert!(r.ends_with("= help: February has 29 days at most"));
+        let w = Diagnostic::warning(Path::new("a.yaml"), Pos::START, "x");
+        assert_eq!(w.line(Labels::Vietnamese), "a.yaml:1:1: cảnh báo: x");
+        assert_eq!(w.to_string(), "a.yaml:1:1: warning: x");
     }
 
     #[test]

@@ -23,10 +23,12 @@ use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::diag::Pos;
 
+mod explain;
 mod index;
 #[cfg(test)]
 mod oracle;
 
+pub use explain::{Explained, explain};
 use index::Index;
 
 /// The largest input file we read; a calendar is a few kilobytes.

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::diag::Source;
+use crate::diag::{Labels, Source};
 use crate::schedule::{LoadReport, load};
 
 mod check;
@@ -32,6 +32,11 @@ pub struct Cli {
     /// The configuration file [default: $NGAYLE_CONFIG, else config/ngayle.yaml].
     #[arg(long, global = true, env = "NGAYLE_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
+
+    /// The labels of the diagnostics: `vi` (lỗi, cảnh báo, gợi ý) or `en` (error, warning,
+    /// help: the contract line for scripts) [default: $NGAYLE_MESSAGE_FORMAT, else vi].
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub message_format: Option<MessageFormat>,
 
     /// Log format [default: $NGAYLE_LOG_FORMAT, else text].
     #[arg(long, global = true, value_enum, value_name = "FORMAT")]
@@ -99,6 +104,14 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Some(format) = cli.log_format {
         let _ = LOG_FORMAT.set(format);
     }
+    let labels = match cli.message_format {
+        Some(f) => f,
+        None => match std::env::var("NGAYLE_MESSAGE_FORMAT") {
+            Ok(v) if v.eq_ignore_ascii_case("en") => MessageFormat::En,
+            _ => MessageFormat::Vi,
+        },
+    };
+    let _ = LABELS.set(labels.labels());
     let config = cli
         .config
         .unwrap_or_else(|| PathBuf::from("config/ngayle.yaml"));
@@ -139,6 +152,27 @@ pub fn run(cli: Cli) -> ExitCode {
 pub fn today() -> NaiveDate {
     crate::vietnam::today(chrono::Utc::now())
 }
+
+/// The labels of the diagnostics `ngayle` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    /// `lỗi:`, `cảnh báo:`, `gợi ý:`, for people.
+    Vi,
+    /// `error:`, `warning:`, `help:`, for scripts.
+    En,
+}
+
+impl MessageFormat {
+    fn labels(self) -> Labels {
+        match self {
+            MessageFormat::Vi => Labels::Vietnamese,
+            MessageFormat::En => Labels::English,
+        }
+    }
+}
+
+/// The labels asked for (`--message-format`, else `NGAYLE_MESSAGE_FORMAT`).
+static LABELS: std::sync::OnceLock<Labels> = std::sync::OnceLock::new();
 
 /// The log format asked for on the command line (over `NGAYLE_LOG_FORMAT`).
 static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
@@ -201,8 +235,8 @@ fn print_diagnostics(report: &LoadReport) {
     let _ = write_diagnostics(report, &mut stderr.lock());
 }
 
-/// Writes every diagnostic of `report` as `ngayle check` prints it: the contract line, the
-/// source line with a caret, the help.
+/// Writes every diagnostic of `report` as `ngayle check` prints it: the contract line (with
+/// the labels of `--message-format`), the source line with a caret, the help.
 pub fn write_diagnostics(report: &LoadReport, out: &mut impl Write) -> io::Result<()> {
     // Each file's lines are found once, however many diagnostics it has.
     let mut sources: HashMap<&Path, Option<Source>> = HashMap::new();
@@ -210,7 +244,8 @@ pub fn write_diagnostics(report: &LoadReport, out: &mut impl Write) -> io::Resul
         let source = sources
             .entry(&d.path)
             .or_insert_with(|| report.source_of(&d.path).map(Source::new));
-        writeln!(out, "{}", d.render_in(source.as_ref()))?;
+        let labels = LABELS.get().copied().unwrap_or_default();
+        writeln!(out, "{}", d.render_with(source.as_ref(), labels))?;
     }
     Ok(())
 }

@@ -65,7 +65,7 @@ pub fn due(config: &Path, args: &DueArgs, out: &mut impl Write) -> Result<(), Fa
         // The store failing is not the admin's files (exit 3).
         let store = Store::open(&schedule.settings.state)
             .await
-            .map_err(|e| Failure::Runtime(e.to_string()))?;
+            .map_err(|e| Failure::Runtime(crate::diag::with_os_hint(&e)))?;
         let r = tick(schedule, &store, &mailer, args.now, args.dry_run, &control)
             .await
             .map_err(|e| Failure::Runtime(e.to_string()))?;

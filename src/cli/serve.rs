@@ -34,7 +34,7 @@ pub fn run(config: &Path, args: &Args) -> Result<(), Failure> {
             }
         };
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-            tracing::error!(%listen, error = %e, "không mở được cổng");
+            tracing::error!(%listen, error = %crate::diag::with_os_hint(&e), "không mở được cổng");
             DaemonError::Io(e)
         })?;
         let opts = ServeOptions {
@@ -52,7 +52,7 @@ pub fn run(config: &Path, args: &Args) -> Result<(), Failure> {
             match e {
                 // The files or the mail settings are invalid: the diagnostics were logged.
                 DaemonError::Invalid(_) | DaemonError::Mail(_) => Err(Failure::Invalid),
-                e => Err(Failure::Runtime(e.to_string())),
+                e => Err(Failure::Runtime(crate::diag::with_os_hint(&e))),
             }
         }
     }

@@ -77,7 +77,7 @@ impl SmtpSender {
                     tokio::time::timeout(SMTP_TIMEOUT, tokio::net::TcpStream::connect(addr))
                         .await
                         .map_err(|_| unreachable("quá thời gian kết nối".to_string()))?
-                        .map_err(|e| unreachable(e.to_string()))?;
+                        .map_err(|e| unreachable(crate::diag::with_os_hint(&e)))?;
                 stream
                     .set_nodelay(true)
                     .map_err(|e| unreachable(e.to_string()))?;
@@ -238,7 +238,7 @@ async fn envelope_steps(
 /// Sorts an SMTP error: per message or for the whole server, for now or for good.
 fn classify(e: lettre::transport::smtp::Error) -> SendError {
     let code = e.status().map(|c| c.to_string());
-    let text = e.to_string();
+    let text = crate::diag::with_os_hint(&e);
     match code.as_deref() {
         // Authentication and "we do not talk to you": the server is unusable until fixed.
         Some("421" | "530" | "534" | "535" | "538" | "454") => SendError::Unavailable(text),

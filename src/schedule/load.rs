@@ -245,11 +245,13 @@ pub fn read_source(path: &Path) -> Result<String, Diagnostic> {
     }
 }
 
+/// Why a file of the schedule could not be read: "không tồn tại" (the diagnostic's help says
+/// where the path comes from), else what to check and the system's words
+/// ([`crate::diag::with_os_hint`]).
 pub(super) fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "không tồn tại".to_string(),
-        std::io::ErrorKind::PermissionDenied => "không có quyền đọc".to_string(),
-        _ => e.to_string(),
+        _ => crate::diag::with_os_hint(e),
     }
 }
 

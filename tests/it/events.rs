@@ -229,7 +229,7 @@ fn events_on_a_broken_schedule_exit_1_with_diagnostics() {
     assert_eq!(r.code, Some(1));
     assert!(r.stdout.is_empty());
     assert!(
-        r.stderr.contains("calendars/national.yaml:5:11: error:"),
+        r.stderr.contains("calendars/national.yaml:5:11: lỗi:"),
         "{}",
         r.stderr
     );

@@ -336,9 +336,8 @@ fn no_header_injection_and_html_is_escaped() {
     let r = minimal(&[("calendars/national.yaml", broken)]).run(&["check"]);
     assert_eq!(r.code, Some(1), "{}", r.stderr);
     assert!(
-        r.stderr.contains(
-            "calendars/national.yaml:3:11: error: tên sự kiện có ký tự điều khiển U+000D"
-        ),
+        r.stderr
+            .contains("calendars/national.yaml:3:11: lỗi: tên sự kiện có ký tự điều khiển U+000D"),
         "{}",
         r.stderr
     );

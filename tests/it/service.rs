@@ -431,18 +431,14 @@ fn environment_variables_override_the_config_and_name_themselves_in_errors() {
         ],
     );
     assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("$NGAYLE_LISTEN:1:1: lỗi"), "{}", r.stderr);
     assert!(
-        r.stderr.contains("$NGAYLE_LISTEN:1:1: error"),
+        r.stderr.contains("$NGAYLE_FEED_TOKEN:1:1: lỗi"),
         "{}",
         r.stderr
     );
     assert!(
-        r.stderr.contains("$NGAYLE_FEED_TOKEN:1:1: error"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains("$NGAYLE_MAX_CONNECTIONS:1:1: error"),
+        r.stderr.contains("$NGAYLE_MAX_CONNECTIONS:1:1: lỗi"),
         "{}",
         r.stderr
     );

@@ -300,7 +300,7 @@ impl Resolver {
                 parse_duration(t, &['m', 'h', 'd', 'w']).map_err(|why| {
                     (
                         format!("thời hạn `{t}` không hợp lệ: {why}"),
-                        "viết một số nguyên và đơn vị: `30m` (phút), `12h` (giờ), `3d` (ngày), `1w` (tuần)".into(),
+                        "viết một số nguyên và đơn vị: `30m` hoặc `30 phút`, `12h` hoặc `12 giờ`, `3d` hoặc `3 ngày`, `1w` hoặc `1 tuần`".into(),
                     )
                 })
             },

@@ -6,19 +6,19 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Datelike;
+use chrono::{Datelike, NaiveDate};
 
 use super::syntax::{is_valid_id, parse_day_off, parse_lunar, parse_solar, suggest_id};
 use super::{Defined, Item, Resolver, SourceFile, ids_help, k};
 use crate::diag::allowed_help;
-use crate::schedule::{Category, DateRule, Event, Layer, Task, raw};
+use crate::schedule::{Category, DateRule, Event, Layer, raw};
 use crate::yaml::{List, Seg};
 
 impl Resolver {
     pub(super) fn layer<'a>(
         &mut self,
         f: &'a SourceFile,
-        tasks: &[Task],
+        task_ids: Option<&[String]>,
         layers: &mut Vec<Layer>,
         events: &mut Vec<Event>,
         event_ids: &mut BTreeMap<String, Defined<'a>>,
@@ -53,9 +53,10 @@ impl Resolver {
         if l.events.as_ref().is_none_or(Vec::is_empty) {
             self.warning(f, &[], "tệp lịch chưa có sự kiện nào trong `events:`", "");
         }
-        let task_ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+        let task_ids: Option<Vec<&str>> =
+            task_ids.map(|ids| ids.iter().map(String::as_str).collect());
         for (i, e) in l.events.iter().flatten().enumerate() {
-            if let Some(ev) = self.event(f, i, e, layer, &task_ids, event_ids) {
+            if let Some(ev) = self.event(f, i, e, layer, task_ids.as_deref(), event_ids) {
                 events.push(ev);
             }
         }
@@ -67,7 +68,7 @@ impl Resolver {
         i: usize,
         e: &raw::Event,
         layer: usize,
-        task_ids: &[&str],
+        task_ids: Option<&[&str]>,
         event_ids: &mut BTreeMap<String, Defined<'a>>,
     ) -> Option<Event> {
         let (item, id) = self.item(f, ("events", i), e, event_ids, "sự kiện");
@@ -129,6 +130,17 @@ impl Resolver {
                     );
                 }
                 Ok(y) => {
+                    if let Some(DateRule::Solar { day: 29, month: 2 }) = rule
+                        && NaiveDate::from_ymd_opt(y, 2, 29).is_none()
+                    {
+                        ok = false;
+                        self.error(
+                            f,
+                            &at("since"),
+                            format!("ngày 29/2/{y} không tồn tại: năm {y} không nhuận"),
+                            "sự kiện gốc của ngày 29/2 phải ở một năm nhuận (chia hết cho 4, như 1976, 2000, 2024); sửa `since` hoặc `date`",
+                        );
+                    }
                     if let Some(DateRule::Once(d)) = rule
                         && y > d.year()
                     {
@@ -257,17 +269,23 @@ impl Resolver {
         })
     }
 
+    /// The tasks an event names at `key`, checked against `task_ids` unless that is `None`
+    /// (the tasks file is missing or does not parse, and has its own error).
     fn task_refs(
         &mut self,
         f: &SourceFile,
         item: Item,
         key: &'static str,
         list: Option<&List>,
-        task_ids: &[&str],
+        task_ids: Option<&[&str]>,
     ) -> Option<Vec<String>> {
         let mut out = Vec::new();
         let mut ok = true;
         for (path, t) in item.entries(key, list) {
+            let Some(task_ids) = task_ids else {
+                out.push(t.to_string());
+                continue;
+            };
             if task_ids.contains(&t) {
                 if !out.iter().any(|o| o == t) {
                     out.push(t.to_string());

@@ -77,22 +77,30 @@ pub(super) fn resolve_parsed(
         positions: yaml::Positions::default(),
     };
     let config = r.config(&src.config, config, &src.env);
-    let (groups, people) = match &src.staff {
+    // A file that is missing or does not parse has its own error; what others name in it is
+    // then not checked (`None` ids), so that one mistake is one error.
+    let (groups, people, staff_ids) = match &src.staff {
         Some(f) => r.staff(f),
-        None => (Vec::new(), Vec::new()),
+        None => (Vec::new(), Vec::new(), None),
     };
-    let tasks = match &src.tasks {
+    let (tasks, task_ids) = match &src.tasks {
         Some(f) => {
             let send_at = config.as_ref().map(|(_, s)| s.send_at);
-            r.tasks(f, &groups, &people, send_at)
+            r.tasks(f, staff_ids.as_ref(), send_at)
         }
-        None => Vec::new(),
+        None => (Vec::new(), None),
     };
     let mut layers = Vec::new();
     let mut events = Vec::new();
     let mut event_ids: BTreeMap<String, Defined> = BTreeMap::new();
     for f in &src.layers {
-        r.layer(f, &tasks, &mut layers, &mut events, &mut event_ids);
+        r.layer(
+            f,
+            task_ids.as_deref(),
+            &mut layers,
+            &mut events,
+            &mut event_ids,
+        );
     }
     if src.layers.is_empty() && src.tasks.is_some() {
         let f = &src.config;
@@ -123,7 +131,9 @@ pub(super) fn resolve_parsed(
     let mut diags = r.diags;
     diags.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
     diags.dedup();
-    if diags.iter().any(Diagnostic::is_error) {
+    // Without the staff or the tasks file, references to them were not checked: no schedule
+    // (the loader reports a missing file as an error).
+    if diags.iter().any(Diagnostic::is_error) || src.staff.is_none() || src.tasks.is_none() {
         return (None, diags);
     }
     let (Some((unit, settings)), Some(templates)) = (config, templates) else {
@@ -141,6 +151,15 @@ pub(super) fn resolve_parsed(
         templates,
     );
     (Some(schedule), diags)
+}
+
+/// The ids the staff file defines: every group and person with a valid, unique id, also one
+/// with another field wrong. Such an item is known by its id, so a reference to it is not an
+/// error (its own field is); no schedule is built anyway, as there is an error.
+#[derive(Debug, Default)]
+struct StaffIds {
+    groups: Vec<String>,
+    people: Vec<String>,
 }
 
 /// A value and where it is written: its file and its path in the document.
@@ -346,14 +365,16 @@ impl Resolver {
                     );
                     return None;
                 }
-                let msg = if e.message.contains("recursion limit") {
-                    "tệp lồng nhau quá sâu (recursion limit exceeded)".to_string()
-                } else {
-                    format!("YAML không hợp lệ: {}", e.message)
-                };
-                self.push(Diagnostic::error(&f.path, e.pos, msg).with_help(
-                    "kiểm tra thụt lề (dùng dấu cách, không dùng tab), dấu `:` sau mỗi khóa và dấu ngoặc của danh sách `[a, b]`",
-                ));
+                if e.message.contains("recursion limit") {
+                    self.push(Diagnostic::error(
+                        &f.path,
+                        e.pos,
+                        "tệp lồng nhau quá sâu (recursion limit exceeded)",
+                    ));
+                    return None;
+                }
+                let x = yaml::explain(&f.text, &e);
+                self.push(Diagnostic::error(&f.path, x.pos, x.message).with_help(x.help));
                 None
             }
         }

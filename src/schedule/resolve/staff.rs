@@ -6,32 +6,47 @@
 use std::collections::BTreeMap;
 
 use super::syntax::deliverable;
-use super::{Defined, Resolver, SourceFile, ids_help, k};
+use super::{Defined, Resolver, SourceFile, StaffIds, ids_help, k};
 use crate::schedule::{Group, Person, raw};
 use crate::yaml::Seg;
 
 impl Resolver {
-    pub(super) fn staff<'a>(&mut self, f: &'a SourceFile) -> (Vec<Group>, Vec<Person>) {
+    /// The groups and people that are right, and the ids of all (see [`StaffIds`]); `None`
+    /// ids when the file does not parse.
+    pub(super) fn staff<'a>(
+        &mut self,
+        f: &'a SourceFile,
+    ) -> (Vec<Group>, Vec<Person>, Option<StaffIds>) {
         let Some(s) = self.parse::<raw::Staff>(f) else {
-            return (Vec::new(), Vec::new());
+            return (Vec::new(), Vec::new(), None);
         };
         self.unknown_keys(f, &[], &s.unknown, raw::Staff::KEYS);
         let mut ids: BTreeMap<String, Defined<'a>> = BTreeMap::new();
+        let mut known = StaffIds::default();
         let mut groups = Vec::new();
+        // Each group's place in `groups:` with its id, for the "nobody is in it" warning.
+        let mut group_places = Vec::new();
         for (i, g) in s.groups.iter().flatten().enumerate() {
             let (item, id) = self.item(f, ("groups", i), g, &mut ids, "nhóm");
             let name = self.text((f, &item.at("name"), &g.name), "tên nhóm");
+            if let Some(id) = &id {
+                known.groups.push(id.clone());
+                group_places.push((i, id.clone()));
+            }
             if let (Some(id), Some(name)) = (id, name) {
                 groups.push(Group { id, name });
             }
         }
-        let group_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        let group_ids = known.groups.clone();
         let group_set: std::collections::HashSet<&str> =
             group_ids.iter().map(String::as_str).collect();
         let mut people = Vec::new();
         let mut emails: BTreeMap<String, Defined<'a>> = BTreeMap::new();
         for (i, p) in s.people.iter().flatten().enumerate() {
             let (item, id) = self.item(f, ("people", i), p, &mut ids, "người");
+            if let Some(id) = &id {
+                known.people.push(id.clone());
+            }
             let at = |key| item.at(key);
             let name = self.text((f, &at("name"), &p.name), "họ tên");
             let title = self.optional_text((f, &at("title"), &p.title), "chức vụ");
@@ -99,12 +114,12 @@ impl Resolver {
             .flat_map(|p| p.groups.iter().flat_map(|l| l.0.iter()))
             .filter_map(|g| g.text().map(str::trim))
             .collect();
-        for (i, g) in groups.iter().enumerate() {
-            if !named_in_people.contains(g.id.as_str()) {
+        for (i, id) in &group_places {
+            if !named_in_people.contains(id.as_str()) {
                 self.warning(
                     f,
-                    &[k("groups"), Seg::Index(i), k("id")],
-                    format!("nhóm `{}` chưa có ai", g.id),
+                    &[k("groups"), Seg::Index(*i), k("id")],
+                    format!("nhóm `{id}` chưa có ai"),
                     "thêm mã nhóm vào `groups:` của người thuộc nhóm",
                 );
             }
@@ -117,6 +132,6 @@ impl Resolver {
                 "",
             );
         }
-        (groups, people)
+        (groups, people, Some(known))
     }
 }

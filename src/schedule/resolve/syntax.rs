@@ -215,8 +215,8 @@ pub fn seconds_or_minutes(
         .filter(|d| (min..=max).contains(d))
 }
 
-/// `s` (`7d`, `2w`, `90m`) as a length of time, in one of `units` (`s`, `m`, `h`, `d`, `w`),
-/// at most a year.
+/// `s` (`7d`, `2w`, `90m`, `3 ngày`) as a length of time, in one of `units` (`s`, `m`, `h`,
+/// `d`, `w`, or the Vietnamese word of one), at most a year.
 pub fn parse_duration(s: &str, units: &[char]) -> Result<chrono::Duration, String> {
     let (n, unit) = parse_span(s, units)?;
     Ok(unit.of(n))
@@ -233,15 +233,42 @@ pub enum Unit {
 }
 
 impl Unit {
-    fn of_char(c: char) -> Option<Unit> {
-        Some(match c {
-            's' => Unit::Second,
-            'm' => Unit::Minute,
-            'h' => Unit::Hour,
-            'd' => Unit::Day,
-            'w' => Unit::Week,
-            _ => return None,
-        })
+    const ALL: [Unit; 5] = [
+        Unit::Second,
+        Unit::Minute,
+        Unit::Hour,
+        Unit::Day,
+        Unit::Week,
+    ];
+
+    /// The letter of the short form (`7d`).
+    fn letter(self) -> char {
+        match self {
+            Unit::Second => 's',
+            Unit::Minute => 'm',
+            Unit::Hour => 'h',
+            Unit::Day => 'd',
+            Unit::Week => 'w',
+        }
+    }
+
+    /// The Vietnamese word (`7 ngày`).
+    fn word(self) -> &'static str {
+        match self {
+            Unit::Second => "giây",
+            Unit::Minute => "phút",
+            Unit::Hour => "giờ",
+            Unit::Day => "ngày",
+            Unit::Week => "tuần",
+        }
+    }
+
+    /// The unit `written` names: its letter or its Vietnamese word (in any case).
+    fn named(written: &str) -> Option<Unit> {
+        let lower = written.to_lowercase();
+        Unit::ALL
+            .into_iter()
+            .find(|u| (written.len() == 1 && written.starts_with(u.letter())) || lower == u.word())
     }
 
     /// `n` of this unit.
@@ -257,21 +284,54 @@ impl Unit {
     }
 }
 
-/// `s` as a number and its unit, one of `units`, at most a year long.
+/// `s` as a number and its unit, one of `units` (by letter; the Vietnamese word of one is
+/// taken too, with or without a space: `1 tuần`, `3ngày`), at most a year long. A refused unit
+/// is named as written.
 pub fn parse_span(s: &str, units: &[char]) -> Result<(u32, Unit), String> {
     let s = s.trim();
-    let unit = s.chars().last().ok_or("trống")?;
-    let number = &s[..s.len() - unit.len_utf8()];
-    let allowed: String = units
+    if s.is_empty() {
+        return Err("trống".to_string());
+    }
+    // The unit is the letters at the end; the number what is before them.
+    let number_end = s
+        .char_indices()
+        .rev()
+        .take_while(|&(_, c)| c.is_alphabetic())
+        .last()
+        .map_or(s.len(), |(i, _)| i);
+    let (number, written) = (s[..number_end].trim(), &s[number_end..]);
+    let allowed: Vec<Unit> = Unit::ALL
+        .into_iter()
+        .filter(|u| units.contains(&u.letter()))
+        .collect();
+    let list = allowed
         .iter()
-        .map(|u| format!("`{u}`"))
+        .map(|u| format!("`{}` hoặc `{}`", u.letter(), u.word()))
         .collect::<Vec<_>>()
         .join(", ");
-    let Some(u) = Unit::of_char(unit).filter(|_| units.contains(&unit)) else {
-        return Err(format!("đơn vị `{unit}` không dùng được (dùng {allowed})"));
+    if written.is_empty() {
+        return Err(format!("thiếu đơn vị sau `{number}` (dùng {list})"));
+    }
+    let Some(u) = Unit::named(written).filter(|u| allowed.contains(u)) else {
+        // `tuan` for `tuần`: the word meant, when only its accents differ.
+        let folded: String = written
+            .to_lowercase()
+            .chars()
+            .map(fold_vietnamese)
+            .collect();
+        let meant = allowed
+            .iter()
+            .find(|u| u.word().chars().map(fold_vietnamese).eq(folded.chars()))
+            .map(|u| format!(": có phải là `{}`?", u.word()))
+            .unwrap_or_default();
+        return Err(format!(
+            "đơn vị `{written}` không dùng được{meant} (dùng {list})"
+        ));
     };
+    if number.is_empty() {
+        return Err(format!("thiếu số trước `{written}`"));
+    }
     let n = number
-        .trim()
         .parse::<u32>()
         .map_err(|_| format!("`{number}` không phải số nguyên không âm"))?;
     if u.of(n) > chrono::Duration::days(366) {
@@ -338,10 +398,49 @@ mod tests {
             parse_duration("90m", &['m', 'h']),
             Ok(chrono::Duration::minutes(90))
         );
+        for (text, want) in [
+            ("1 tuần", 7),
+            ("3ngày", 3),
+            ("3 Ngày", 3),
+            ("1 w", 7),
+            ("0 ngày", 0),
+        ] {
+            assert_eq!(
+                parse_duration(text, &['d', 'w']),
+                Ok(chrono::Duration::days(want)),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse_duration("30 phút", &['m', 'h']),
+            Ok(chrono::Duration::minutes(30))
+        );
+        assert_eq!(
+            parse_duration("2giờ", &['m', 'h']),
+            Ok(chrono::Duration::hours(2))
+        );
+        // The unit refused is the one written; the word meant is named when only the accents
+        // differ.
+        for (text, named) in [
+            ("1 tuan", "`tuan` không dùng được: có phải là `tuần`?"),
+            ("3 ngay", "`ngay`"),
+            ("2x", "`x`"),
+            (
+                "2 giờ",
+                "`giờ` không dùng được (dùng `d` hoặc `ngày`, `w` hoặc `tuần`)",
+            ),
+        ] {
+            let why = parse_duration(text, &['d', 'w']).err().unwrap_or_default();
+            assert!(why.contains(named), "{text}: {why}");
+        }
         for bad in [
             "2x",
             "",
             "d",
+            "5",
+            "tuần",
+            "1 tuần 2",
+            "1.5 ngày",
             "-1d",
             "1.5d",
             "3h",

@@ -8,35 +8,41 @@ use std::collections::BTreeMap;
 use chrono::NaiveTime;
 
 use super::syntax::{Unit, parse_span};
-use super::{ALL, Defined, Resolver, Seg, SourceFile, ids_help};
-use crate::schedule::{Assignee, Due, Group, Lead, Person, Task, raw};
+use super::{ALL, Defined, Resolver, Seg, SourceFile, StaffIds, ids_help};
+use crate::schedule::{Assignee, Due, Lead, Task, raw};
 
 impl Resolver {
+    /// The tasks that are right, and the ids of all, also of a task with another field wrong
+    /// (it is known by its id: an event naming it is not an error); `None` ids when the file
+    /// does not parse. `who` is checked against `staff` unless it is `None`.
     pub(super) fn tasks<'a>(
         &mut self,
         f: &'a SourceFile,
-        groups: &[Group],
-        people: &[Person],
+        staff: Option<&StaffIds>,
         send_at: Option<NaiveTime>,
-    ) -> Vec<Task> {
+    ) -> (Vec<Task>, Option<Vec<String>>) {
         let Some(t) = self.parse::<raw::Tasks>(f) else {
-            return Vec::new();
+            return (Vec::new(), None);
         };
         self.unknown_keys(f, &[], &t.unknown, raw::Tasks::KEYS);
         if t.tasks.as_ref().is_none_or(Vec::is_empty) {
             self.warning(f, &[], "chưa có loại việc nào trong `tasks:`", "");
         }
         let mut ids: BTreeMap<String, Defined<'a>> = BTreeMap::new();
+        let no_staff = StaffIds::default();
+        let staff_ids = staff.unwrap_or(&no_staff);
         let mut who_ids: Vec<&str> = vec![ALL];
-        who_ids.extend(groups.iter().map(|g| g.id.as_str()));
-        who_ids.extend(people.iter().map(|p| p.id.as_str()));
+        who_ids.extend(staff_ids.groups.iter().map(String::as_str));
+        who_ids.extend(staff_ids.people.iter().map(String::as_str));
         let group_set: std::collections::HashSet<&str> =
-            groups.iter().map(|g| g.id.as_str()).collect();
+            staff_ids.groups.iter().map(String::as_str).collect();
         let person_set: std::collections::HashSet<&str> =
-            people.iter().map(|p| p.id.as_str()).collect();
+            staff_ids.people.iter().map(String::as_str).collect();
         let mut out = Vec::new();
+        let mut known = Vec::new();
         for (i, raw) in t.tasks.iter().flatten().enumerate() {
             let (item, id) = self.item(f, ("tasks", i), raw, &mut ids, "việc");
+            known.extend(id.clone());
             let at = |key| item.at(key);
             let title = self.text((f, &at("title"), &raw.title), "tên việc");
             let what = self.text_lines((f, &at("do"), &raw.what), "nội dung việc cần làm");
@@ -76,7 +82,7 @@ impl Resolver {
                             who.push(Assignee::Group(w.to_string()));
                         } else if person_set.contains(w) {
                             who.push(Assignee::Person(w.to_string()));
-                        } else {
+                        } else if staff.is_some() {
                             self.error(
                                 f,
                                 &path,
@@ -101,7 +107,7 @@ impl Resolver {
                 });
             }
         }
-        out
+        (out, Some(known))
     }
 
     /// `due: -1d 17:00`: days from the event's first day (signed; `0d` the day itself) and/or a
@@ -110,7 +116,8 @@ impl Resolver {
         let mut due = Due::default();
         let mut ok = true;
         let mut days_seen = false;
-        for word in text.split_whitespace() {
+        for word in words_of_due(text) {
+            let word = word.as_str();
             if word.contains(':') {
                 match NaiveTime::parse_from_str(word, "%H:%M") {
                     Ok(t) if due.time.is_none() => due.time = Some(t),
@@ -150,7 +157,7 @@ impl Resolver {
                 f,
                 path,
                 format!("hạn `{text}` không hợp lệ"),
-                "viết số ngày so với ngày lễ và/hoặc giờ: `-1d 17:00` (17 giờ hôm trước), `0d` (đầu giờ làm việc ngày lễ), `\"16:00\"`, `+2d 11:00`",
+                "viết số ngày so với ngày lễ và/hoặc giờ: `-1d 17:00` (17 giờ hôm trước, cũng viết `-1 ngày 17:00`), `0d` (đầu giờ làm việc ngày lễ), `\"16:00\"`, `+2d 11:00`",
             );
             return None;
         }
@@ -188,7 +195,7 @@ impl Resolver {
                             f,
                             &at("before"),
                             format!("thời gian `{b}` không hợp lệ: {why}"),
-                            "viết số ngày hoặc tuần trước sự kiện: `0d` (ngay hôm đó), `1d`, `7d`, `2w`",
+                            "viết số ngày hoặc tuần trước sự kiện: `0d` (ngay hôm đó), `1d`, `7d`, `2w`, hoặc `3 ngày`, `1 tuần`",
                         );
                         None
                     }
@@ -221,7 +228,7 @@ impl Resolver {
                                 f,
                                 &path,
                                 format!("thời gian nhắc `{text}` không hợp lệ: {why}"),
-                                "viết bao lâu trước hạn: `7d`, `1d`, `0d` (ngày đến hạn), `2w`, `2h`, `30m`",
+                                "viết bao lâu trước hạn: `7d`, `1d`, `0d` (ngày đến hạn), `2w`, `2h`, `30m`, hoặc `7 ngày`, `2 tuần`, `2 giờ`, `30 phút`",
                             );
                         }
                     }
@@ -264,6 +271,27 @@ impl Resolver {
             );
         }
     }
+}
+
+/// The words of a `due`, a number and the unit written after it apart joined (`-1 ngày` is
+/// one word, as `-1ngày` or `-1d`).
+fn words_of_due(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        let after_number = out.last().is_some_and(|w| {
+            w.trim_start_matches(['-', '+'])
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        });
+        match out.last_mut() {
+            Some(last) if after_number && word.chars().all(char::is_alphabetic) => {
+                last.push(' ');
+                last.push_str(word);
+            }
+            _ => out.push(word.to_string()),
+        }
+    }
+    out
 }
 
 /// A lead as written: days and weeks are a day before the deadline's day, hours and minutes
