@@ -294,7 +294,9 @@ pub fn plain_name(name: &str) -> String {
         }
     }
     let plain = out.split_whitespace().collect::<Vec<_>>().join(" ");
-    let plain = plain.trim_end_matches([',', ';', ':', ' ', '–', '-']).to_string();
+    let plain = plain
+        .trim_end_matches([',', ';', ':', ' ', '–', '-'])
+        .to_string();
     if depth > 0 || plain.is_empty() {
         name.to_string()
     } else {
@@ -434,10 +436,19 @@ mod tests {
     #[test]
     fn subjects_drop_a_leading_ngay_before_a_proper_name() {
         let table = [
-            ("Ngày Chiến thắng Điện Biên Phủ", "Chiến thắng Điện Biên Phủ"),
+            (
+                "Ngày Chiến thắng Điện Biên Phủ",
+                "Chiến thắng Điện Biên Phủ",
+            ),
             ("Ngày Đại đoàn kết", "Đại đoàn kết"),
-            ("Ngày sinh Chủ tịch Hồ Chí Minh", "Ngày sinh Chủ tịch Hồ Chí Minh"),
-            ("Ngày hội Quốc phòng toàn dân", "Ngày hội Quốc phòng toàn dân"),
+            (
+                "Ngày sinh Chủ tịch Hồ Chí Minh",
+                "Ngày sinh Chủ tịch Hồ Chí Minh",
+            ),
+            (
+                "Ngày hội Quốc phòng toàn dân",
+                "Ngày hội Quốc phòng toàn dân",
+            ),
             ("Tết Trung thu", "Tết Trung thu"),
             ("Ngày", "Ngày"),
         ];

@@ -342,7 +342,8 @@ mod tests {
         let r = t.render(&ctx).unwrap_or_else(|e| panic!("{e}"));
         assert!(r.subject.chars().count() <= 90, "{}", r.subject);
         assert!(
-            r.subject.starts_with("[Nhắc việc] Tổ chức hội thi kể chuyện về…"),
+            r.subject
+                .starts_with("[Nhắc việc] Tổ chức hội thi kể chuyện về…"),
             "{}",
             r.subject
         );

@@ -348,7 +348,11 @@ mod tests {
         let w = wrap(&line, 76);
         assert!(w.lines().count() > 2, "{w}");
         for l in w.lines() {
-            assert!(l.chars().count() <= 76, "{} characters: {l:?}", l.chars().count());
+            assert!(
+                l.chars().count() <= 76,
+                "{} characters: {l:?}",
+                l.chars().count()
+            );
             assert!(l.starts_with("   "), "{l:?}");
         }
         assert_eq!(
@@ -381,7 +385,10 @@ mod tests {
         let w = super::unbreakable_to_spaces(&wrap(&line, 76));
         for l in w.lines() {
             assert!(l.chars().count() <= 76, "{l:?}");
-            assert!(!l.ends_with("Nguyễn") && !l.ends_with("Thị"), "split name: {l:?}");
+            assert!(
+                !l.ends_with("Nguyễn") && !l.ends_with("Thị"),
+                "split name: {l:?}"
+            );
         }
         for n in 0..12 {
             assert!(w.contains(&format!("Nguyễn Thị Minh Khai{n}")), "{w}");

@@ -286,8 +286,12 @@ impl Mailer {
             let stamp = chrono::Utc::now()
                 .with_timezone(&crate::vietnam::ZONE)
                 .format("%Y-%m-%dT%H%M");
-            rename_new(&written, &self.outbox, &format!("{stamp}-{}", letter.file_stem))
-                .map_err(unavailable)
+            rename_new(
+                &written,
+                &self.outbox,
+                &format!("{stamp}-{}", letter.file_stem),
+            )
+            .map_err(unavailable)
         };
         (written.await, done)
     }
