@@ -304,13 +304,23 @@ pub fn plain_name(name: &str) -> String {
     }
 }
 
-/// What a day is about, from its plain name: a leading `Ngày` before a proper name is dropped
-/// (`Ngày Chiến thắng Điện Biên Phủ` → `Chiến thắng Điện Biên Phủ`); `Ngày sinh …`, `Ngày hội …`
-/// keep it, since the rest does not say what the day is without it.
+/// What a day is about, from its plain name: a leading `Ngày` is dropped, so that the chips of
+/// a month view do not all start alike (`Ngày Chiến thắng Điện Biên Phủ` → `Chiến thắng Điện
+/// Biên Phủ`, `Ngày thành lập Đảng …` → `Thành lập Đảng …`) — but not from `Ngày sinh`, `Ngày
+/// mất`, `Ngày hội`, where it is half of the word (birthday, death anniversary, festival day).
 pub fn subject_of(name: &str) -> String {
-    match name.strip_prefix("Ngày ") {
-        Some(rest) if rest.chars().next().is_some_and(char::is_uppercase) => rest.to_string(),
-        _ => name.to_string(),
+    const COMPOUNDS: [&str; 3] = ["sinh", "mất", "hội"];
+    let Some(rest) = name.strip_prefix("Ngày ") else {
+        return name.to_string();
+    };
+    let next = rest.split(' ').next().unwrap_or_default();
+    if next.is_empty() || COMPOUNDS.contains(&next) {
+        return name.to_string();
+    }
+    let mut chars = rest.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => name.to_string(),
     }
 }
 
@@ -434,7 +444,7 @@ mod tests {
     }
 
     #[test]
-    fn subjects_drop_a_leading_ngay_before_a_proper_name() {
+    fn subjects_drop_a_leading_ngay_unless_it_is_half_of_a_word() {
         let table = [
             (
                 "Ngày Chiến thắng Điện Biên Phủ",
@@ -445,10 +455,20 @@ mod tests {
                 "Ngày sinh Chủ tịch Hồ Chí Minh",
                 "Ngày sinh Chủ tịch Hồ Chí Minh",
             ),
+            ("Ngày mất V.I. Lênin", "Ngày mất V.I. Lênin"),
             (
                 "Ngày hội Quốc phòng toàn dân",
                 "Ngày hội Quốc phòng toàn dân",
             ),
+            (
+                "Ngày thành lập Đảng Cộng sản Việt Nam",
+                "Thành lập Đảng Cộng sản Việt Nam",
+            ),
+            (
+                "Ngày toàn dân đưa trẻ đến trường",
+                "Toàn dân đưa trẻ đến trường",
+            ),
+            ("Ngày  x", "Ngày  x"),
             ("Tết Trung thu", "Tết Trung thu"),
             ("Ngày", "Ngày"),
         ];
