@@ -651,10 +651,12 @@ fn compose<'s>(
         .collect();
     events.sort_unstable();
     events.dedup();
-    let items = batch
-        .reminders
-        .iter()
-        .map(|(r, _)| item(schedule, teams, r))
+    // Nearest deadline first: the subject names the first item's task and deadline.
+    let mut reminders: Vec<&Reminder<'s>> = batch.reminders.iter().map(|&(r, _)| r).collect();
+    reminders.sort_by_key(|r| r.deadline_local());
+    let items = reminders
+        .into_iter()
+        .map(|r| item(schedule, teams, r))
         .collect();
     let ctx = MailContext {
         unit: UnitCtx {
@@ -748,13 +750,16 @@ fn item<'s>(schedule: &'s Schedule, teams: &mut Teams<'s>, r: &Reminder<'s>) -> 
     } else {
         Vec::new()
     };
+    let name = crate::occurrence::plain_name(&o.event.name);
     let short = match o.anniversary {
-        Some(n) => format!("Kỷ niệm {n} năm {}", o.event.name),
-        None => o.event.name.clone(),
+        Some(n) => format!("Kỷ niệm {n} năm {name}"),
+        None => name,
     };
     ItemCtx {
         event_title: o.title.clone(),
         event_short: short,
+        event_subject: o.subject.clone(),
+        event_summary: o.summary.clone(),
         event_name: o.event.name.clone(),
         event_date: vietnam::date(o.date),
         event_date_short: vietnam::date_short(o.date),

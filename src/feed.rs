@@ -295,7 +295,7 @@ impl Entry<'_> {
         let mut ev = Event::new();
         ev.uid(&self.uid)
             .timestamp(stamp)
-            .summary(&o.title)
+            .summary(&o.summary)
             .description(&self.description)
             .append_property(date_property("DTSTART", o.date))
             .append_property(date_property("DTEND", o.end()))
@@ -380,7 +380,7 @@ fn alarms(
                     "{} — hạn {} — {}",
                     task.title,
                     vietnam::time_day(deadline),
-                    o.title
+                    o.summary
                 ),
                 uid: alarm_uid(&self_uid(schedule, o), &task.id, key),
                 offset: at - start,
@@ -423,7 +423,9 @@ fn task_for_group(task: &Task, group: &str) -> bool {
     })
 }
 
-/// The Vietnamese description: the day (with its lunar date), the anniversary, the tasks.
+/// The Vietnamese description: the official title when the SUMMARY (the calendar's form) is
+/// not it, and the full name when it holds a remark, the day (with its lunar date), the anniversary, the
+/// tasks.
 fn description(
     schedule: &Schedule,
     off: &BTreeSet<NaiveDate>,
@@ -432,6 +434,12 @@ fn description(
 ) -> String {
     let mut s = String::new();
     let day = vietnam::day;
+    if o.title != o.summary {
+        let _ = writeln!(s, "{}.", o.title);
+    }
+    if !o.title.contains(o.event.name.as_str()) {
+        let _ = writeln!(s, "Tên đầy đủ: {}.", o.event.name);
+    }
     if o.event.days > 1 {
         let _ = write!(s, "Từ {} đến {}", day(o.date), day(o.last_day()));
     } else {
@@ -441,8 +449,8 @@ fn description(
         let _ = write!(s, " (âm lịch: {})", vietnam::lunar_long(&l));
     }
     s.push('.');
-    if let (Some(n), Some(class)) = (o.anniversary, o.class) {
-        let _ = write!(s, "\nKỷ niệm {n} năm — {}.", class.name_vi());
+    if let (Some(_), Some(class)) = (o.anniversary, o.class) {
+        let _ = write!(s, "\nNăm kỷ niệm: {}.", class.name_vi());
     }
     if !tasks.is_empty() {
         s.push_str("\n\nViệc cần làm:");

@@ -10,9 +10,16 @@
 //! - a lunar event in a month that has a leap twin falls in the regular (first) month;
 //! - a lunar event "in year Y" is the one of lunar year Y (20/12 of lunar 2024 is in January
 //!   2025) and its anniversary counts lunar years; for months 1–10 the two years agree;
-//! - a solar 29/2 falls on 28/2 in common years;
+//! - a solar 29/2 falls on 28/2 in common years, and its titles say so;
 //! - an event does not occur before its `since` year and, in that year, appears under its plain
-//!   name with no number.
+//!   name with no number;
+//! - a remark in brackets in an event's name (`Lễ khai hội Xuân Ngọa Vân (Đông Triều)`) is not
+//!   part of its titles: the official title has one pair of brackets, its dates.
+//!
+//! Two titles: the official one (`Kỷ niệm 70 năm Ngày Chiến thắng Điện Biên Phủ (7/5/1954 -
+//! 7/5/2024)`), for descriptions and emails, and the calendar's, which leads with the subject so
+//! that a month view's narrow chip still says what the day is (`Chiến thắng Điện Biên Phủ — 70
+//! năm (năm tròn)`).
 
 use std::fmt;
 
@@ -84,6 +91,10 @@ pub struct Occurrence<'s> {
     pub class: Option<RoundClass>,
     /// The official title: `Kỷ niệm 70 năm Ngày Chiến thắng Điện Biên Phủ (7/5/1954 - 7/5/2024)`.
     pub title: String,
+    /// The calendar title, subject first: `Chiến thắng Điện Biên Phủ — 70 năm (năm tròn)`.
+    pub summary: String,
+    /// What the day is about, no number, no dates, no remark: `Chiến thắng Điện Biên Phủ`.
+    pub subject: String,
     /// The event's tasks, plus its `round_tasks` in năm tròn and năm lẻ 5.
     pub tasks: Vec<&'s Task>,
 }
@@ -195,10 +206,17 @@ fn build<'s>(schedule: &'s Schedule, event: &'s Event, when: When) -> Occurrence
     } = when;
     let class = anniversary.map(RoundClass::of);
     let round = class.is_some_and(RoundClass::is_round);
+    let name = plain_name(&event.name);
+    let subject = subject_of(&name);
+    let moved = moved_from(event.rule, date);
     let title = match (anniversary, event.since) {
-        (Some(n), Some(since)) => official_title(n, &event.name, event.rule, since, year, date),
-        _ => event.name.clone(),
+        (Some(n), Some(since)) => official_title(n, &name, event.rule, since, year, date),
+        _ => match &moved {
+            Some(m) => format!("{name} ({m})"),
+            None => name,
+        },
     };
+    let summary = summary(&subject, anniversary, class, moved.as_deref());
     let ids = event
         .tasks
         .iter()
@@ -216,7 +234,93 @@ fn build<'s>(schedule: &'s Schedule, event: &'s Event, when: When) -> Occurrence
         anniversary,
         class,
         title,
+        summary,
+        subject,
         tasks,
+    }
+}
+
+/// The calendar title: the subject, then the anniversary (with its class when it is a round
+/// one), then where a 29/2 went in a common year.
+fn summary(
+    subject: &str,
+    anniversary: Option<u32>,
+    class: Option<RoundClass>,
+    moved: Option<&str>,
+) -> String {
+    let mut s = subject.to_string();
+    if let Some(n) = anniversary {
+        s.push_str(&format!(" — {n} năm"));
+        if let Some(c) = class.filter(|c| c.is_round()) {
+            s.push_str(&format!(" ({c})"));
+        }
+    }
+    if let Some(m) = moved {
+        s.push_str(&format!(" — {m}"));
+    }
+    s
+}
+
+/// `29/2 dời sang 28/2` when a solar 29/2 falls in a common year.
+fn moved_from(rule: DateRule, date: NaiveDate) -> Option<String> {
+    match rule {
+        DateRule::Solar { day, month } if u32::from(day) != date.day() => Some(format!(
+            "{day}/{month} dời sang {}/{}",
+            date.day(),
+            date.month()
+        )),
+        _ => None,
+    }
+}
+
+/// The name without its remarks in round brackets (`Lễ hội đền An Sinh (Đông Triều)` → `Lễ hội
+/// đền An Sinh`): a remark is for the description, not for a title. A name with unbalanced
+/// brackets, or that is all remark, stays as it is.
+pub fn plain_name(name: &str) -> String {
+    if !name.contains(['(', ')']) {
+        return name.to_string();
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut depth = 0usize;
+    for c in name.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return name.to_string(),
+            },
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    let plain = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    let plain = plain
+        .trim_end_matches([',', ';', ':', ' ', '–', '-'])
+        .to_string();
+    if depth > 0 || plain.is_empty() {
+        name.to_string()
+    } else {
+        plain
+    }
+}
+
+/// What a day is about, from its plain name: a leading `Ngày` is dropped, so that the chips of
+/// a month view do not all start alike (`Ngày Chiến thắng Điện Biên Phủ` → `Chiến thắng Điện
+/// Biên Phủ`, `Ngày thành lập Đảng …` → `Thành lập Đảng …`) — but not from `Ngày sinh`, `Ngày
+/// mất`, `Ngày hội`, where it is half of the word (birthday, death anniversary, festival day).
+pub fn subject_of(name: &str) -> String {
+    const COMPOUNDS: [&str; 3] = ["sinh", "mất", "hội"];
+    let Some(rest) = name.strip_prefix("Ngày ") else {
+        return name.to_string();
+    };
+    let next = rest.split(' ').next().unwrap_or_default();
+    if next.is_empty() || COMPOUNDS.contains(&next) {
+        return name.to_string();
+    }
+    let mut chars = rest.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => name.to_string(),
     }
 }
 
@@ -241,7 +345,9 @@ pub fn date_in(rule: DateRule, year: i32) -> Option<NaiveDate> {
     }
 }
 
-/// `Kỷ niệm N năm NAME (D/M/SINCE - D/M/YEAR)`; lunar dates say so.
+/// `Kỷ niệm N năm NAME (D/M/SINCE - D/M/YEAR)`; lunar dates say so; a 29/2 in a common year
+/// keeps its true origin date and says where it went: `(29/2/1980 - 28/2/2025, 29/2 dời sang
+/// 28/2)`.
 fn official_title(
     n: u32,
     name: &str,
@@ -253,6 +359,10 @@ fn official_title(
     let span = match rule {
         DateRule::Lunar { day, month } => {
             format!("{day}/{month}/{since} - {day}/{month}/{year} âm lịch")
+        }
+        DateRule::Solar { day, month } if u32::from(day) != date.day() => {
+            let (d, m) = (date.day(), date.month());
+            format!("{day}/{month}/{since} - {d}/{m}/{year}, {day}/{month} dời sang {d}/{m}")
         }
         _ => {
             let (d, m) = (date.day(), date.month());
@@ -309,6 +419,103 @@ mod tests {
             ),
             "Kỷ niệm 5 năm Lễ hội X (10/3/2019 - 10/3/2024 âm lịch)"
         );
+    }
+
+    #[test]
+    fn remarks_in_brackets_are_not_in_titles() {
+        let table = [
+            (
+                "Lễ khai hội Xuân Ngọa Vân (Đông Triều)",
+                "Lễ khai hội Xuân Ngọa Vân",
+            ),
+            (
+                "Ngày thành lập Chiến khu Trần Hưng Đạo (Chiến khu Đông Triều) – khởi nghĩa",
+                "Ngày thành lập Chiến khu Trần Hưng Đạo – khởi nghĩa",
+            ),
+            ("Tết Nguyên đán (Tết Âm lịch)", "Tết Nguyên đán"),
+            ("Ngày Thương binh - Liệt sĩ", "Ngày Thương binh - Liệt sĩ"),
+            ("(chỉ ghi chú)", "(chỉ ghi chú)"),
+            ("Lễ (dở", "Lễ (dở"),
+            ("Lễ dở)", "Lễ dở)"),
+        ];
+        for (name, want) in table {
+            assert_eq!(plain_name(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn subjects_drop_a_leading_ngay_unless_it_is_half_of_a_word() {
+        let table = [
+            (
+                "Ngày Chiến thắng Điện Biên Phủ",
+                "Chiến thắng Điện Biên Phủ",
+            ),
+            ("Ngày Đại đoàn kết", "Đại đoàn kết"),
+            (
+                "Ngày sinh Chủ tịch Hồ Chí Minh",
+                "Ngày sinh Chủ tịch Hồ Chí Minh",
+            ),
+            ("Ngày mất V.I. Lênin", "Ngày mất V.I. Lênin"),
+            (
+                "Ngày hội Quốc phòng toàn dân",
+                "Ngày hội Quốc phòng toàn dân",
+            ),
+            (
+                "Ngày thành lập Đảng Cộng sản Việt Nam",
+                "Thành lập Đảng Cộng sản Việt Nam",
+            ),
+            (
+                "Ngày toàn dân đưa trẻ đến trường",
+                "Toàn dân đưa trẻ đến trường",
+            ),
+            ("Ngày  x", "Ngày  x"),
+            ("Tết Trung thu", "Tết Trung thu"),
+            ("Ngày", "Ngày"),
+        ];
+        for (name, want) in table {
+            assert_eq!(subject_of(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn calendar_titles_lead_with_the_subject() {
+        let s = |n, c, m| summary("Chiến thắng Điện Biên Phủ", n, c, m);
+        assert_eq!(
+            s(Some(70), Some(RoundClass::Tron), None),
+            "Chiến thắng Điện Biên Phủ — 70 năm (năm tròn)"
+        );
+        assert_eq!(
+            s(Some(65), Some(RoundClass::Le5), None),
+            "Chiến thắng Điện Biên Phủ — 65 năm (năm lẻ 5)"
+        );
+        assert_eq!(
+            s(Some(71), Some(RoundClass::Khac), None),
+            "Chiến thắng Điện Biên Phủ — 71 năm"
+        );
+        assert_eq!(s(None, None, None), "Chiến thắng Điện Biên Phủ");
+        assert_eq!(
+            s(Some(43), Some(RoundClass::Khac), Some("29/2 dời sang 28/2")),
+            "Chiến thắng Điện Biên Phủ — 43 năm — 29/2 dời sang 28/2"
+        );
+    }
+
+    #[test]
+    fn a_29_february_in_a_common_year_says_where_it_went() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default();
+        let rule = DateRule::Solar { day: 29, month: 2 };
+        assert_eq!(
+            official_title(45, "Ngày X", rule, 1980, 2025, d(2025, 2, 28)),
+            "Kỷ niệm 45 năm Ngày X (29/2/1980 - 28/2/2025, 29/2 dời sang 28/2)"
+        );
+        assert_eq!(
+            official_title(44, "Ngày X", rule, 1980, 2024, d(2024, 2, 29)),
+            "Kỷ niệm 44 năm Ngày X (29/2/1980 - 29/2/2024)"
+        );
+        assert_eq!(
+            moved_from(rule, d(2025, 2, 28)).as_deref(),
+            Some("29/2 dời sang 28/2")
+        );
+        assert_eq!(moved_from(rule, d(2024, 2, 29)), None);
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! the HTML template is auto-escaped. Templates are compiled and test-rendered when the schedule
 //! is loaded, so `ngayle check` reports their mistakes with file, line and column like any
 //! other; rendering itself is pure.
+//!
+//! Two filters of ours: `shorten(n)` (at most n characters, cut at a word with `…`) and
+//! `nowrap` (a name's spaces made no-break, so the plain text is never wrapped inside it). The
+//! subject is at most [`SUBJECT_MAX`] characters whatever the template makes: a longer one is
+//! cut at a word with `…`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +35,9 @@ pub const DEFAULTS: [(&str, &str); 3] = [
         include_str!("../config/templates/reminder.html.j2"),
     ),
 ];
+
+/// The longest subject, in characters: about what a phone's mail list shows in two lines.
+pub const SUBJECT_MAX: usize = 90;
 
 /// The compiled templates. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -68,9 +76,14 @@ pub struct PersonCtx {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemCtx {
+    /// The official title: `Kỷ niệm 49 năm Ngày Giải phóng miền Nam (30/4/1975 - 30/4/2024)`.
     pub event_title: String,
     /// The title without its dates: `Kỷ niệm 49 năm Ngày Giải phóng miền Nam`.
     pub event_short: String,
+    /// What the day is about: `Giải phóng miền Nam`.
+    pub event_subject: String,
+    /// The calendar's title (the feeds' SUMMARY): `Giải phóng miền Nam — 49 năm`.
+    pub event_summary: String,
     pub event_name: String,
     pub event_date: String,
     pub event_date_short: String,
@@ -107,6 +120,12 @@ impl Templates {
     pub fn compile(files: &[(PathBuf, String)]) -> Result<Templates, Vec<Diagnostic>> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.add_filter("shorten", |s: String, n: usize| shorten(&s, n));
+        env.add_filter("nowrap", |s: String| {
+            s.split(' ')
+                .collect::<Vec<_>>()
+                .join(&crate::mail::NO_BREAK.to_string())
+        });
         env.set_auto_escape_callback(|name| {
             if name.contains(".html") {
                 AutoEscape::Html
@@ -156,11 +175,12 @@ impl Templates {
     }
 
     /// Renders the three parts. The subject is folded to one line (no header can be injected
-    /// through it, whatever the event names hold).
+    /// through it, whatever the event names hold) of at most [`SUBJECT_MAX`] characters.
     pub fn render(&self, ctx: &MailContext) -> Result<Rendered, minijinja::Error> {
         let subject = self.render_one("subject.txt.j2", ctx)?;
+        let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
         Ok(Rendered {
-            subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
+            subject: shorten(&subject, SUBJECT_MAX),
             text: self.render_one("reminder.txt.j2", ctx)?,
             html: self.render_one("reminder.html.j2", ctx)?,
         })
@@ -171,6 +191,28 @@ impl Templates {
             .get_template(name)?
             .render(minijinja::value::Serde(ctx))
     }
+}
+
+/// `s` in at most `max` characters: whole if it fits, else cut after the last word that fits,
+/// with `…` (a single word longer than that is cut inside, there being no better place).
+pub fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let Some(room) = max.checked_sub(1) else {
+        return String::new();
+    };
+    let head: String = s.chars().take(room).collect();
+    // Cut at a space only when the next character starts a new word too.
+    let next_is_space = s.chars().nth(room).is_some_and(char::is_whitespace);
+    let cut = if next_is_space {
+        head.as_str()
+    } else {
+        head.rfind(char::is_whitespace)
+            .map_or(head.as_str(), |i| &head[..i])
+    };
+    let cut = cut.trim_end_matches(|c: char| c.is_whitespace() || ",;:—–-".contains(c));
+    format!("{cut}…")
 }
 
 fn diagnostic(path: Option<&Path>, name: &str, text: &str, e: &minijinja::Error) -> Diagnostic {
@@ -215,6 +257,8 @@ impl MailContext {
                 event_title: "Kỷ niệm 49 năm Ngày Giải phóng miền Nam (30/4/1975 - 30/4/2024)"
                     .into(),
                 event_short: "Kỷ niệm 49 năm Ngày Giải phóng miền Nam".into(),
+                event_subject: "Giải phóng miền Nam".into(),
+                event_summary: "Giải phóng miền Nam — 49 năm".into(),
                 event_name: "Ngày Giải phóng miền Nam".into(),
                 event_date: "30/04/2024".into(),
                 event_date_short: "30/4/2024".into(),
@@ -250,11 +294,12 @@ mod tests {
         ctx.items[0].event_title =
             "Lễ <script>alert(1)</script> & \"x\"\r\nBcc: evil@example.org".into();
         ctx.items[0].event_short = ctx.items[0].event_title.clone();
+        ctx.items[0].event_subject = ctx.items[0].event_title.clone();
         let r = t.render(&ctx).unwrap_or_else(|e| panic!("{e}"));
         assert!(!r.subject.contains('\n') && !r.subject.contains('\r'));
         assert!(
             r.subject
-                .starts_with("[Nhắc việc] Treo cờ Tổ quốc — Lễ <script>"),
+                .starts_with("[Nhắc việc] Treo cờ Tổ quốc — hạn 07:30 30/4 — Lễ <script>"),
             "{}",
             r.subject
         );
@@ -269,6 +314,46 @@ mod tests {
             r.text.contains("Lễ <script>alert(1)</script>"),
             "plain text is not escaped"
         );
+    }
+
+    #[test]
+    fn shorten_cuts_at_a_word() {
+        assert_eq!(shorten("Treo cờ Tổ quốc", 40), "Treo cờ Tổ quốc");
+        assert_eq!(shorten("Treo cờ Tổ quốc", 15), "Treo cờ Tổ quốc");
+        assert_eq!(shorten("Treo cờ Tổ quốc", 14), "Treo cờ Tổ…");
+        assert_eq!(shorten("Treo cờ Tổ quốc", 11), "Treo cờ Tổ…");
+        assert_eq!(shorten("Treo cờ, Tổ quốc", 10), "Treo cờ…");
+        assert_eq!(shorten("Điệnbiênphủ", 5), "Điện…");
+        assert_eq!(shorten("abc", 0), "");
+    }
+
+    #[test]
+    fn the_subject_is_at_most_90_characters_and_says_the_first_task_and_how_many_more() {
+        let t = Templates::defaults();
+        let mut ctx = MailContext::sample();
+        ctx.late = false;
+        let mut item = ctx.items[0].clone();
+        item.task_title = "Tổ chức hội thi kể chuyện về Bác Hồ kính yêu cho các cháu".into();
+        item.event_subject = "Ngày thành lập Chiến khu Trần Hưng Đạo – khởi nghĩa giành chính \
+                              quyền ở Đông Triều"
+            .into();
+        ctx.items = vec![item.clone(); 7];
+        ctx.events = 1;
+        let r = t.render(&ctx).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.subject.chars().count() <= 90, "{}", r.subject);
+        assert!(
+            r.subject
+                .starts_with("[Nhắc việc] Tổ chức hội thi kể chuyện về…"),
+            "{}",
+            r.subject
+        );
+        assert!(
+            r.subject
+                .contains("… và 6 việc khác — hạn 07:30 30/4 — Ngày"),
+            "{}",
+            r.subject
+        );
+        assert!(r.subject.ends_with('…'), "{}", r.subject);
     }
 
     #[test]

@@ -1,4 +1,6 @@
 //! `ngayle events --from --to [--format table|tsv]`: the occurrences in a date range.
+//!
+//! tsv columns: date, event id, anniversary, class id, official title, calendar title (SUMMARY).
 
 use std::io::Write;
 use std::path::Path;
@@ -33,12 +35,15 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
             for o in &list {
                 writeln!(
                     out,
-                    "{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}",
                     o.date.format("%Y-%m-%d"),
                     o.event.id,
                     o.anniversary.map(|n| n.to_string()).unwrap_or_default(),
                     o.class.map(|c| c.id()).unwrap_or_default(),
-                    o.title
+                    o.title,
+                    // The calendar title (the feeds' SUMMARY), last so that readers of the
+                    // first five columns keep working.
+                    o.summary
                 )?;
             }
         }

@@ -67,9 +67,10 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
                         format!("{}{moved}", vietnam::day_time(due)),
                         r.person.name.clone(),
                         r.task.title.clone(),
+                        // The calendar title has no dates of its own: the day once.
                         format!(
                             "{} ({})",
-                            r.occurrence.title,
+                            r.occurrence.summary,
                             vietnam::date(r.occurrence.date)
                         ),
                     ]

@@ -47,7 +47,7 @@
 use std::marker::PhantomData;
 
 use lettre::Message;
-use lettre::message::header::ContentTransferEncoding;
+use lettre::message::header::{ContentTransferEncoding, Header, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart};
 
 use super::{MailError, SendError};
@@ -122,6 +122,8 @@ pub struct Letter<L> {
     pub(super) text: String,
     pub(super) html: String,
     pub(super) message_id: String,
+    /// What names its file in the outbox, after the time: the person's id.
+    pub(super) file_stem: String,
     pub(super) lock: PhantomData<L>,
 }
 
@@ -172,11 +174,13 @@ impl<L> Letter<L> {
     /// base64 (half the size of quoted-printable for Vietnamese) — unless a line is too long
     /// for 8bit (998 octets), where lettre's choice stands.
     fn build(&self, eight_bit: bool) -> Result<Message, MailError> {
-        // Plain text is wrapped for reading; HTML is not (its line breaks mean nothing, and one
-        // inside an attribute would change it).
-        let body = |s: &str, wrap_at: Option<usize>| {
+        // Plain text is wrapped for reading, whatever the encoding (so it reads the same from
+        // any server); HTML is not (its line breaks mean nothing, and one inside an attribute
+        // would change it).
+        let text = unbreakable_to_spaces(&wrap(&self.text, WRAP_WIDTH));
+        let body = |s: &str| {
             eight_bit
-                .then(|| eight_bit_body(s, wrap_at))
+                .then(|| eight_bit_body(s))
                 .flatten()
                 .unwrap_or_else(|| Body::new(s.to_string()))
         };
@@ -186,78 +190,97 @@ impl<L> Letter<L> {
             .subject(self.subject.clone())
             .message_id(Some(self.message_id.clone()))
             .date_now()
-            .user_agent(concat!("ngayle/", env!("CARGO_PKG_VERSION")).to_string());
+            .user_agent(concat!("ngayle/", env!("CARGO_PKG_VERSION")).to_string())
+            .header(AutoSubmitted);
         if let Some(r) = &self.reply_to {
             b = b.reply_to(r.clone());
         }
         b.multipart(MultiPart::alternative_plain_html(
-            body(&self.text, Some(76)),
-            body(&self.html, None),
+            body(&text),
+            body(&self.html),
         ))
         .map_err(|e| MailError::Build(e.to_string()))
     }
 }
 
-/// `text` as an 8bit body (RFC 6152): with `wrap_at`, long lines broken at spaces under that many
-/// octets where they can be (plain text then reads well anywhere); CRLF line ends; `None` when
-/// a line is over SMTP's 998 octets or the text holds a NUL or a lone CR. (lettre itself takes
-/// 8bit only when every line is under 76 octets, which an HTML line with a URL seldom is.)
-fn eight_bit_body(text: &str, wrap_at: Option<usize>) -> Option<Body> {
-    let wrapped = match wrap_at {
-        Some(limit) => wrap(text, limit),
-        None => text.replace("\r\n", "\n"),
-    };
-    let fits = !wrapped.contains(['\0', '\r']) && wrapped.split('\n').all(|l| l.len() <= 998);
+/// `Auto-Submitted: auto-generated` (RFC 3834): the email is made by a program, so vacation
+/// responders and other auto-replies leave it alone.
+#[derive(Debug, Clone, Copy)]
+struct AutoSubmitted;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        match s.trim() {
+            "auto-generated" => Ok(AutoSubmitted),
+            other => Err(format!("Auto-Submitted: {other}").into()),
+        }
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".to_string())
+    }
+}
+
+/// The plain text's width, in characters (what a reader sees, not octets: a Vietnamese line of
+/// 76 characters is some 100 octets in UTF-8, far under SMTP's 998).
+pub const WRAP_WIDTH: usize = 76;
+
+/// The no-break space, which the templates' `nowrap` filter puts between the words of a name:
+/// [`wrap`] never breaks there, and the letter then turns it back into a plain space.
+pub const NO_BREAK: char = '\u{a0}';
+
+/// `text` as an 8bit body (RFC 6152), CRLF line ends; `None` when a line is over SMTP's 998
+/// octets or the text holds a NUL or a lone CR. (lettre itself takes 8bit only when every line
+/// is under 76 octets, which an HTML line with a URL seldom is.)
+fn eight_bit_body(text: &str) -> Option<Body> {
+    let text = text.replace("\r\n", "\n");
+    let fits = !text.contains(['\0', '\r']) && text.split('\n').all(|l| l.len() <= 998);
     fits.then(|| {
-        let crlf = wrapped.replace('\n', "\r\n");
+        let crlf = text.replace('\n', "\r\n");
         Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit)
     })
 }
 
-/// Breaks lines longer than `limit` octets at spaces (continuation lines keep the line's
-/// indentation), so that 8bit text reads well in any mail program. A line with no space to
-/// break at is left as it is.
-pub fn wrap(text: &str, limit: usize) -> String {
+/// The no-break spaces of [`NO_BREAK`] as plain spaces, once the text is wrapped.
+fn unbreakable_to_spaces(text: &str) -> String {
+    text.replace(NO_BREAK, " ")
+}
+
+/// Breaks lines longer than `width` characters at plain spaces only (continuation lines keep
+/// the line's indentation), so that the text reads well in any mail program. Never inside a
+/// word — a URL stays whole, on a line of its own if it must — nor at a [`NO_BREAK`], which
+/// holds a name together. A word longer than the width is left as it is.
+pub fn wrap(text: &str, width: usize) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 32);
     for (n, line) in text.split('\n').enumerate() {
         if n > 0 {
             out.push('\n');
         }
         let line = line.strip_suffix('\r').unwrap_or(line);
-        let indent: String = line.chars().take_while(|c| *c == ' ').collect();
-        let mut rest = line;
+        let body = line.trim_start_matches(' ');
+        let indent = &line[..line.len() - body.len()];
+        let indent_width = indent.len();
+        out.push_str(indent);
+        let mut used = indent_width;
         let mut first = true;
-        loop {
-            let room = if first {
-                limit - 1
+        for word in body.split(' ') {
+            let w = word.chars().count();
+            if first {
+                first = false;
+            } else if used + 1 + w > width && used > indent_width {
+                out.push('\n');
+                out.push_str(indent);
+                used = indent_width;
             } else {
-                limit - 1 - indent.len()
-            };
-            if rest.len() <= room {
-                if !first {
-                    out.push_str(&indent);
-                }
-                out.push_str(rest);
-                break;
+                out.push(' ');
+                used += 1;
             }
-            let mut cut = room;
-            while !rest.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let Some(space) = rest[..cut].rfind(' ').filter(|&i| i > indent.len()) else {
-                if !first {
-                    out.push_str(&indent);
-                }
-                out.push_str(rest);
-                break;
-            };
-            if !first {
-                out.push_str(&indent);
-            }
-            out.push_str(&rest[..space]);
-            out.push('\n');
-            rest = &rest[space + 1..];
-            first = false;
+            out.push_str(word);
+            used += w;
         }
     }
     out
@@ -290,6 +313,7 @@ mod tests {
             text: "Nội dung.".to_string(),
             html: "<p>Nội dung.</p>".to_string(),
             message_id: "<m@example.org>".to_string(),
+            file_stem: "an".to_string(),
             lock: PhantomData::<super::ForTest>,
         };
         for eight_bit in [false, true] {
@@ -322,8 +346,13 @@ mod tests {
             "treo cờ Tổ quốc đúng quy cách ".repeat(8)
         );
         let w = wrap(&line, 76);
+        assert!(w.lines().count() > 2, "{w}");
         for l in w.lines() {
-            assert!(l.len() < 76, "{} octets: {l:?}", l.len());
+            assert!(
+                l.chars().count() <= 76,
+                "{} characters: {l:?}",
+                l.chars().count()
+            );
             assert!(l.starts_with("   "), "{l:?}");
         }
         assert_eq!(
@@ -333,5 +362,37 @@ mod tests {
         assert_eq!(wrap("ngắn\ndòng", 76), "ngắn\ndòng");
         let url = format!("http://{}", "a".repeat(100));
         assert_eq!(wrap(&url, 76), url, "nothing to break at");
+        assert_eq!(
+            wrap(&format!("Lịch: {url} tiếp"), 76),
+            format!("Lịch:\n{url}\ntiếp"),
+            "a URL on a line of its own, whole"
+        );
+    }
+
+    #[test]
+    fn wrapping_counts_characters_not_octets() {
+        // 70 characters, 90-odd octets: one line.
+        let line = "Kỷ niệm 49 năm Ngày Giải phóng miền Nam, thống nhất đất nước (30/4)";
+        assert!(line.len() > 76 && line.chars().count() <= 76);
+        assert_eq!(wrap(line, 76), line);
+    }
+
+    #[test]
+    fn a_name_held_by_no_break_spaces_is_never_split() {
+        let name = |n: usize| format!("Nguyễn{nb}Thị{nb}Minh{nb}Khai{n}", nb = super::NO_BREAK);
+        let names: Vec<String> = (0..12).map(name).collect();
+        let line = format!("   Cùng thực hiện: {}", names.join(", "));
+        let w = super::unbreakable_to_spaces(&wrap(&line, 76));
+        for l in w.lines() {
+            assert!(l.chars().count() <= 76, "{l:?}");
+            assert!(
+                !l.ends_with("Nguyễn") && !l.ends_with("Thị"),
+                "split name: {l:?}"
+            );
+        }
+        for n in 0..12 {
+            assert!(w.contains(&format!("Nguyễn Thị Minh Khai{n}")), "{w}");
+        }
+        assert!(!w.contains(super::NO_BREAK));
     }
 }

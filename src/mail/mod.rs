@@ -7,7 +7,9 @@
 //!   `NGAYLE_SMTP_PASSWORD`, or a file named by `NGAYLE_SMTP_PASSWORD_FILE`. One connection is
 //!   kept open and reused (see `SmtpSender` for why it is ours and not lettre's pool).
 //! - none: each message is written as one `.eml` file in `mail.outbox`, so a fresh install works
-//!   offline and the admin can open what would have been sent.
+//!   offline and the admin can open what would have been sent. The file is named for when it
+//!   was written (Vietnam time) and whom it is for: `2024-04-29T0700-an.eml` (`-2`, `-3`… when
+//!   the same person gets two in a minute; `send-test` for a test email).
 //!
 //! Headers are built by lettre (RFC 2047 for Vietnamese, no raw CR/LF can reach a header);
 //! ngayle sets its own Message-ID (to record it), Date and Reply-To. Passwords are never
@@ -31,7 +33,9 @@ use crate::store::{Claim, Permit, Spent};
 mod letter;
 mod smtp;
 
-pub use letter::{Content, ForReminder, ForTest, Key, Letter, Sealed, Unrecorded, wrap};
+pub use letter::{
+    Content, ForReminder, ForTest, Key, Letter, NO_BREAK, Sealed, Unrecorded, WRAP_WIDTH, wrap,
+};
 use smtp::{SmtpSender, smtp_transport};
 
 /// How long one SMTP conversation step may take (connect, greeting, EHLO, STARTTLS, AUTH,
@@ -159,7 +163,8 @@ impl Mailer {
         html: String,
         claim: &Claim<'_>,
     ) -> Letter<ForReminder> {
-        self.letter(to, subject, text, html, claim.message_id())
+        let person = claim.keys().first().map_or("", |k| &*k.person_id);
+        self.letter(to, subject, text, html, claim.message_id(), person)
     }
 
     /// An email that is not a reminder (`send-test`): nothing is recorded of it.
@@ -171,7 +176,7 @@ impl Mailer {
         html: String,
         message_id: &str,
     ) -> Letter<ForTest> {
-        self.letter(to, subject, text, html, message_id)
+        self.letter(to, subject, text, html, message_id, "send-test")
     }
 
     fn letter<L>(
@@ -181,7 +186,20 @@ impl Mailer {
         text: String,
         html: String,
         message_id: &str,
+        file_stem: &str,
     ) -> Letter<L> {
+        // A file name part: ids are checked at load, but a name must not reach another folder
+        // whatever they hold.
+        let file_stem: String = file_stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
         Letter {
             from: self.from.clone(),
             reply_to: self.reply_to.clone(),
@@ -191,6 +209,11 @@ impl Mailer {
             text,
             html,
             message_id: message_id.to_string(),
+            file_stem: if file_stem.is_empty() {
+                "thu".to_string()
+            } else {
+                file_stem
+            },
             lock: PhantomData,
         }
     }
@@ -255,11 +278,44 @@ impl Mailer {
                 .send_raw(&envelope, content.bytes())
                 .await
                 .map_err(|e| SendError::Unavailable(e.to_string()))?;
-            private(&self.outbox.join(format!("{id}.eml")))
-                .map_err(|e| SendError::Unavailable(format!("{}: {e}", self.outbox.display())))
+            let written = self.outbox.join(format!("{id}.eml"));
+            let unavailable = |e: std::io::Error| {
+                SendError::Unavailable(format!("{}: {e}", self.outbox.display()))
+            };
+            private(&written).map_err(unavailable)?;
+            let stamp = chrono::Utc::now()
+                .with_timezone(&crate::vietnam::ZONE)
+                .format("%Y-%m-%dT%H%M");
+            rename_new(
+                &written,
+                &self.outbox,
+                &format!("{stamp}-{}", letter.file_stem),
+            )
+            .map_err(unavailable)
         };
         (written.await, done)
     }
+}
+
+/// Gives the file `from` (in `dir`) the name `STEM.eml`, or `STEM-2.eml`, `STEM-3.eml`… when
+/// that is taken: by a hard link, which never replaces a file, then the old name removed.
+fn rename_new(from: &std::path::Path, dir: &std::path::Path, stem: &str) -> std::io::Result<()> {
+    for n in 1..1000u32 {
+        let name = if n == 1 {
+            format!("{stem}.eml")
+        } else {
+            format!("{stem}-{n}.eml")
+        };
+        match std::fs::hard_link(from, dir.join(name)) {
+            Ok(()) => return std::fs::remove_file(from),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!("{stem}.eml: quá nhiều thư cùng tên"),
+    ))
 }
 
 /// Takes group and other permissions off a file ngayle wrote.

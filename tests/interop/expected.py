@@ -1,7 +1,8 @@
 """What a feed must contain, worked out without ngayle's feed code.
 
 The reference is `ngayle events --format tsv` for the feed's date range (never a hand-typed list):
-one line per occurrence, `date event_id anniversary class title`, date = first day. The tsv has
+one line per occurrence, `date event_id anniversary class official_title summary`, date = first
+day; `summary` is the calendar title the feeds' SUMMARY must carry. The tsv has
 no span, so each event's `days` (default 1) is read from the calendar YAML with PyYAML, and so
 are the tasks and their `who`, to tell which occurrences give a group a task.
 
@@ -45,7 +46,7 @@ class Occurrence:
     event_id: str
     anniversary: str
     klass: str
-    title: str
+    title: str  # the calendar title: what SUMMARY says (the tsv's sixth column)
 
 
 @dataclasses.dataclass
@@ -96,9 +97,9 @@ def read_events_tsv(path: str | pathlib.Path, schedule: Schedule) -> list[Occurr
         if not line:
             continue
         cols = line.split("\t")
-        if len(cols) != 5:
-            raise ValueError(f"{path}:{n}: expected 5 tab-separated columns, got {len(cols)}: {line!r}")
-        date, event_id, anniversary, klass, title = cols
+        if len(cols) != 6:
+            raise ValueError(f"{path}:{n}: expected 6 tab-separated columns, got {len(cols)}: {line!r}")
+        date, event_id, anniversary, klass, _official, title = cols
         start = dt.date.fromisoformat(date)
         if event_id not in schedule.days:
             raise ValueError(f"{path}:{n}: event id {event_id!r} not found in the calendar YAML")

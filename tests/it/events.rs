@@ -22,7 +22,7 @@ fn rows(tsv: &str) -> Vec<[String; 4]> {
     tsv.lines()
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            assert_eq!(f.len(), 5, "not 5 columns: {l:?}");
+            assert_eq!(f.len(), 6, "not 6 columns: {l:?}");
             [f[0], f[1], f[2], f[3]].map(str::to_string)
         })
         .collect()
@@ -85,7 +85,10 @@ fn the_2024_listing_of_the_issue_shipped_calendars() {
         assert!(has(&rows, want), "missing {want:?} in\n{out}");
     }
     assert!(
-        out.contains("\tKỷ niệm 70 năm Ngày Chiến thắng Điện Biên Phủ (7/5/1954 - 7/5/2024)\n"),
+        out.contains(
+            "\tKỷ niệm 70 năm Ngày Chiến thắng Điện Biên Phủ (7/5/1954 - 7/5/2024)\
+             \tChiến thắng Điện Biên Phủ — 70 năm (năm tròn)\n"
+        ),
         "{out}"
     );
     // Every event of the reference list occurs in 2024 except none: the 48 ids, each once.

@@ -164,7 +164,8 @@ fn events_for_feed_years(project: &Project) -> BTreeSet<(String, String)> {
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            Some((f.first()?.replace('-', ""), f.get(4)?.to_string()))
+            // The sixth column is the calendar title, what SUMMARY says.
+            Some((f.first()?.replace('-', ""), f.get(5)?.to_string()))
         })
         .collect()
 }

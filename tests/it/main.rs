@@ -13,3 +13,4 @@ mod reminders;
 mod service;
 mod smtp;
 mod support;
+mod titles;
