@@ -126,12 +126,11 @@ pub async fn serve(
     let grace = schedule.settings.shutdown_grace;
     let max_connections = schedule.settings.max_connections;
     tracing::info!(
-        %addr,
-        events = schedule.events.len(),
-        groups = schedule.groups.len(),
         version = %schedule.version,
-        mail = mailer.describe(),
-        "ngayle đang chạy: http://{addr}/calendar.ics"
+        "ngayle đang chạy: http://{addr}/calendar.ics — {} sự kiện, {} nhóm; thư nhắc: {}",
+        schedule.events.len(),
+        schedule.groups.len(),
+        mailer.describe()
     );
 
     // One shutdown signal, fanned out to the HTTP server, the reminder loop and the reloader.

@@ -140,10 +140,9 @@ pub async fn tick(
         .await?;
     if report.before_start > 0 {
         tracing::info!(
-            reminders = report.before_start,
-            started = %vietnam::local(window.started).to_rfc3339(),
-            "{} lời nhắc đến hạn trước khi ngayle bắt đầu chạy: không gửi",
-            report.before_start
+            "{} lời nhắc đến hạn trước khi ngayle bắt đầu chạy ({}): không gửi",
+            report.before_start,
+            vietnam::time_day(vietnam::local(window.started))
         );
     }
     if report.skipped > 0 {

@@ -408,14 +408,15 @@ async fn log_request(request: Request, next: Next) -> Response {
     response
 }
 
-/// The log line of every answer, on both paths ([`App::shortcut`] and [`router`]).
+/// The log line of every answer, on both paths ([`App::shortcut`] and [`router`]): at debug
+/// (calendars poll all day; `RUST_LOG=ngayle::http=debug` shows them).
 fn log_answer(method: &Method, path: &str, response: &Response, started: Instant) {
-    tracing::info!(
+    tracing::debug!(
         %method,
         path,
         status = response.status().as_u16(),
         micros = started.elapsed().as_micros() as u64,
-        "request"
+        "yêu cầu HTTP"
     );
 }
 

@@ -200,7 +200,8 @@ pub fn init_tracing() {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
-        .with_writer(io::stderr);
+        .with_writer(io::stderr)
+        .with_timer(VietnamTime);
     let json = match LOG_FORMAT.get() {
         Some(LogFormat::Json) => true,
         Some(LogFormat::Text) => false,
@@ -210,8 +211,48 @@ pub fn init_tracing() {
     let _ = if json {
         builder.json().try_init()
     } else {
-        builder.try_init()
+        builder.event_format(Human).try_init()
     };
+}
+
+/// Log times in Vietnamese time, as everything else the admin reads (`2026-12-02T07:30:00.123+07:00`).
+struct VietnamTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for VietnamTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let now = crate::vietnam::local(chrono::Utc::now());
+        write!(w, "{}", now.format("%Y-%m-%dT%H:%M:%S%.3f%:z"))
+    }
+}
+
+/// The text log as the admin reads it: time, the level in Vietnamese, the message, then the
+/// fields (`reminder=…`); no module path (`RUST_LOG` targets still filter).
+struct Human;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Human
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut w: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use tracing_subscriber::fmt::time::FormatTime;
+        VietnamTime.format_time(&mut w)?;
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => "lỗi",
+            tracing::Level::WARN => "cảnh báo",
+            tracing::Level::INFO => "tin",
+            tracing::Level::DEBUG => "gỡ lỗi",
+            tracing::Level::TRACE => "chi tiết",
+        };
+        write!(w, " {level}: ")?;
+        ctx.field_format().format_fields(w.by_ref(), event)?;
+        writeln!(w)
+    }
 }
 
 /// Loads the schedule and prints its diagnostics to stderr; `Invalid` when there are errors.

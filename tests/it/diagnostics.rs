@@ -756,7 +756,7 @@ fn a_wrong_unit_in_one_task_is_one_error_in_the_shipped_calendars() {
     let errors = errors(&r.stderr);
     assert_eq!(errors.len(), 1, "{}", r.stderr);
     assert!(
-        errors[0].starts_with("calendars/tasks.yaml:37:13: lỗi: ") && errors[0].contains("`tuan`"),
+        errors[0].starts_with("calendars/tasks.yaml:66:13: lỗi: ") && errors[0].contains("`tuan`"),
         "{}",
         r.stderr
     );

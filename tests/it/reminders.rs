@@ -125,10 +125,16 @@ fn send_due_sends_exactly_what_upcoming_lists_once_shipped_calendars() {
             mail.from
         );
         assert!(mail.message_id.is_some() && mail.date.is_some());
-        // Which batch is it? The one of this address whose tasks all appear in the text.
+        // Which batch is it? The one of this address sent at the time the email says, whose
+        // tasks all appear in the text.
+        let text = mail.text.split_whitespace().collect::<Vec<_>>().join(" ");
         let batch = by_message
             .iter()
             .filter(|((email, _), _)| *email == m.to[0])
+            .filter(|((_, due), _)| {
+                let at = ngayle::vietnam::time_day(instant(due));
+                text.contains(&format!("Nhắc lúc: {at}"))
+            })
             .find(|(_, rows)| rows.iter().all(|r| mail.text.contains(&titles[&r[3]])))
             .map(|(k, rows)| (k.clone(), rows.len()));
         let Some((key, n)) = batch else {

@@ -501,7 +501,7 @@ fn a_layer_cut_to_a_third_is_served_with_a_warning() {
     );
     let log = serve.log();
     assert!(
-        log.lines().any(|l| l.contains("WARN")
+        log.lines().any(|l| l.contains("cảnh báo:")
             && l.contains("calendars/national.yaml")
             && l.contains("9 → 3")),
         "{log}"
