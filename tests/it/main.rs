@@ -15,3 +15,4 @@ mod service;
 mod smtp;
 mod support;
 mod titles;
+mod upgrade;
