@@ -685,3 +685,47 @@ fn the_schedulers_info_lines_stay_out_of_the_log() {
         "the scheduler's INFO lines reached the log:\n{log}"
     );
 }
+
+/// A first start on an empty database, on the shipped calendars: no line per reminder that fell
+/// due before the service existed, and every line the admin sees is in Vietnamese (time in
+/// +07:00, a Vietnamese level, no third-party English, no request lines at `info`).
+#[test]
+fn a_first_start_on_an_empty_database_is_quiet_and_vietnamese_shipped_calendars() {
+    let p = Project::shipped();
+    let serve = Serve::start(&p, &["--no-watch"]);
+    let _ = serve.get("/calendar.ics");
+    let summary = serve.until(WAIT, || {
+        serve
+            .log()
+            .lines()
+            .find(|l| l.contains("trước khi ngayle bắt đầu chạy"))
+            .map(str::to_string)
+    });
+    let log = serve.log();
+    let (code, _) = serve.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(summary.is_some(), "one summary line: {log}");
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.len() <= 8, "a short first screen: {log}");
+    for line in &lines {
+        let (time, rest) = line.split_once(' ').unwrap_or_default();
+        assert!(time.ends_with("+07:00"), "{line}");
+        assert!(
+            ["tin: ", "cảnh báo: ", "lỗi: "]
+                .iter()
+                .any(|l| rest.starts_with(l)),
+            "{line}"
+        );
+        for english in [
+            "Uninited",
+            "Job creator",
+            "request",
+            "INFO",
+            "WARN",
+            "ngayle::",
+        ] {
+            assert!(!line.contains(english), "{line}");
+        }
+        assert!(!line.contains("reminder="), "no line per reminder: {line}");
+    }
+}
