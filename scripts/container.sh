@@ -83,7 +83,9 @@ cleanup() {
 # The storage is this script's own: whatever is in it was made by an earlier run.
 remove_all() {
   if command -v podman >/dev/null 2>&1; then
-    pod rm --force --all >/dev/null 2>&1 || true
+    # --volumes and prune: the image's VOLUME makes an anonymous volume for each run.
+    pod rm --force --all --volumes >/dev/null 2>&1 || true
+    pod volume prune --force >/dev/null 2>&1 || true
   fi
   if command -v buildah >/dev/null 2>&1; then
     bah rm --all >/dev/null 2>&1 || true
