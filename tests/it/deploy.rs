@@ -1,5 +1,7 @@
 //! The systemd unit shipped in `deploy/`: `systemd-analyze verify` accepts it as it is
-//! installed, and it keeps the sandboxing and the signals the daemon relies on.
+//! installed, and it keeps the sandboxing and the signals the daemon relies on. And the
+//! Dockerfile's dependency layer can load Cargo.toml: every target it declares is there
+//! (building and running the image is scripts/container.sh, in CI).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -354,4 +356,220 @@ pub(crate) fn limit_nofile() -> u64 {
             soft.parse()
                 .unwrap_or_else(|e| panic!("{UNIT}: LimitNOFILE={v}: {e}"))
         })
+}
+
+const DOCKERFILE: &str = "deploy/Dockerfile";
+
+/// The source file of every target Cargo.toml declares (`[lib]`, `[[bin]]`, `[[bench]]`,
+/// `[[test]]`, `[[example]]`): its `path`, or cargo's default for its `name`, whichever of
+/// `DIR/NAME.rs` and `DIR/NAME/main.rs` the repository has. Targets cargo only discovers are
+/// left out: a build without their files simply does not discover them.
+fn declared_targets(manifest: &str) -> Vec<String> {
+    #[derive(Default)]
+    struct Target {
+        kind: &'static str,
+        name: Option<String>,
+        path: Option<String>,
+    }
+    fn string_value(line: &str, key: &str) -> Option<String> {
+        let (k, v) = line.split_once('=')?;
+        if k.trim() != key {
+            return None;
+        }
+        let v = v.trim();
+        let v = v.strip_prefix('"')?;
+        Some(v[..v.find('"')?].to_string())
+    }
+    let mut targets: Vec<Target> = Vec::new();
+    let mut current: Option<Target> = None;
+    for raw in manifest.lines() {
+        let line = raw.trim();
+        if line.starts_with('[') {
+            targets.extend(current.take());
+            let kind = match line.split('#').next().unwrap_or_default().trim() {
+                "[lib]" => "lib",
+                "[[bin]]" => "bin",
+                "[[bench]]" => "bench",
+                "[[test]]" => "test",
+                "[[example]]" => "example",
+                _ => continue,
+            };
+            current = Some(Target {
+                kind,
+                ..Target::default()
+            });
+        } else if let Some(t) = current.as_mut() {
+            t.name = t.name.take().or_else(|| string_value(line, "name"));
+            t.path = t.path.take().or_else(|| string_value(line, "path"));
+        }
+    }
+    targets.extend(current);
+    targets
+        .into_iter()
+        .map(|t| {
+            if let Some(path) = t.path {
+                return path;
+            }
+            let name = t
+                .name
+                .unwrap_or_else(|| panic!("Cargo.toml: a {} target without name", t.kind));
+            let dir = match t.kind {
+                "lib" => return "src/lib.rs".to_string(),
+                "bin" => "src/bin",
+                "bench" => "benches",
+                "test" => "tests",
+                _ => "examples",
+            };
+            let file = format!("{dir}/{name}.rs");
+            if repo().join(&file).is_file() {
+                file
+            } else {
+                format!("{dir}/{name}/main.rs")
+            }
+        })
+        .collect()
+}
+
+/// The Dockerfile's instructions, continuation lines joined, comments left out.
+fn instructions(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut acc = String::new();
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.starts_with('#') || (acc.is_empty() && line.is_empty()) {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(cont) => {
+                acc.push_str(cont);
+                acc.push(' ');
+            }
+            None => {
+                acc.push_str(line);
+                out.push(std::mem::take(&mut acc));
+            }
+        }
+    }
+    out
+}
+
+/// The targets of `targets` that the first stage of `dockerfile` lacks when its first
+/// `cargo build` runs: not copied from the build context to the same place, and not made as
+/// a placeholder (`> PATH` or `touch PATH`) in that RUN.
+fn missing_in_dependency_layer(dockerfile: &str, targets: &[String]) -> Vec<String> {
+    let mut copied: Vec<(String, String)> = Vec::new();
+    let mut placeholders: Vec<String> = Vec::new();
+    let mut built = false;
+    for ins in instructions(dockerfile) {
+        let mut words = ins.split_whitespace();
+        let op = words.next().unwrap_or_default().to_ascii_uppercase();
+        let args: Vec<&str> = words.collect();
+        match op.as_str() {
+            "COPY" | "ADD" if !args.iter().any(|a| a.starts_with("--from")) => {
+                let args: Vec<&str> = args.into_iter().filter(|a| !a.starts_with("--")).collect();
+                if let Some((dst, srcs)) = args.split_last() {
+                    for src in srcs {
+                        copied.push((src.to_string(), dst.to_string()));
+                    }
+                }
+            }
+            "RUN" if ins.contains("cargo build") => {
+                for pair in args.windows(2) {
+                    if pair[0] == ">" || pair[0] == "touch" {
+                        placeholders.push(pair[1].trim_start_matches("./").to_string());
+                    }
+                }
+                built = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(built, "{DOCKERFILE}: no RUN with `cargo build`");
+    // Where a file of the build context lands (relative to WORKDIR) through one COPY.
+    let lands = |path: &str, src: &str, dst: &str| -> Option<String> {
+        let src = src.trim_start_matches("./");
+        let dst = dst.trim_start_matches("./");
+        let rest = match src.strip_suffix('/') {
+            Some(dir) => path.strip_prefix(dir)?.strip_prefix('/')?.to_string(),
+            None if path == src => path.rsplit('/').next().unwrap_or(path).to_string(),
+            None => return None,
+        };
+        Some(match dst {
+            "" | "." => rest,
+            d if d.ends_with('/') => format!("{d}{rest}"),
+            d if src.ends_with('/') => format!("{d}/{rest}"),
+            d => d.to_string(),
+        })
+    };
+    targets
+        .iter()
+        .filter(|t| {
+            !placeholders.contains(t)
+                && !copied
+                    .iter()
+                    .any(|(src, dst)| lands(t, src, dst).as_deref() == Some(t.as_str()))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The Dockerfile builds the dependencies with only Cargo.toml and Cargo.lock of the real
+/// sources, and cargo refuses a manifest whose declared targets have no file: each target
+/// needs a copy or a placeholder there, or `docker build` fails at its first step (as it did
+/// when Cargo.toml had gained benches the Dockerfile did not know).
+#[test]
+fn dockerfile_dependency_layer_has_every_cargo_target() {
+    let manifest = std::fs::read_to_string(repo().join("Cargo.toml"))
+        .unwrap_or_else(|e| panic!("read Cargo.toml: {e}"));
+    let targets = declared_targets(&manifest);
+    for bench in ["benches/lunar.rs", "benches/feed.rs"] {
+        assert!(
+            targets.iter().any(|t| t == bench),
+            "Cargo.toml: {bench} not among {targets:?}"
+        );
+    }
+    for t in &targets {
+        assert!(
+            repo().join(t).is_file(),
+            "Cargo.toml declares {t}, which does not exist"
+        );
+    }
+    let path = repo().join(DOCKERFILE);
+    let dockerfile =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert_eq!(
+        missing_in_dependency_layer(&dockerfile, &targets),
+        Vec::<String>::new(),
+        "{DOCKERFILE}: targets of Cargo.toml missing when the dependencies are built"
+    );
+}
+
+/// The check above catches the Dockerfile that made a placeholder for one bench only.
+#[test]
+fn dependency_layer_check_reports_a_target_without_file() {
+    let old = "FROM rust AS builder\nWORKDIR /build\nCOPY Cargo.toml Cargo.lock ./\n\
+               RUN mkdir -p src benches \\\n && echo 'fn main() {}' > src/main.rs \\\n \
+               && touch src/lib.rs \\\n && echo 'fn main() {}' > benches/lunar.rs \\\n \
+               && cargo build --release --locked\nCOPY benches/ benches/\n";
+    let targets: Vec<String> = [
+        "src/lib.rs",
+        "src/main.rs",
+        "benches/lunar.rs",
+        "benches/feed.rs",
+    ]
+    .map(String::from)
+    .to_vec();
+    assert_eq!(
+        missing_in_dependency_layer(old, &targets),
+        ["benches/feed.rs"]
+    );
+    let copied = old.replace(
+        "COPY Cargo.toml Cargo.lock ./\n",
+        "COPY Cargo.toml Cargo.lock ./\nCOPY benches/ benches/\n",
+    );
+    assert_eq!(
+        missing_in_dependency_layer(&copied, &targets),
+        Vec::<String>::new()
+    );
 }
