@@ -374,7 +374,7 @@ fn alarms(
         let deadline = timing.deadline.with_timezone(&vietnam::ZONE);
         let keys = plan::lead_keys(task);
         for (r, key) in timing.reminders.iter().zip(&keys) {
-            let at = r.at.with_timezone(&vietnam::ZONE).naive_local();
+            let at = r.planned.with_timezone(&vietnam::ZONE).naive_local();
             out.push(FeedAlarm {
                 text: format!(
                     "{} — hạn {} — {}",

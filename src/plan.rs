@@ -459,6 +459,7 @@ pub fn timing(
         reminders.push(Remind {
             lead,
             index,
+            planned,
             at,
             moved,
         });
@@ -505,6 +506,8 @@ pub struct Remind {
     pub lead: Lead,
     /// Its index in the task's `remind`.
     pub index: usize,
+    /// When it would go out but for days off (the feeds' alarms ring then).
+    pub planned: DateTime<Utc>,
     /// When it goes out.
     pub at: DateTime<Utc>,
     /// True when its day was moved off a non-workday.

@@ -294,21 +294,21 @@ def main() -> int:
             check(f"{label}: every event has >= 1 VALARM, each ACTION:DISPLAY with TRIGGER and DESCRIPTION",
                   not bad, f"{len(bad)} events not, e.g. {bad[:3]}")
             # Which occurrences and how many alarms: from the YAML (tasks whose `who` names the group).
-            want = ref.multiset((o.start, o.title, len(ref.group_tasks(o, group, schedule)))
+            want = ref.multiset((o.start, o.title, sum(len(schedule.trigger[t]) for t in ref.group_tasks(o, group, schedule)))
                                 for o in occs if ref.group_tasks(o, group, schedule))
             got = ref.multiset((e["DTSTART"].dt, str(e.get("SUMMARY")), len(e.walk("VALARM"))) for e in evs)
             detail = ref.diff_text(want, got)
             if got != want:
                 for other, how in ((ref.group_tasks_named, "only tasks whose `who` names the group"),
                                    (ref.group_tasks_with_members, "tasks given to its members by person id too")):
-                    alt = ref.multiset((o.start, o.title, len(other(o, group, schedule)))
+                    alt = ref.multiset((o.start, o.title, sum(len(schedule.trigger[t]) for t in other(o, group, schedule)))
                                        for o in occs if other(o, group, schedule))
                     if got == alt:
                         detail += f" -- the feed matches when counting {how}"
-            check(f"{label}: the occurrences that give {group} a task, one VALARM per task "
+            check(f"{label}: the occurrences that give {group} a task, one VALARM per reminder of each task "
                   f"({sum(want.values())} occurrences)", got == want, detail)
             # Each alarm at the task's `before` and `at` (TRIGGER relative to the all-day start).
-            want = ref.multiset((o.start, o.title, tuple(sorted(schedule.trigger[t] for t in ref.group_tasks(o, group, schedule))))
+            want = ref.multiset((o.start, o.title, tuple(sorted(x for t in ref.group_tasks(o, group, schedule) for x in schedule.trigger[t])))
                                 for o in occs if ref.group_tasks(o, group, schedule))
             got = ref.multiset((e["DTSTART"].dt, str(e.get("SUMMARY")),
                                 tuple(sorted(a["TRIGGER"].dt for a in e.walk("VALARM") if a.get("TRIGGER") is not None

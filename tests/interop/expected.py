@@ -78,8 +78,49 @@ def load_schedule(config_path: str | pathlib.Path) -> Schedule:
     who = {t["id"]: list(t.get("who") or []) for t in tasks_doc.get("tasks") or []}
     groups_of_person = {p["id"]: list(p.get("groups") or []) for p in staff.get("people") or []}
     send_at = str((config.get("reminders") or {}).get("send_at", "07:30"))
-    trigger = {t["id"]: _trigger(str(t["before"]), str(t.get("at", send_at))) for t in tasks_doc.get("tasks") or []}
+    trigger = {t["id"]: _triggers(t, send_at) for t in tasks_doc.get("tasks") or []}
     return Schedule(days, tasks_of_event, who, groups_of_person, trigger)
+
+
+def _lead(text: str) -> tuple[str, int]:
+    """`7d`/`2w` → ("d", days); `2h`/`30m` → ("m", minutes)."""
+    text = text.strip()
+    n, unit = int(text[:-1]), text[-1]
+    return ("d", n * {"d": 1, "w": 7}[unit]) if unit in "dw" else ("m", n * {"h": 60, "m": 1}[unit])
+
+
+def _hm(text: str) -> dt.timedelta:
+    hh, mm = (int(x) for x in text.split(":"))
+    return dt.timedelta(hours=hh, minutes=mm)
+
+
+def _triggers(t: dict, send_at: str) -> tuple:
+    """Each reminder's alarm, as a TRIGGER relative to the all-day start (its 00:00): the task's
+    deadline (`due`: days from the event and a time; default the event day at `send_at`, or its
+    same-day reminder's `at` when later) less each lead of `remind` (or the one of `before`): a
+    lead in days on that many days before the deadline's day at `at`, one in hours or minutes
+    exactly that long before the deadline."""
+    leads = [_lead(str(x)) for x in (t["remind"] if "remind" in t else [t["before"]])]
+    if not isinstance(t.get("remind", []), list):
+        leads = [_lead(str(t["remind"]))]
+    at = _hm(str(t.get("at", send_at)))
+    days, time = 0, None
+    for word in str(t.get("due", "")).split():
+        if ":" in word:
+            time = _hm(word)
+        else:
+            sign = -1 if word.startswith("-") else 1
+            days = sign * _lead(word.lstrip("+-"))[1]
+    if time is None:
+        time = max(_hm(send_at), at) if ("d", 0) in leads else _hm(send_at)
+    deadline = dt.timedelta(days=days) + time
+    out = []
+    for unit, n in leads:
+        if unit == "d":
+            out.append(min(dt.timedelta(days=days - n) + at, deadline))
+        else:
+            out.append(deadline - dt.timedelta(minutes=n))
+    return tuple(out)
 
 
 def _trigger(before: str, at: str) -> dt.timedelta:
