@@ -215,8 +215,8 @@ def main():
             problems["items"].append(f"{where}: items {sorted(have.elements())}, promised {sorted(want.elements())}")
         if [h for _, _, h in items] != [due_text(due)] * len(batch):
             problems["due"].append(f"{where}: Hạn {[h for _, _, h in items]}, promised {due_text(due)} x {len(batch)}")
-        html_titles = [html.unescape(t) for t in re.findall(r'font-size: 17px;"><strong>(.*?)</strong>', page)]
-        html_dues = [html.unescape(t) for t in re.findall(r'>Hạn</td><td[^>]*><strong>(.*?)</strong>', page)]
+        html_titles = [html.unescape(t) for t in re.findall(r'font-size: 18px; font-weight: bold;[^"]*">(.*?)</div>', page)]
+        html_dues = [html.unescape(t) for t in re.findall(r'>Nhắc lúc</div>\s*<div class="value">(.*?)</div>', page)]
         if sorted(html_titles) != sorted(titles) or html_dues != [due_text(due)] * len(batch):
             problems["html"].append(f"{where}: HTML items {html_titles} due {html_dues}")
 
