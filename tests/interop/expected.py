@@ -123,15 +123,6 @@ def _triggers(t: dict, send_at: str) -> tuple:
     return tuple(out)
 
 
-def _trigger(before: str, at: str) -> dt.timedelta:
-    """`before: 7d` / `2w` and `at: "07:00"`: the reminder is due `before` ahead of the first day, at
-    `at`; as a VALARM TRIGGER relative to the all-day DTSTART (its 00:00)."""
-    n, unit = int(before[:-1]), before[-1]
-    days = n * {"d": 1, "w": 7}[unit]
-    hh, mm = (int(x) for x in at.split(":"))
-    return dt.timedelta(days=-days, hours=hh, minutes=mm)
-
-
 def read_events_tsv(path: str | pathlib.Path, schedule: Schedule) -> list[Occurrence]:
     out = []
     for n, line in enumerate(pathlib.Path(path).read_text(encoding="utf-8").splitlines(), 1):
