@@ -23,7 +23,7 @@ use crate::schedule::Secret;
 
 /// How many bytes of the MAC a token keeps: 160 bits, far beyond guessing.
 const TOKEN_BYTES: usize = 20;
-/// The length of a token: [`TOKEN_BYTES`] in base32.
+/// The length of a token: its 20 bytes in base32.
 pub const TOKEN_LEN: usize = TOKEN_BYTES * 8 / 5;
 /// Bytes of a generated secret.
 const SECRET_BYTES: usize = 32;
