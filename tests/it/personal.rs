@@ -292,6 +292,15 @@ fn the_secret_from_the_environment_makes_the_same_links_for_every_database() {
     let secret = [("NGAYLE_FEED_SECRET", "0123456789abcdef0123456789abcdef")];
     let run = |p: &Project| ngayle_env(p.path(), &["feeds", "--format", "tsv"], &secret).stdout;
     assert_eq!(run(&a), run(&b));
+    // From a file (systemd credentials): its last line break is not part of it.
+    a.write("secret", "0123456789abcdef0123456789abcdef\n");
+    let file = a.path().join("secret");
+    let from_file = ngayle_env(
+        a.path(),
+        &["feeds", "--format", "tsv"],
+        &[("NGAYLE_FEED_SECRET_FILE", &file.display().to_string())],
+    );
+    assert_eq!(from_file.stdout, run(&b), "{}", from_file.stderr);
     assert_ne!(
         feeds(&a),
         feeds(&b),
