@@ -89,6 +89,7 @@ fn bench_shipped(c: &mut Criterion) {
     let s = shipped();
     let spec = FeedSpec {
         group: None,
+        person: None,
         from_year: 2025,
         to_year: 2025,
     };
@@ -99,6 +100,7 @@ fn bench_province(c: &mut Criterion) {
     let shipped = shipped();
     let spec = FeedSpec {
         group: None,
+        person: None,
         from_year: 2025,
         to_year: 2028,
     };

@@ -26,7 +26,7 @@ use crate::mail::{ForReminder, Letter, Mailer, SendError};
 use crate::plan::{Reminder, ReminderKey, plan};
 use crate::schedule::{Assignee, Lead, Schedule};
 use crate::store::{
-    Claim, Outcome, Planned, Previous, Refused, ReminderState, ReminderStatus,
+    Claim, FeedKeys, Outcome, Planned, Previous, Refused, ReminderState, ReminderStatus,
     SKIPPED_BEFORE_START, SKIPPED_PAST_DEADLINE, SKIPPED_WHEN_FOUND, Store, StoreError, Unsettled,
 };
 use crate::template::{ItemCtx, MailContext, PersonCtx, UnitCtx};
@@ -154,8 +154,12 @@ pub async fn tick(
         );
     }
     let due = window.due(&reminders, &states, &mut report);
+    // Each email links to its reader's own feed. (A dry run keeps no new secret.)
+    let keys = store
+        .feed_keys(schedule.settings.feed_secret.as_ref(), !dry_run)
+        .await?;
     if dry_run {
-        list(schedule, now, &due, &mut report);
+        list(schedule, &keys, now, &due, &mut report);
         return Ok(report);
     }
     let sender = Sender {
@@ -164,6 +168,7 @@ pub async fn tick(
         mailer,
         now,
         lease: schedule.settings.lease,
+        keys: &keys,
     };
     sender.send_all(&due, control, &mut report).await?;
     Ok(report)
@@ -334,11 +339,17 @@ impl Window {
 }
 
 /// A dry run's listing: one line per email that would go.
-fn list(schedule: &Schedule, now: DateTime<Utc>, due: &Due, report: &mut TickReport) {
+fn list(
+    schedule: &Schedule,
+    keys: &FeedKeys,
+    now: DateTime<Utc>,
+    due: &Due,
+    report: &mut TickReport,
+) {
     let mut teams = Teams::default();
     for ((at, _), batch) in due {
         let late = now - *at > LATE_AFTER;
-        match compose(schedule, &mut teams, batch, late) {
+        match compose(schedule, keys, &mut teams, batch, late) {
             Ok(email) => {
                 let address = batch
                     .reminders
@@ -367,6 +378,8 @@ struct Sender<'t> {
     mailer: &'t Mailer,
     now: DateTime<Utc>,
     lease: std::time::Duration,
+    /// The personal feed links' keys, read once per tick.
+    keys: &'t FeedKeys,
 }
 
 impl<'t> Sender<'t> {
@@ -540,7 +553,7 @@ impl<'t> Sender<'t> {
                 }
             };
             let late = self.now - *due > LATE_AFTER;
-            let letter = compose(self.schedule, teams, &mine, late).map(|e| {
+            let letter = compose(self.schedule, self.keys, teams, &mine, late).map(|e| {
                 self.mailer
                     .reminder(e.to, &e.subject, e.text, e.html, &claim)
             });
@@ -626,6 +639,7 @@ struct Composed {
 /// The email of one batch.
 fn compose<'s>(
     schedule: &'s Schedule,
+    keys: &FeedKeys,
     teams: &mut Teams<'s>,
     batch: &Batch<'_, 's>,
     late: bool,
@@ -635,14 +649,8 @@ fn compose<'s>(
     };
     let person = first.person;
     let settings = &schedule.settings;
-    let feed = match person.groups.first() {
-        Some(g) => format!("{}/calendar/{g}.ics", settings.public_url),
-        None => format!("{}/calendar.ics", settings.public_url),
-    };
-    let feed_url = match &settings.feed_token {
-        Some(t) => format!("{feed}?token={}", t.expose()),
-        None => feed,
-    };
+    // The reader's own feed: exactly their tasks, whichever group the first one is for.
+    let feed_url = crate::feeds::person_url(&settings.public_url, &keys.token(&person.id));
     let mut events: Vec<&str> = batch
         .reminders
         .iter()

@@ -24,16 +24,19 @@ use icalendar::{Alarm, Calendar, Component, Event, EventLike, Property, Trigger}
 
 use crate::occurrence::{Occurrence, occurrences};
 use crate::plan;
-use crate::schedule::{Assignee, Group, Schedule, Task};
+use crate::schedule::{Assignee, Group, Person, Schedule, Task};
 use crate::vietnam;
 
 /// How often clients should refresh a subscription (REFRESH-INTERVAL, X-PUBLISHED-TTL).
 pub const REFRESH: &str = "PT6H";
 
-/// Which feed: every event, or the events that give one group a task.
+/// Which feed: every event, the events that give one group a task, or the events that give
+/// one person a task (through a group of theirs, by name, or `all`) — a person's feed, with
+/// only their tasks in the text and the alarms; `person` wins over `group`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeedSpec<'s> {
     pub group: Option<&'s Group>,
+    pub person: Option<&'s Person>,
     pub from_year: i32,
     pub to_year: i32,
 }
@@ -43,17 +46,32 @@ impl<'s> FeedSpec<'s> {
     pub fn around(today: NaiveDate, group: Option<&'s Group>) -> Self {
         FeedSpec {
             group,
+            person: None,
             from_year: today.year() - 1,
             to_year: today.year() + 2,
         }
     }
 
-    /// The key of this feed in the revision store: `all` or `group:ID`.
-    pub fn key(&self) -> String {
-        match self.group {
-            None => "all".to_string(),
-            Some(g) => format!("group:{}", g.id),
+    /// A person's feed for the years served over HTTP.
+    pub fn for_person(today: NaiveDate, person: &'s Person) -> Self {
+        FeedSpec {
+            person: Some(person),
+            ..FeedSpec::around(today, None)
         }
+    }
+
+    /// The key of this feed in the revision store: `all`, `group:ID` or `person:ID`.
+    pub fn key(&self) -> String {
+        match (self.person, self.group) {
+            (Some(p), _) => format!("person:{}", p.id),
+            (None, None) => "all".to_string(),
+            (None, Some(g)) => format!("group:{}", g.id),
+        }
+    }
+
+    /// True for a group's or a person's feed: only their tasks, with alarms.
+    fn narrowed(&self) -> bool {
+        self.person.is_some() || self.group.is_some()
     }
 }
 
@@ -229,6 +247,16 @@ fn head(schedule: &Schedule, spec: &FeedSpec) -> String {
     let mut cal = Calendar::empty();
     let unit = &schedule.unit;
     let (name, desc) = match spec.group {
+        _ if spec.person.is_some() => {
+            let p = spec.person.map_or("", |p| p.name.as_str());
+            (
+                format!("{} — Việc của {p}", unit.name),
+                format!(
+                    "Các ngày lễ, ngày kỷ niệm có việc giao cho {p} ({}), với lời nhắc trước hạn.",
+                    unit.name
+                ),
+            )
+        }
         None => (
             format!("{} — Ngày lễ, kỷ niệm", unit.name),
             format!(
@@ -319,17 +347,24 @@ fn entries<'s>(schedule: &'s Schedule, inputs: &Inputs<'s>, spec: &FeedSpec) -> 
         .occurrences
         .iter()
         .filter_map(|o| {
-            // The tasks this feed shows: all of them, or the group's own (its alarms too).
-            let tasks: Vec<&Task> = match spec.group {
-                None => o.tasks.clone(),
-                Some(g) => o
+            // The tasks this feed shows: all of them, or the group's or the person's own (their
+            // alarms too).
+            let tasks: Vec<&Task> = match (spec.person, spec.group) {
+                (None, None) => o.tasks.clone(),
+                (Some(p), _) => o
+                    .tasks
+                    .iter()
+                    .copied()
+                    .filter(|t| task_for_person(t, p))
+                    .collect(),
+                (None, Some(g)) => o
                     .tasks
                     .iter()
                     .copied()
                     .filter(|t| task_for_group(t, &g.id))
                     .collect(),
             };
-            if spec.group.is_some() && tasks.is_empty() {
+            if spec.narrowed() && tasks.is_empty() {
                 return None;
             }
             let layer = schedule
@@ -346,7 +381,7 @@ fn entries<'s>(schedule: &'s Schedule, inputs: &Inputs<'s>, spec: &FeedSpec) -> 
                 uid: self_uid(schedule, o),
                 description: description(schedule, off, o, &tasks),
                 categories,
-                alarms: if spec.group.is_some() {
+                alarms: if spec.narrowed() {
                     alarms(schedule, off, o, &tasks)
                 } else {
                     Vec::new()
@@ -420,6 +455,16 @@ fn task_for_group(task: &Task, group: &str) -> bool {
         Assignee::All => true,
         Assignee::Group(g) => g == group,
         Assignee::Person(_) => false,
+    })
+}
+
+/// True when the task is the person's: for everyone, for a group of theirs, or theirs by name
+/// (the people `Schedule::assignees` finds for it).
+fn task_for_person(task: &Task, person: &Person) -> bool {
+    task.who.iter().any(|w| match w {
+        Assignee::All => true,
+        Assignee::Group(g) => person.groups.contains(g),
+        Assignee::Person(id) => *id == person.id,
     })
 }
 

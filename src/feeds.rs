@@ -12,18 +12,18 @@
 //! Not here: the iCalendar text itself (`feed`), and which bytes a request gets — ETags,
 //! `304`, gzip negotiation (`http`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::OnceCell;
 use tokio::task::{JoinError, JoinHandle};
 
-use crate::feed::{self, FeedSpec};
+use crate::feed::{self, FeedSpec, Revisions};
 use crate::schedule::{Schedule, Secret};
-use crate::store::{Store, StoreError};
+use crate::store::{FeedKeys, Store, StoreError, same_secret};
 
 /// Why a feed could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -107,11 +107,19 @@ fn gzip(body: &[u8]) -> std::io::Result<Bytes> {
 }
 
 /// Every feed of one schedule version: the full one rendered with the schedule, each group's
-/// on its first request (a group feed is fetched by that group's phones, some never).
+/// on its first request (a group feed is fetched by that group's phones, some never), each
+/// person's on request, the last ones kept up to [`PERSON_CACHE_BYTES`].
 #[derive(Debug)]
 pub struct Feeds {
     pub all: RenderedFeed,
     groups: HashMap<String, OnceCell<RenderedFeed>>,
+    /// When each event of the full feed last changed: the `DTSTAMP`s of the personal feeds
+    /// (see [`Feeds::person`]).
+    all_revisions: Arc<Revisions>,
+    /// Every person's token, in staff order, for the keys they were made with.
+    tokens: Mutex<Option<(FeedKeys, Arc<Vec<String>>)>>,
+    /// The personal feeds rendered last.
+    persons: Mutex<PersonCache>,
     schedule: Arc<Schedule>,
     /// The day the feeds' years are counted from.
     today: NaiveDate,
@@ -124,12 +132,15 @@ pub struct Feeds {
 impl Feeds {
     fn new(
         schedule: Arc<Schedule>,
-        all: RenderedFeed,
+        (all, all_revisions): (RenderedFeed, Revisions),
         today: NaiveDate,
         loaded_at: DateTime<Utc>,
     ) -> Feeds {
         Feeds {
             all,
+            all_revisions: Arc::new(all_revisions),
+            tokens: Mutex::new(None),
+            persons: Mutex::new(PersonCache::default()),
             groups: schedule
                 .groups
                 .iter()
@@ -156,7 +167,7 @@ impl Feeds {
         Some(
             cell.get_or_try_init(|| async {
                 let draft = draft(&self.schedule, Some(id.clone()), self.today).await?;
-                finish(
+                let (feed, _) = finish(
                     &self.schedule,
                     Some(&id),
                     store,
@@ -164,10 +175,88 @@ impl Feeds {
                     self.today,
                     Utc::now(),
                 )
-                .await
+                .await?;
+                Ok(feed)
             })
             .await,
         )
+    }
+
+    /// The keys of the personal feed links now (the environment's secret if given, else the
+    /// store's, made on first use; the generations from the store).
+    pub async fn keys(&self, store: &Store) -> Result<FeedKeys, StoreError> {
+        store
+            .feed_keys(self.schedule.settings.feed_secret.as_ref(), true)
+            .await
+    }
+
+    /// Whose personal feed `token` opens under `keys` (`None`: nobody's). Every person's token
+    /// is compared, each without an early exit, so that the answer's time tells neither who
+    /// matched nor how much of a guess was right. The tokens are made once per schedule and
+    /// keys (a revocation changes the keys: the next request makes them again, ~1 µs a person).
+    pub fn person_of(&self, keys: &FeedKeys, token: &str) -> Option<usize> {
+        let tokens = {
+            let mut cached = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            match &*cached {
+                Some((k, t)) if k == keys => Arc::clone(t),
+                _ => {
+                    let made: Arc<Vec<String>> = Arc::new(
+                        self.schedule
+                            .people
+                            .iter()
+                            .map(|p| keys.token(&p.id))
+                            .collect(),
+                    );
+                    *cached = Some((keys.clone(), Arc::clone(&made)));
+                    made
+                }
+            }
+        };
+        let mut found = None;
+        for (i, t) in tokens.iter().enumerate() {
+            if same_secret(t.as_bytes(), token.as_bytes()) {
+                found = Some(i);
+            }
+        }
+        found
+    }
+
+    /// The personal feed of the person at `index` in the staff (see [`Feeds::person_of`]):
+    /// the events that give them a task, only their tasks in the text and one alarm per
+    /// reminder. Rendered on a blocking thread on request, or taken from the last ones
+    /// rendered. Its `DTSTAMP`s and `LAST-MODIFIED`s are the full feed's: every change to a
+    /// person's event (a task, its deadline or reminders, who does it) changes that event in
+    /// the full feed too, so the store keeps no rows per person and the bytes are the same in
+    /// every process.
+    pub async fn person(&self, index: usize) -> Option<Result<Arc<RenderedFeed>, FeedsError>> {
+        self.schedule.people.get(index)?;
+        let cached = self
+            .persons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(index);
+        if let Some(feed) = cached {
+            return Some(Ok(feed));
+        }
+        let schedule = Arc::clone(&self.schedule);
+        let revisions = Arc::clone(&self.all_revisions);
+        let today = self.today;
+        let rendered = tokio::task::spawn_blocking(move || {
+            let person = schedule.people.get(index)?;
+            let spec = FeedSpec::for_person(today, person);
+            let draft = feed::Draft::new(&schedule, &feed::Inputs::new(&schedule, &spec), &spec);
+            Some(Arc::new(RenderedFeed::new(draft.finish(&revisions))))
+        })
+        .await;
+        let feed = match rendered {
+            Ok(feed) => feed?,
+            Err(e) => return Some(Err(e.into())),
+        };
+        self.persons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put(index, Arc::clone(&feed));
+        Some(Ok(feed))
     }
 
     /// Gzips every rendered feed that is not yet (blocking: run it on a blocking thread). A
@@ -178,6 +267,58 @@ impl Feeds {
         for feed in rendered {
             if let Err(e) = feed.compress() {
                 tracing::error!(error = %e, "không nén được lịch");
+            }
+        }
+    }
+}
+
+/// Where the personal feeds are served: `/calendar/me/TOKEN.ics` (see [`person_url`]).
+pub const PERSON_FEED_PREFIX: &str = "/calendar/me/";
+
+/// The URL of a person's own feed under the service's public URL (`http.public_url`). The
+/// token is the whole credential: the feed token (`http.feed_token`), which guards the shared
+/// feeds, is not asked for here.
+pub fn person_url(public_url: &str, token: &str) -> String {
+    format!("{public_url}{PERSON_FEED_PREFIX}{token}.ics")
+}
+
+/// How many bytes of personal feeds (text and gzip) are kept for their next requests. A
+/// phone polls its feed every few hours ([`feed::REFRESH`]): a cache for every person would
+/// hold each feed for hours to save one render (milliseconds) per poll, and a province's staff
+/// would make it tens of megabytes. This keeps the feeds asked for last — a burst of polls,
+/// an email's readers opening their links — at a bounded cost.
+pub const PERSON_CACHE_BYTES: usize = 4 << 20;
+
+/// The personal feeds rendered last, the oldest dropped first past [`PERSON_CACHE_BYTES`].
+#[derive(Debug, Default)]
+struct PersonCache {
+    feeds: HashMap<usize, Arc<RenderedFeed>>,
+    /// Staff indices, the oldest first.
+    order: VecDeque<usize>,
+    bytes: usize,
+}
+
+impl PersonCache {
+    fn get(&self, index: usize) -> Option<Arc<RenderedFeed>> {
+        self.feeds.get(&index).cloned()
+    }
+
+    /// Keeps `feed` (counted with room for its gzip, made later) and drops the oldest past
+    /// the budget.
+    fn put(&mut self, index: usize, feed: Arc<RenderedFeed>) {
+        let size = |f: &RenderedFeed| f.body.len() + f.body.len() / 4;
+        if let Some(old) = self.feeds.insert(index, Arc::clone(&feed)) {
+            self.bytes -= size(&old);
+            self.order.retain(|&i| i != index);
+        }
+        self.bytes += size(&feed);
+        self.order.push_back(index);
+        while self.bytes > PERSON_CACHE_BYTES && self.order.len() > 1 {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(f) = self.feeds.remove(&oldest) {
+                self.bytes -= size(&f);
             }
         }
     }
@@ -241,7 +382,7 @@ fn draft(
 }
 
 /// Records the revisions of `draft`'s events, then writes and hashes its text on a blocking
-/// thread.
+/// thread; returns the revisions too.
 async fn finish(
     schedule: &Schedule,
     group: Option<&str>,
@@ -249,11 +390,14 @@ async fn finish(
     draft: feed::Draft,
     today: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<RenderedFeed, FeedsError> {
+) -> Result<(RenderedFeed, Revisions), FeedsError> {
     let key = spec(schedule, group, today).key();
     let revisions = store.revisions(&key, &draft.fingerprints(), now).await?;
-    let rendered =
-        tokio::task::spawn_blocking(move || RenderedFeed::new(draft.finish(&revisions))).await?;
+    let rendered = tokio::task::spawn_blocking(move || {
+        let feed = RenderedFeed::new(draft.finish(&revisions));
+        (feed, revisions)
+    })
+    .await?;
     Ok(rendered)
 }
 

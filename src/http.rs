@@ -43,7 +43,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::feeds::{Feeds, RenderedFeed};
 use crate::schedule::Secret;
 use crate::status::ServiceStatus;
-use crate::store::Store;
+use crate::store::{Store, same_secret};
 
 /// How long a request may take (the feeds are in memory: this only bounds slow clients).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -96,6 +96,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     // spared a timer per request.
     let waiting = Router::new()
         .route("/calendar/{file}", get(group_feed))
+        .route(PERSON_FEED_PREFIX_ROUTE, get(person_feed))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(TimeoutLayer::with_status_code(
@@ -113,6 +114,9 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// The full feed's path: what every subscribed calendar polls.
 pub const FULL_FEED_PATH: &str = "/calendar.ics";
+
+/// The personal feeds' route (see [`crate::feeds::person_url`]).
+const PERSON_FEED_PREFIX_ROUTE: &str = "/calendar/me/{file}";
 
 #[derive(Debug, Deserialize)]
 struct FeedQuery {
@@ -158,6 +162,43 @@ async fn group_feed(
         }
         Some(Err(e)) => {
             tracing::error!(group = id, error = %e, "không dựng được lịch của nhóm");
+            unavailable()
+        }
+        None => not_found_response(),
+    }
+}
+
+/// A person's own feed, by the token in its path: the keys are read from the store on every
+/// request (a few rows: the people whose link was revoked), so a revocation by
+/// `ngayle feeds --revoke` — another process — closes the old link from the next request on,
+/// with no restart and no window. A token that opens nothing is a 404, like any missing page:
+/// the answer does not tell whether a token ever existed.
+async fn person_feed(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+    request: Request,
+) -> Response {
+    let Some(token) = file
+        .strip_suffix(".ics")
+        .filter(|t| t.len() == crate::store::TOKEN_LEN)
+    else {
+        return not_found_response();
+    };
+    let feeds = state.feeds();
+    let keys = match feeds.keys(&state.store).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::error!(error = %e, "không đọc được khoá lịch riêng");
+            return unavailable();
+        }
+    };
+    let Some(index) = feeds.person_of(&keys, token) else {
+        return not_found_response();
+    };
+    match feeds.person(index).await {
+        Some(Ok(feed)) => feed_response(&feed, request.headers(), true).await,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "không dựng được lịch riêng");
             unavailable()
         }
         None => not_found_response(),
@@ -316,12 +357,7 @@ fn token_ok(expected: Option<&Secret>, given: Option<&str>) -> bool {
     let Some(given) = given else {
         return false;
     };
-    let (a, b) = (expected.expose().as_bytes(), given.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
+    same_secret(expected.expose().as_bytes(), given.as_bytes())
 }
 
 /// The address of the client of a connection (set by [`App`] on each routed request).
@@ -408,9 +444,15 @@ async fn log_request(request: Request, next: Next) -> Response {
     response
 }
 
-/// The log line of every answer, on both paths ([`App::shortcut`] and [`router`]): at debug
-/// (calendars poll all day; `RUST_LOG=ngayle::http=debug` shows them).
+/// The log line of every answer, on both paths ([`App::shortcut`] and [`router`]). At debug
+/// (calendars poll all day; `RUST_LOG=ngayle::http=debug` shows them). A personal feed's
+/// token, in its path, is left out.
 fn log_answer(method: &Method, path: &str, response: &Response, started: Instant) {
+    let path = if path.starts_with(crate::feeds::PERSON_FEED_PREFIX) {
+        "/calendar/me/[ẩn].ics"
+    } else {
+        path
+    };
     tracing::debug!(
         %method,
         path,

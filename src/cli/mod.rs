@@ -19,6 +19,7 @@ use crate::schedule::{LoadReport, load};
 
 mod check;
 mod events;
+mod feeds;
 mod ics;
 mod lunar;
 mod send;
@@ -62,6 +63,8 @@ pub enum Command {
     SendTest(send::TestArgs),
     /// Write an iCalendar feed (the same bytes the server sends).
     Ics(ics::Args),
+    /// Every feed's address: the full feed, each group's, each person's own; revoke a link.
+    Feeds(feeds::Args),
     /// Run the service: the HTTP feeds, the reminder emails, reloads, /healthz and /metrics.
     Serve(serve::Args),
 }
@@ -125,6 +128,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::SendDue(args) => send::due(&config, &args, &mut out),
         Command::SendTest(args) => send::test(&config, &args, &mut out),
         Command::Ics(args) => ics::run(&config, &args, &mut out),
+        Command::Feeds(args) => feeds::run(&config, &args, &mut out),
         Command::Serve(args) => serve::run(&config, &args),
     }
     .and_then(|()| out.flush().map_err(Failure::from));

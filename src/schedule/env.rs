@@ -21,6 +21,9 @@ pub const STATE: &str = "NGAYLE_STATE";
 pub const SHUTDOWN_GRACE: &str = "NGAYLE_SHUTDOWN_GRACE";
 /// The SMTP password: it overrides no key, only the password in `mail.smtp`'s URL.
 pub const SMTP_PASSWORD: &str = "NGAYLE_SMTP_PASSWORD";
+/// The secret the personal feed links are made from, for replicas that do not share one
+/// database (without it, each database keeps a secret of its own). It overrides no key.
+pub const FEED_SECRET: &str = "NGAYLE_FEED_SECRET";
 
 /// The environment variables that override the config file: (variable, key it overrides,
 /// secret). A secret's value is never shown in a diagnostic. Each may also come from a file
@@ -116,6 +119,32 @@ pub fn read(diags: &mut Vec<Diagnostic>) -> Vec<EnvValue> {
     if let Some(value) = password {
         out.push(EnvValue {
             name: SMTP_PASSWORD,
+            value,
+        });
+    }
+    // The feed secret: its file, else its variable; taken as written, bar the file's last
+    // line break (an empty value counts as unset: the database's secret is used).
+    let file_var = format!("{FEED_SECRET}{FILE_SUFFIX}");
+    let secret = match file_value(&file_var) {
+        Ok(Some(s)) if !s.is_empty() => Some(s),
+        Ok(_) => std::env::var(FEED_SECRET).ok().filter(|s| !s.is_empty()),
+        Err((path, e)) => {
+            diags.push(
+                Diagnostic::error(
+                    &pseudo_path(&file_var),
+                    Pos::START,
+                    format!("không đọc được tệp khoá lịch riêng {}: {}", path.display(), io_reason(&e)),
+                )
+                .with_help(format!(
+                    "{file_var} chỉ tới tệp chứa khoá (một dòng): kiểm tra đường dẫn và quyền đọc của dịch vụ, hoặc bỏ biến này để dùng khoá lưu trong tệp dữ liệu"
+                )),
+            );
+            None
+        }
+    };
+    if let Some(value) = secret {
+        out.push(EnvValue {
+            name: FEED_SECRET,
             value,
         });
     }

@@ -204,6 +204,9 @@ pub struct Settings {
     /// The SMTP password from the environment (`schedule::env` reads it: its file, else its
     /// variable), over the one in `smtp`'s URL.
     pub smtp_password: Option<Secret>,
+    /// The secret of the personal feed links from the environment (`NGAYLE_FEED_SECRET`);
+    /// `None`: the one kept in the state database (`store::FeedKeys`).
+    pub feed_secret: Option<Secret>,
     pub outbox: PathBuf,
     pub state: PathBuf,
     pub send_at: NaiveTime,

@@ -28,7 +28,9 @@ use sqlx::{Connection, Row};
 use crate::feed::{Fingerprint, Revisions};
 use crate::plan::ReminderKey;
 
+mod feed_tokens;
 mod sending;
+pub use feed_tokens::{FeedKeys, TOKEN_LEN, same_secret};
 pub use sending::{Claim, Outcome, Permit, Previous, Refused, Spent, Turn, Unsettled};
 
 /// Why the store failed.

@@ -190,11 +190,15 @@ def main() -> int:
     ap.add_argument("--from-year", type=int, required=True)
     ap.add_argument("--to-year", type=int, required=True)
     ap.add_argument("--groups", required=True, help="comma-separated group ids")
+    ap.add_argument("--people", default="", help="comma-separated PERSON_ID=FEED_URL (ngayle feeds)")
+    ap.add_argument("--upcoming", required=True,
+                    help="ngayle upcoming --format tsv over the feed's years (each person's reminders)")
     ap.add_argument("--workdir", required=True)
     args = ap.parse_args()
     workdir = pathlib.Path(args.workdir)
     schedule = ref.load_schedule(args.config)
     occs = ref.read_events_tsv(args.events, schedule)
+    reminders = ref.read_upcoming_tsv(args.upcoming)
     first, last = dt.date(args.from_year, 1, 1), dt.date(args.to_year, 12, 31)
     check("reference: events tsv covers the feed's years",
           occs and min(o.start for o in occs) <= first + dt.timedelta(days=40) and max(o.start for o in occs) >= last - dt.timedelta(days=40),
@@ -221,9 +225,11 @@ def main() -> int:
     http_cache_checks(label, url, body, headers)
 
     full_by_uid = {}
+    full_stamps = {}
     if cal is not None:
         for e in vevents(cal):
             full_by_uid[str(e.get("UID"))] = (e.get("DTSTART").dt if e.get("DTSTART") else None, str(e.get("SUMMARY")))
+            full_stamps[str(e.get("UID"))] = e.get("DTSTAMP").dt if e.get("DTSTAMP") else None
         want = ref.multiset((o.start, o.end, o.title) for o in occs)
         try:
             expanded = recurring_ical_events.of(cal).between(first, last + dt.timedelta(days=1))
@@ -307,14 +313,15 @@ def main() -> int:
                         detail += f" -- the feed matches when counting {how}"
             check(f"{label}: the occurrences that give {group} a task, one VALARM per reminder of each task "
                   f"({sum(want.values())} occurrences)", got == want, detail)
-            # Each alarm at the task's `before` and `at` (TRIGGER relative to the all-day start).
+            # Each alarm at its reminder's planned instant, the deadline less each lead (TRIGGER
+            # relative to the all-day start; not moved off days off, as the email's send day is).
             want = ref.multiset((o.start, o.title, tuple(sorted(x for t in ref.group_tasks(o, group, schedule) for x in schedule.trigger[t])))
                                 for o in occs if ref.group_tasks(o, group, schedule))
             got = ref.multiset((e["DTSTART"].dt, str(e.get("SUMMARY")),
                                 tuple(sorted(a["TRIGGER"].dt for a in e.walk("VALARM") if a.get("TRIGGER") is not None
                                              and isinstance(a["TRIGGER"].dt, dt.timedelta))))
                                for e in evs)
-            check(f"{label}: each VALARM's TRIGGER is its task's `before` at its `at` time",
+            check(f"{label}: each VALARM's TRIGGER is its reminder's planned instant (`due` less each `remind`)",
                   got == want, ref.diff_text(want, got, limit=3))
         cli, err = cli_ics(args, workdir, group, ["--group", group])
         check(f"`ngayle ics --group {group}` is byte-identical to the served {label}",
@@ -322,6 +329,68 @@ def main() -> int:
 
     status, _, _ = fetch(args.base + "/calendar/no-such-group.ics")
     check("/calendar/no-such-group.ics: 404", status == 404, f"status {status}")
+
+    # ---- each person's own feed: exactly that person's tasks
+    for item in [p for p in args.people.split(",") if p]:
+        person, _, url = item.partition("=")
+        label = f"/calendar/me/<{person}>.ics"
+        status, headers, pbody = fetch(url)
+        if not check(f"{label}: 200", status == 200, f"status {status}, {pbody[:200]!r}"):
+            continue
+        (workdir / f"served-person-{person}.ics").write_bytes(pbody)
+        pcal, err = parse(pbody)
+        check(f"{label}: icalendar parses it", pcal is not None, err)
+        common_feed_checks(label, url, pbody, headers, pcal)
+        http_cache_checks(label, url, pbody, headers)
+        check(f"{label}: Cache-Control private (a feed of one person)",
+              headers.get("cache-control", "").startswith("private"), f"got {headers.get('cache-control')!r}")
+        if pcal is None:
+            continue
+        evs = vevents(pcal)
+        not_in_full = [str(e.get("UID")) for e in evs
+                       if full_by_uid.get(str(e.get("UID"))) != (e["DTSTART"].dt, str(e.get("SUMMARY")))]
+        check(f"{label}: every event is in the full feed with the same UID, date and summary",
+              not not_in_full, f"{len(not_in_full)} not, e.g. {not_in_full[:3]}")
+        other_stamp = [str(e.get("UID")) for e in evs
+                       if e.get("DTSTAMP") is None or full_stamps.get(str(e.get("UID"))) != e["DTSTAMP"].dt]
+        check(f"{label}: every DTSTAMP is the full feed's for the same event", not other_stamp,
+              f"{len(other_stamp)} differ, e.g. {other_stamp[:3]}")
+        mine = [(o, ref.person_tasks(o, person, schedule)) for o in occs]
+        mine = [(o, ts) for o, ts in mine if ts]
+        check(f"{label}: the person has tasks in these years (the shipped files changed?)", len(mine) > 3,
+              f"{len(mine)} occurrences")
+        # Which occurrences, how many alarms: one per reminder of each of their tasks (the YAML).
+        want = ref.multiset((o.start, o.title, sum(len(schedule.trigger[t]) for t in ts)) for o, ts in mine)
+        got = ref.multiset((e["DTSTART"].dt, str(e.get("SUMMARY")), len(e.walk("VALARM"))) for e in evs)
+        check(f"{label}: exactly the occurrences that give {person} a task (by group, by id or `all`), "
+              f"one VALARM per reminder ({sum(want.values())} occurrences)", got == want, ref.diff_text(want, got))
+        # ... and as many as ngayle's planner gives that person (`ngayle upcoming`, whose instants are
+        # the send times, moved off days off, so only their number is compared).
+        theirs = collections.Counter((r.event_id, r.date) for r in reminders if r.person == person)
+        want = ref.multiset((o.start, o.title, theirs[(o.event_id, o.start)]) for o, ts in mine)
+        check(f"{label}: as many VALARMs per event as {person} has reminders in `ngayle upcoming`",
+              got == want, ref.diff_text(want, got, limit=3))
+        want = ref.multiset((o.start, o.title, tuple(sorted(x for t in ts for x in schedule.trigger[t]))) for o, ts in mine)
+        got = ref.multiset((e["DTSTART"].dt, str(e.get("SUMMARY")),
+                            tuple(sorted(a["TRIGGER"].dt for a in e.walk("VALARM") if a.get("TRIGGER") is not None
+                                         and isinstance(a["TRIGGER"].dt, dt.timedelta))))
+                           for e in evs)
+        check(f"{label}: each VALARM's TRIGGER is its reminder's planned instant (`due` less each `remind`)",
+              got == want and sum(len(k[2]) * n for k, n in want.items()) > 0, ref.diff_text(want, got, limit=3))
+        # The text lists that person's tasks and no other ("• TITLE — hạn ..." per task).
+        want = ref.multiset((o.start, o.title, tuple(sorted(schedule.title[t] for t in ts))) for o, ts in mine)
+        got = ref.multiset((e["DTSTART"].dt, str(e.get("SUMMARY")),
+                            tuple(sorted(ln[2:].split(" — hạn ")[0] for ln in str(e.get("DESCRIPTION", "")).split("\n")
+                                         if ln.startswith("• "))))
+                           for e in evs)
+        check(f"{label}: each DESCRIPTION lists exactly {person}'s tasks", got == want, ref.diff_text(want, got, limit=3))
+        alarm_text = [str(e.get("UID")) for e in evs
+                      if any(" — hạn " not in str(a.get("DESCRIPTION", "")) for a in e.walk("VALARM"))]
+        check(f"{label}: every VALARM's text has the deadline (`— hạn …`)", not alarm_text, f"{alarm_text[:3]}")
+        token = url.rsplit("/", 1)[-1].removesuffix(".ics")
+        wrong = url.replace(token, token[:-1] + ("a" if token[-1] != "a" else "b"))
+        status, _, body = fetch(wrong)
+        check(f"{label}: the token with one letter changed gives 404", status == 404, f"status {status}")
     return 1 if ref.FAILED else 0
 
 

@@ -9,6 +9,12 @@ are the tasks and their `who`, to tell which occurrences give a group a task.
 As a command it writes the expected occurrences for the other checkers (ical.js, khal):
 
     expected.py EVENTS_TSV CONFIG_YAML > expected.tsv      # start  end(exclusive)  event_id  title
+
+and, with `--person ID`, only the occurrences that give that person a task (their own feed,
+`/calendar/me/TOKEN.ics`); with `--events-tsv` too, as the lines of EVENTS_TSV themselves (the
+input of the khal checker):
+
+    expected.py EVENTS_TSV CONFIG_YAML --person ID [--events-tsv] > person.tsv
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ class Schedule:
     who: dict[str, list[str]]  # task id -> group/person ids (or `all`)
     groups_of_person: dict[str, list[str]]
     trigger: dict[str, dt.timedelta]  # task id -> alarm offset from the event's first day, 00:00
+    title: dict[str, str]  # task id -> title
 
 
 def load_schedule(config_path: str | pathlib.Path) -> Schedule:
@@ -79,7 +86,8 @@ def load_schedule(config_path: str | pathlib.Path) -> Schedule:
     groups_of_person = {p["id"]: list(p.get("groups") or []) for p in staff.get("people") or []}
     send_at = str((config.get("reminders") or {}).get("send_at", "07:30"))
     trigger = {t["id"]: _triggers(t, send_at) for t in tasks_doc.get("tasks") or []}
-    return Schedule(days, tasks_of_event, who, groups_of_person, trigger)
+    title = {t["id"]: str(t["title"]) for t in tasks_doc.get("tasks") or []}
+    return Schedule(days, tasks_of_event, who, groups_of_person, trigger, title)
 
 
 def _lead(text: str) -> tuple[str, int]:
@@ -123,6 +131,35 @@ def _triggers(t: dict, send_at: str) -> tuple:
     return tuple(out)
 
 
+@dataclasses.dataclass(frozen=True)
+class Reminder:
+    event_id: str
+    date: dt.date  # the occurrence's first day
+    task: str
+    person: str
+    trigger: dt.timedelta  # the instant it is due, from the first day's 00:00 in Vietnam
+
+
+VIETNAM = dt.timezone(dt.timedelta(hours=7))
+
+
+def read_upcoming_tsv(path: str | pathlib.Path) -> list[Reminder]:
+    """`ngayle upcoming --format tsv`: `due_at event_id event_date task_id person_id email`, due_at
+    RFC 3339 at +07:00 — the reminder plan, computed by ngayle's planner, not its feed writer."""
+    out = []
+    for n, line in enumerate(pathlib.Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line:
+            continue
+        cols = line.split("\t")
+        if len(cols) != 6:
+            raise ValueError(f"{path}:{n}: expected 6 tab-separated columns, got {len(cols)}: {line!r}")
+        due = dt.datetime.fromisoformat(cols[0])
+        date = dt.date.fromisoformat(cols[2])
+        start = dt.datetime.combine(date, dt.time(0, 0), VIETNAM)
+        out.append(Reminder(cols[1], date, cols[3], cols[4], due - start))
+    return out
+
+
 def read_events_tsv(path: str | pathlib.Path, schedule: Schedule) -> list[Occurrence]:
     out = []
     for n, line in enumerate(pathlib.Path(path).read_text(encoding="utf-8").splitlines(), 1):
@@ -150,6 +187,15 @@ def group_tasks(occ: Occurrence, group: str, schedule: Schedule) -> list[str]:
     (everyone, so every group). A task given to a person by id is that person's, not the group's.
     PRODUCT.md §5: a group feed has "the events that give this group a task", one VALARM per task."""
     return [t for t in _tasks(occ, schedule) if group in schedule.who.get(t, []) or "all" in schedule.who.get(t, [])]
+
+
+def person_tasks(occ: Occurrence, person: str, schedule: Schedule) -> list[str]:
+    """The tasks of this occurrence that are the person's: its `who` is `all`, names the person by
+    id, or names a group the person is in (staff.yaml). A person's own feed has the events that
+    give them a task, only those tasks in the text, one VALARM per reminder of each."""
+    groups = set(schedule.groups_of_person.get(person, []))
+    return [t for t in _tasks(occ, schedule)
+            if {"all", person} & set(schedule.who.get(t, [])) or groups & set(schedule.who.get(t, []))]
 
 
 def group_tasks_named(occ: Occurrence, group: str, schedule: Schedule) -> list[str]:
@@ -180,12 +226,32 @@ def diff_text(expected: collections.Counter, got: collections.Counter, limit: in
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
+    args = argv[1:]
+    raw = "--events-tsv" in args
+    args = [a for a in args if a != "--events-tsv"]
+    person = None
+    if "--person" in args:
+        i = args.index("--person")
+        if i + 1 >= len(args):
+            print(__doc__, file=sys.stderr)
+            return 2
+        person = args[i + 1]
+        del args[i:i + 2]
+    if len(args) != 2 or (raw and person is None):
         print(__doc__, file=sys.stderr)
         return 2
-    schedule = load_schedule(argv[2])
-    for o in read_events_tsv(argv[1], schedule):
-        sys.stdout.write(f"{o.start.isoformat()}\t{o.end.isoformat()}\t{o.event_id}\t{o.title}\n")
+    schedule = load_schedule(args[1])
+    if person is not None and person not in schedule.groups_of_person:
+        print(f"no person {person!r} in the staff", file=sys.stderr)
+        return 2
+    lines = [ln for ln in pathlib.Path(args[0]).read_text(encoding="utf-8").splitlines() if ln]
+    for line, o in zip(lines, read_events_tsv(args[0], schedule)):
+        if person is not None and not person_tasks(o, person, schedule):
+            continue
+        if raw:
+            sys.stdout.write(line + "\n")
+        else:
+            sys.stdout.write(f"{o.start.isoformat()}\t{o.end.isoformat()}\t{o.event_id}\t{o.title}\n")
     return 0
 
 

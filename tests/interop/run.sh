@@ -197,6 +197,11 @@ TO_YEAR=$((Y + 2))
 echo "== feed years $FROM_YEAR..$TO_YEAR (current year $Y in Asia/Ho_Chi_Minh)"
 "$BIN" --config "$CFG" events --from "$FROM_YEAR-01-01" --to "$TO_YEAR-12-31" --format tsv >"$WORK/events.tsv"
 "$PY" "$HERE/expected.py" "$WORK/events.tsv" "$CFG" >"$WORK/expected.tsv"
+# The reminders of those years' occurrences, by ngayle's planner (a month of leads before the first
+# day, deadlines after the last), to count the alarms of each personal feed.
+UP_FROM="$((FROM_YEAR - 1))-10-01"
+UP_DAYS=$(( ($(date -u -d "$((TO_YEAR + 1))-01-31" +%s) - $(date -u -d "$UP_FROM" +%s)) / 86400 + 1 ))
+"$BIN" --config "$CFG" upcoming --from "$UP_FROM" --days "$UP_DAYS" --format tsv >"$WORK/upcoming.tsv"
 echo "   $(wc -l <"$WORK/events.tsv") occurrences in ngayle events"
 
 if start_server "$CFG" "$WORK/server.log"; then
@@ -212,13 +217,33 @@ MAIN_PID=$SERVER_PID
 expect "the state file is created at the config's state: path (relative to the config file)" \
   test -f "$WORK/var/ngayle.sqlite"
 
+# ---- each person's own feed: the URLs from `ngayle feeds`, under this server's address
+"$BIN" --config "$CFG" feeds --format tsv >"$WORK/feeds.tsv"
+PEOPLE_IN_STAFF=$("$PY" -c 'import sys, yaml; print(len(yaml.safe_load(open(sys.argv[1], encoding="utf-8"))["people"]))' \
+  "$WORK/config/staff.yaml")
+expect "ngayle feeds lists every person of staff.yaml with a personal feed URL" \
+  test "$(grep -c '^person	.*/calendar/me/[a-z2-7]*\.ics$' "$WORK/feeds.tsv")" = "$PEOPLE_IN_STAFF"
+# A teacher of khoi-4-5-tuoi and the csvc staff member (their tasks differ).
+PERSONS=(gv-le-thi-thu-ha nhan-vien-csvc)
+PEOPLE=
+for person in "${PERSONS[@]}"; do
+  url=$(awk -F'\t' -v p="$person" '$1 == "person" && $2 == p { print $5 }' "$WORK/feeds.tsv")
+  PEOPLE="$PEOPLE,$person=$BASE/${url#*://*/}"
+done
+PERSON_URL=$BASE/$(awk -F'\t' -v p="${PERSONS[0]}" '$1 == "person" && $2 == p { print $5 }' "$WORK/feeds.tsv" | sed 's|^[a-z]*://[^/]*/||')
+"$PY" "$HERE/expected.py" "$WORK/events.tsv" "$CFG" --person "${PERSONS[0]}" >"$WORK/expected-person.tsv"
+"$PY" "$HERE/expected.py" "$WORK/events.tsv" "$CFG" --person "${PERSONS[0]}" --events-tsv >"$WORK/events-person.tsv"
+echo "   ${PERSONS[0]}: $(wc -l <"$WORK/events-person.tsv") occurrences with a task of theirs"
+
 echo "== Python: icalendar $("$PY" -c 'import icalendar; print(icalendar.__version__)'), recurring-ical-events"
 run_checker python timeout 300 "$PY" "$HERE/check_python.py" --base "$BASE" --bin "$BIN" --config "$CFG" \
   --events "$WORK/events.tsv" --from-year "$FROM_YEAR" --to-year "$TO_YEAR" \
-  --groups csvc,truyen-thong --workdir "$WORK"
+  --groups csvc,truyen-thong --people "${PEOPLE#,}" --upcoming "$WORK/upcoming.tsv" --workdir "$WORK"
 
 echo "== ical.js $(node -p 'require("'"$HERE"'/node_modules/ical.js/package.json").version')"
 run_checker icaljs timeout 120 node "$HERE/check_icaljs.mjs" "$BASE/calendar.ics" "$WORK/expected.tsv" \
+  "$FROM_YEAR" "$TO_YEAR"
+run_checker icaljs-person timeout 120 node "$HERE/check_icaljs.mjs" "$PERSON_URL" "$WORK/expected-person.tsv" \
   "$FROM_YEAR" "$TO_YEAR"
 
 echo "== vdirsyncer $("$VENV/bin/vdirsyncer" --version | awk '{print $NF}') -> khal $("$VENV/bin/khal" --version | awk '{print $NF}')"
@@ -226,6 +251,10 @@ mkdir -p "$WORK/client"
 run_checker khal timeout 600 "$PY" "$HERE/check_khal.py" --url "$BASE/calendar.ics" --config "$CFG" \
   --events "$WORK/events.tsv" --from-year "$FROM_YEAR" --to-year "$TO_YEAR" --bindir "$VENV/bin" \
   --workdir "$WORK/client"
+mkdir -p "$WORK/client-person"
+run_checker khal-person timeout 600 "$PY" "$HERE/check_khal.py" --url "$PERSON_URL" --config "$CFG" \
+  --events "$WORK/events-person.tsv" --from-year "$FROM_YEAR" --to-year "$TO_YEAR" --bindir "$VENV/bin" \
+  --workdir "$WORK/client-person" --label "khal ${PERSONS[0]}'s own feed" --min-lunar 0
 
 stop_server "$MAIN_PID" TERM
 

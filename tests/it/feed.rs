@@ -30,6 +30,7 @@ fn schedule(p: &Project) -> Schedule {
 fn spec(from_year: i32, to_year: i32) -> FeedSpec<'static> {
     FeedSpec {
         group: None,
+        person: None,
         from_year,
         to_year,
     }
@@ -164,6 +165,7 @@ events:
     snapshot("full-2024.ics", &full.unwrap_or_else(|e| panic!("{e}")));
     let group = FeedSpec {
         group: s.group("csvc"),
+        person: None,
         from_year: 2024,
         to_year: 2024,
     };

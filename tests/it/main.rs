@@ -10,6 +10,7 @@ mod feed;
 mod fuzz;
 mod http;
 mod lunar_cli;
+mod personal;
 mod reminders;
 mod service;
 mod smtp;

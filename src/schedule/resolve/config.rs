@@ -66,6 +66,55 @@ fn place(dir: &Path, named: Option<&str>, default: &str) -> PathBuf {
     crate::schedule::normalize(&dir.join(named.unwrap_or(default)))
 }
 
+/// The shortest `NGAYLE_FEED_SECRET` taken: 256 bits written in hex would be 64; this refuses
+/// a word or a short password, which could be guessed from a link.
+const MIN_FEED_SECRET_BYTES: usize = 32;
+
+/// Why links to `public_url` in emails would not open for their readers, given the address
+/// the service listens on; `None` when nothing shows that they would not.
+///
+/// The rule never warns about a reverse proxy or a port forward: a host name other than
+/// `localhost` (`https://lich.truong.edu.vn` in front of `127.0.0.1:8080`) and an IP address
+/// other than the one listened on are taken as correct, whatever their ports, because a proxy
+/// or a router may stand between them. It warns when the URL cannot be reached from another
+/// machine — a loopback host (`localhost`, 127.0.0.0/8, `::1`) or the unspecified address
+/// (`0.0.0.0`, `::`) — and when it names exactly the IP address listened on but another
+/// port (explicit, or the scheme's 80/443), where nothing but this service can answer.
+fn public_url_problem(public_url: &str, listen: SocketAddr) -> Option<String> {
+    let url = url::Url::parse(public_url).ok()?;
+    let ip = match url.host()? {
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.');
+            if d == "localhost" || d.ends_with(".localhost") {
+                return Some(format!(
+                    "`{public_url}` là tên của chính máy chạy dịch vụ (localhost): máy của người nhận không tới được"
+                ));
+            }
+            return None;
+        }
+        url::Host::Ipv4(a) => std::net::IpAddr::V4(a),
+        url::Host::Ipv6(a) => std::net::IpAddr::V6(a),
+    };
+    if ip.is_loopback() {
+        return Some(format!(
+            "`{public_url}` là địa chỉ nội bộ của chính máy chạy dịch vụ (loopback): máy của người nhận không tới được"
+        ));
+    }
+    if ip.is_unspecified() {
+        return Some(format!(
+            "`{public_url}` dùng địa chỉ {ip}, chỉ để nghe trên mọi giao diện mạng, không phải địa chỉ để mở"
+        ));
+    }
+    let port = url.port_or_known_default()?;
+    if ip == listen.ip() && port != listen.port() {
+        return Some(format!(
+            "`{public_url}` là địa chỉ của máy này ({ip}) nhưng ở cổng {port}, trong khi dịch vụ nghe ở cổng {}",
+            listen.port()
+        ));
+    }
+    None
+}
+
 impl Resolver {
     pub(super) fn config(
         &mut self,
@@ -273,6 +322,38 @@ impl Resolver {
                 }
             },
         );
+        // Only where the links go out: mail to people. (Outbox mode is a trial run.)
+        if smtp.is_some()
+            && let (Some(url), Some(addr)) = (&public_url, listen)
+            && let Some(problem) = public_url_problem(url, addr)
+        {
+            self.warning(
+                uf,
+                up,
+                format!("liên kết lịch trong thư nhắc việc sẽ không mở được: {problem}"),
+                format!(
+                    "đặt `http.public_url` (hoặc biến {}) thành địa chỉ người nhận mở được từ điện thoại, máy tính của họ, ví dụ `https://lich.truong.edu.vn` (qua máy chủ web chuyển tiếp) hoặc `http://192.168.1.10:8080` (trong mạng nội bộ)",
+                    env::PUBLIC_URL
+                ),
+            );
+        }
+        let feed_secret = env.iter().find(|e| e.name == env::FEED_SECRET).and_then(|e| {
+            if e.value.len() < MIN_FEED_SECRET_BYTES {
+                let f = SourceFile {
+                    path: env::pseudo_path(env::FEED_SECRET),
+                    text: "[ẩn]".to_string(),
+                };
+                self.error(
+                    &f,
+                    &[],
+                    format!("khoá lịch riêng quá ngắn (cần ít nhất {MIN_FEED_SECRET_BYTES} ký tự)"),
+                    "dùng một chuỗi ngẫu nhiên dài, ví dụ kết quả của `openssl rand -hex 32`; mọi máy chạy ngayle dùng chung một khoá",
+                );
+                None
+            } else {
+                Some(Secret::new(e.value.clone()))
+            }
+        });
         let outbox = self.path_setting(
             &over(env::OUTBOX),
             (f, &[k("mail"), k("outbox")], &mail.outbox),
@@ -332,6 +413,7 @@ impl Resolver {
                     .iter()
                     .find(|e| e.name == env::SMTP_PASSWORD)
                     .map(|e| Secret::new(e.value.clone())),
+                feed_secret,
                 outbox,
                 state,
                 send_at: send_at?,
@@ -565,5 +647,61 @@ mod tests {
         };
         assert_eq!(password.expose(), " mật khẩu ");
         assert_eq!(format!("{password:?}"), "[redacted]");
+    }
+
+    #[test]
+    fn public_url_warnings_spare_proxies_and_port_forwards() {
+        use super::public_url_problem;
+        let listen = |a: &str| a.parse().unwrap_or_else(|e| panic!("{a}: {e}"));
+        let table = [
+            ("http://127.0.0.1:8080", "127.0.0.1:8080", true),
+            ("http://localhost:8080", "127.0.0.1:8080", true),
+            ("http://[::1]:8080", "[::1]:8080", true),
+            ("http://127.0.1.1", "0.0.0.0:8080", true),
+            ("http://0.0.0.0:8080", "0.0.0.0:8080", true),
+            ("http://192.168.1.10:8081", "192.168.1.10:8080", true),
+            ("http://192.168.1.10", "192.168.1.10:8080", true),
+            // A reverse proxy in front of a loopback listener, on its own ports.
+            ("https://lich.truong.edu.vn", "127.0.0.1:8080", false),
+            ("http://lich.truong.edu.vn:8000", "127.0.0.1:8080", false),
+            // The listener itself, reached directly.
+            ("http://192.168.1.10:8080", "192.168.1.10:8080", false),
+            ("http://192.168.1.10:8080", "0.0.0.0:8080", false),
+            // Another address (a router forwarding 80 to 8080, a proxy on another machine).
+            ("http://203.0.113.5", "0.0.0.0:8080", false),
+            ("http://203.0.113.5:9000", "192.168.1.10:8080", false),
+            ("https://192.168.1.10", "127.0.0.1:8080", false),
+        ];
+        for (url, addr, warns) in table {
+            assert_eq!(
+                public_url_problem(url, listen(addr)).is_some(),
+                warns,
+                "{url} listening on {addr}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_feed_secret_comes_from_the_environment_and_a_short_one_is_refused() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap_or_default();
+        let (schedule, _) = resolve(&shipped(Vec::new()), today);
+        assert_eq!(schedule.map(|s| s.settings.feed_secret), Some(None));
+        let secret = |value: &str| EnvValue {
+            name: env::FEED_SECRET,
+            value: value.to_string(),
+        };
+        let long = "k".repeat(32);
+        let (schedule, _) = resolve(&shipped(vec![secret(&long)]), today);
+        let got = schedule.and_then(|s| s.settings.feed_secret);
+        assert_eq!(got.as_ref().map(|s| s.expose()), Some(long.as_str()));
+        let (schedule, diags) = resolve(&shipped(vec![secret("short")]), today);
+        assert!(schedule.is_none());
+        let shown: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        assert!(
+            shown
+                .iter()
+                .any(|d| d.contains("$NGAYLE_FEED_SECRET") && !d.contains("short")),
+            "{shown:?}"
+        );
     }
 }
