@@ -36,8 +36,6 @@ use crate::vietnam;
 pub const LOOKBACK: Duration = Duration::days(31);
 /// A reminder sent more than this after its due time is marked late in its subject.
 pub const LATE_AFTER: Duration = Duration::minutes(15);
-/// How many other people an email names for a task before it just counts them.
-pub const MAX_OTHERS: usize = 8;
 /// The longest wait between two attempts of one message.
 pub const MAX_BACKOFF: Duration = Duration::hours(1);
 
@@ -749,11 +747,10 @@ fn item<'s>(schedule: &'s Schedule, teams: &mut Teams<'s>, r: &Reminder<'s>) -> 
             .filter(|p| p.id != r.person.id)
             .map(|p| p.name.as_str())
             .collect();
-        let mut shown: Vec<String> = all.iter().take(MAX_OTHERS).map(|n| n.to_string()).collect();
-        if all.len() > MAX_OTHERS {
-            shown.push(format!("và {} người khác", all.len() - MAX_OTHERS));
-        }
-        shown
+        vietnam::some_names(&all)
+            .into_iter()
+            .map(|n| n.into_owned())
+            .collect()
     } else {
         Vec::new()
     };

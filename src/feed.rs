@@ -530,7 +530,8 @@ fn description(
     s
 }
 
-/// Who does a task, as people read it: groups by name with their members, people by name.
+/// Who does a task, as people read it: groups by name with their members (the first
+/// [`vietnam::MAX_NAMES`], then a count), people by name.
 fn who_text(schedule: &Schedule, task: &Task) -> String {
     let person = |p: &crate::schedule::Person| match &p.title {
         Some(title) => format!("{} ({title})", p.name),
@@ -551,7 +552,7 @@ fn who_text(schedule: &Schedule, task: &Task) -> String {
                 if members.is_empty() {
                     name.to_string()
                 } else {
-                    format!("{name}: {}", members.join(", "))
+                    format!("{name}: {}", vietnam::some_names(&members).join(", "))
                 }
             }
             Assignee::Person(id) => schedule.person(id).map_or_else(|| id.clone(), person),
@@ -674,6 +675,47 @@ mod tests {
             fold(&format!("{l76}\r\n")),
             format!("X:{}\r\n a\r\n", "a".repeat(73))
         );
+    }
+
+    /// A group of a province's size is named by its first members and counted, not listed.
+    #[test]
+    fn a_large_group_is_named_by_its_first_members_then_counted() {
+        let today = NaiveDate::from_ymd_opt(2024, 9, 5).unwrap_or_default();
+        let mut schedule = crate::schedule::shipped(today);
+        let Some(task) = schedule
+            .tasks
+            .iter()
+            .find(|t| matches!(t.who.as_slice(), [Assignee::Group(_)]))
+            .cloned()
+        else {
+            panic!("a shipped task for one group");
+        };
+        let [Assignee::Group(group)] = task.who.as_slice() else {
+            unreachable!()
+        };
+        let before = schedule
+            .people
+            .iter()
+            .filter(|p| p.groups.contains(group))
+            .count();
+        for i in 0..400 {
+            schedule.people.push(Person {
+                id: format!("gv-{i}"),
+                name: format!("Giáo viên {i}"),
+                title: None,
+                email: format!("gv-{i}@example.org"),
+                groups: vec![group.clone()],
+            });
+        }
+        let text = who_text(&schedule, &task);
+        assert!(
+            text.ends_with(&format!(
+                "và {} người khác",
+                before + 400 - vietnam::MAX_NAMES
+            )),
+            "{text}"
+        );
+        assert_eq!(text.matches(", ").count(), vietnam::MAX_NAMES, "{text}");
     }
 
     /// The draft (each event rendered once, its timestamps put in afterwards) writes exactly

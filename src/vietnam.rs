@@ -1,6 +1,6 @@
 //! Vietnam's clock and the Vietnamese words for dates: the one offset (UTC+7, all year, no
 //! daylight saving time), today's date there, and every way ngayle writes a day, an instant or
-//! a lunar date for people (feeds, emails, the command line).
+//! a lunar date for people (feeds, emails, the command line), and how a text names a crowd.
 //!
 //! It holds no calendar arithmetic (that is `lunar`) and decides nothing.
 
@@ -16,6 +16,23 @@ pub const ZONE: FixedOffset = match FixedOffset::east_opt(OFFSET_HOURS * 3600) {
     Some(z) => z,
     None => panic!("UTC+7 is a valid offset"),
 };
+
+/// How many people a text names before it counts the rest: an email's "who else", a feed's
+/// members of a group (a province's group of 400 is not a list anyone reads on a phone).
+pub const MAX_NAMES: usize = 8;
+
+/// The first [`MAX_NAMES`] of `names`, then `và N người khác` for the rest.
+pub fn some_names<'a>(names: &[&'a str]) -> Vec<std::borrow::Cow<'a, str>> {
+    let mut shown: Vec<std::borrow::Cow<'a, str>> = names
+        .iter()
+        .take(MAX_NAMES)
+        .map(|&n| std::borrow::Cow::Borrowed(n))
+        .collect();
+    if names.len() > MAX_NAMES {
+        shown.push(format!("và {} người khác", names.len() - MAX_NAMES).into());
+    }
+    shown
+}
 
 /// The date in Vietnam at `now`.
 pub fn today(now: DateTime<Utc>) -> NaiveDate {
@@ -110,6 +127,19 @@ pub fn lunar_named(l: &LunarDate) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_crowd_is_named_by_its_first_eight_then_counted() {
+        let few = ["An", "Bình"];
+        assert_eq!(some_names(&few), ["An", "Bình"]);
+        let names: Vec<String> = (1..=20).map(|i| format!("Người {i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let shown = some_names(&names);
+        assert_eq!(shown.len(), MAX_NAMES + 1);
+        assert_eq!(shown[MAX_NAMES - 1], "Người 8");
+        assert_eq!(shown[MAX_NAMES], "và 12 người khác");
+        assert_eq!(some_names(&names[..8]).len(), 8, "eight are all named");
+    }
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("valid date")
