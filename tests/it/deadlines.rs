@@ -166,3 +166,40 @@ fn a_first_start_logs_one_line_for_what_was_due_before_it() {
     assert!(server.wait_idle(WAIT), "a connection stayed open");
     assert!(server.received().is_empty());
 }
+
+/// An admin adds a longer lead to a task whose one reminder was already sent: the sent one is
+/// not sent again (each lead keeps its own key, whatever the list around it).
+#[test]
+fn adding_a_longer_lead_after_a_reminder_went_out_does_not_send_it_again() {
+    let server = SmtpServer::start();
+    let p = project(&server);
+    p.edit("calendars/tasks.yaml", "remind: [7d, 1d]", "remind: [1d]");
+    p.start_store("2026-12-10T07:30:00+07:00");
+    let r = p.run(&["send-due", "--now", "2026-12-18T07:30:00+07:00"]);
+    assert!(r.stdout.contains("Đã gửi 1 thư"), "{}{}", r.stdout, r.stderr);
+    p.edit("calendars/tasks.yaml", "remind: [1d]", "remind: [7d, 1d]");
+    let r = p.run(&["send-due", "--now", "2026-12-18T08:00:00+07:00"]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Đã gửi 0 thư"), "{}{}", r.stdout, r.stderr);
+    assert!(server.wait_idle(WAIT), "a connection stayed open");
+    assert_eq!(server.received().len(), 1, "the 1-day reminder once");
+}
+
+/// An admin drops the longer lead after its reminder went out: the shorter one still goes
+/// out when it falls due (it was never sent).
+#[test]
+fn dropping_the_longer_lead_after_it_went_out_still_sends_the_shorter_one() {
+    let server = SmtpServer::start();
+    let p = project(&server);
+    p.start_store("2026-12-10T07:30:00+07:00");
+    let r = p.run(&["send-due", "--now", "2026-12-14T07:30:00+07:00"]);
+    assert!(r.stdout.contains("Đã gửi 1 thư"), "{}{}", r.stdout, r.stderr);
+    p.edit("calendars/tasks.yaml", "remind: [7d, 1d]", "remind: [1d]");
+    let r = p.run(&["send-due", "--now", "2026-12-18T07:30:00+07:00"]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Đã gửi 1 thư"), "{}{}", r.stdout, r.stderr);
+    let got = server.settled(WAIT);
+    assert_eq!(got.len(), 2, "the 7-day reminder, then the 1-day one");
+    let text = got[1].parsed().text;
+    assert!(text.contains("Nhắc lúc: 07:30 Thứ Sáu 18/12/2026"), "{text}");
+}
