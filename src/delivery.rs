@@ -199,14 +199,10 @@ impl Window {
         }
     }
 
-    /// Records the new reminders of the plan (a too-late one as skipped) and returns every
-    /// reminder's state.
-    async fn record(
-        &self,
-        store: &Store,
-        reminders: &[Reminder<'_>],
-    ) -> Result<Vec<ReminderState>, StoreError> {
-        let planned: Vec<Planned> = reminders
+    /// What the store is told of each planned reminder: its key, address, times, and why it
+    /// is skipped if it is found now.
+    fn planned<'r>(&self, reminders: &'r [Reminder<'_>]) -> Vec<Planned<'r>> {
+        reminders
             .iter()
             .map(|r| Planned {
                 key: &r.key,
@@ -215,8 +211,19 @@ impl Window {
                 deadline: r.deadline,
                 skip: self.skip_reason(r),
             })
-            .collect();
-        store.record_planned(&planned, self.now).await
+            .collect()
+    }
+
+    /// Records the new reminders of the plan (a too-late one as skipped) and returns every
+    /// reminder's state.
+    async fn record(
+        &self,
+        store: &Store,
+        reminders: &[Reminder<'_>],
+    ) -> Result<Vec<ReminderState>, StoreError> {
+        store
+            .record_planned(&self.planned(reminders), self.now)
+            .await
     }
 
     /// What [`Window::record`] would return, recording nothing (a dry run).
@@ -225,15 +232,15 @@ impl Window {
         store: &Store,
         reminders: &[Reminder<'_>],
     ) -> Result<Vec<ReminderState>, StoreError> {
-        let keys: Vec<_> = reminders.iter().map(|r| &r.key).collect();
+        let planned = self.planned(reminders);
         Ok(store
-            .lookup(&keys)
+            .lookup(&planned)
             .await?
             .into_iter()
-            .zip(reminders)
-            .map(|(s, r)| {
+            .zip(&planned)
+            .map(|(s, p)| {
                 s.unwrap_or(ReminderState {
-                    status: if self.skip_reason(r).is_some() {
+                    status: if p.skip.is_some() {
                         ReminderStatus::Skipped
                     } else {
                         ReminderStatus::Pending

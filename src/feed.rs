@@ -435,17 +435,12 @@ fn self_uid(schedule: &Schedule, o: &Occurrence) -> String {
     )
 }
 
-/// `EVENT-YEAR-TASK@DOMAIN` from the event's `EVENT-YEAR@DOMAIN` (and `-LEAD` for a task's
-/// reminders after its first).
+/// `EVENT-YEAR-TASK-LEAD@DOMAIN` from the event's `EVENT-YEAR@DOMAIN`: one per reminder, the
+/// same whatever other leads the task gains or loses (like its reminder key).
 fn alarm_uid(event_uid: &str, task: &str, lead: &str) -> String {
-    let task = if lead.is_empty() {
-        task.to_string()
-    } else {
-        format!("{task}-{lead}")
-    };
     match event_uid.split_once('@') {
-        Some((local, domain)) => format!("{local}-{task}@{domain}"),
-        None => format!("{event_uid}-{task}"),
+        Some((local, domain)) => format!("{local}-{task}-{lead}@{domain}"),
+        None => format!("{event_uid}-{task}-{lead}"),
     }
 }
 

@@ -30,9 +30,10 @@ pub struct ReminderKey {
     pub date: NaiveDate,
     pub task_id: Arc<str>,
     pub person_id: Arc<str>,
-    /// Which of the task's reminders: empty for its first (longest lead: the key every
-    /// reminder had before a task could have several, so that an upgrade keeps its record),
-    /// else the lead as written normalized (`1d`, `120m`; see [`lead_keys`]).
+    /// Which of the task's reminders: its lead, normalized (`7d`, `1d`, `120m`; see
+    /// [`lead_keys`]), so that a lead keeps its key whatever other leads are added or dropped.
+    /// Rows recorded before tasks had leads have `''`; the store gives each the lead of the
+    /// planned reminder due at its instant (`store::adopt_legacy`).
     pub lead: Arc<str>,
 }
 
@@ -81,23 +82,13 @@ impl Reminder<'_> {
     }
 }
 
-/// The keys' lead part of each of `task`'s reminders, in the order of its `remind`: the first
-/// (longest lead) has the empty lead, the others their label.
+/// The keys' lead part of each of `task`'s reminders, in the order of its `remind`: its label.
 pub fn lead_keys(task: &Task) -> Vec<Arc<str>> {
-    task.remind
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            if i == 0 {
-                Arc::from("")
-            } else {
-                Arc::from(l.label())
-            }
-        })
-        .collect()
+    task.remind.iter().map(|l| Arc::from(l.label())).collect()
 }
 
-/// The reminders due in `from..=to`, sorted by due instant, then person, event and task.
+/// The reminders due in `from..=to`, sorted by due instant, then person, event and task, then
+/// the task's leads in their `remind` order.
 pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Reminder<'_>> {
     if from > to {
         return Vec::new();
@@ -580,7 +571,7 @@ mod tests {
     use super::*;
 
     /// The plan is exactly the naive one: every task of every occurrence for every assignee,
-    /// sorted (stably) by due instant, person id and key — over three years of the shipped
+    /// sorted by due instant, person id and key (a task's leads in `remind` order) — over three years of the shipped
     /// files, where many reminders share a due instant and a person.
     #[test]
     fn the_plan_is_every_reminder_in_the_documented_order() {
@@ -604,22 +595,23 @@ mod tests {
                 let Some(timing) = timing(&schedule, &off, o.date, task) else {
                     continue;
                 };
-                for (r, lead) in timing.reminders.iter().zip(lead_keys(task)) {
+                for (i, (r, lead)) in timing.reminders.iter().zip(lead_keys(task)).enumerate() {
                     if r.at < from || r.at > to {
                         continue;
                     }
                     for (_, person) in schedule.assignee_indices(task) {
-                        let mut key =
-                            format!("{}/{}/{}/{}", o.event.id, o.date, task.id, person.id);
-                        if !lead.is_empty() {
-                            key = format!("{key}/{lead}");
-                        }
-                        naive.push((r.at, person.id.clone(), key));
+                        let base = format!("{}/{}/{}/{}", o.event.id, o.date, task.id, person.id);
+                        let key = format!("{base}/{lead}");
+                        naive.push((r.at, person.id.clone(), base, i, key));
                     }
                 }
             }
         }
-        naive.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
+        // By due, person, then event, date, task and person as written, then the task's leads
+        // in their `remind` order (two of them can fall on one instant: moved off Tết).
+        naive.sort_by(|a, b| (a.0, &a.1, &a.2, a.3).cmp(&(b.0, &b.1, &b.2, b.3)));
+        let naive: Vec<(DateTime<Utc>, String, String)> =
+            naive.into_iter().map(|(t, p, _, _, k)| (t, p, k)).collect();
         let planned: Vec<(DateTime<Utc>, String, String)> = plan(&schedule, from, to)
             .iter()
             .map(|r| (r.due, r.person.id.clone(), r.key.to_string()))

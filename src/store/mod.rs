@@ -602,6 +602,96 @@ fn keys_sql(n: usize) -> String {
 /// At most this many keys in one statement (SQLite's limit on bound values is far away).
 const KEYS_PER_STATEMENT: usize = 200;
 
+/// A reminder's key columns: event, date, task, person, lead.
+type RowKey = (String, String, String, String, String);
+/// Key columns → (state, email, due_at, deadline_at) of the rows already recorded.
+type Known = BTreeMap<RowKey, (ReminderState, String, i64, Option<i64>)>;
+
+fn row_key(key: &ReminderKey) -> RowKey {
+    (
+        key.event_id.to_string(),
+        date_text(key),
+        key.task_id.to_string(),
+        key.person_id.to_string(),
+        key.lead.to_string(),
+    )
+}
+
+/// The first and last occurrence dates of `planned`.
+fn date_span(planned: &[Planned<'_>]) -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
+    Some((
+        planned.iter().map(|p| p.key.date).min()?,
+        planned.iter().map(|p| p.key.date).max()?,
+    ))
+}
+
+/// Every recorded reminder of the occurrences from `first` to `last`, read with one query.
+async fn known_rows(
+    conn: &mut sqlx::SqliteConnection,
+    first: chrono::NaiveDate,
+    last: chrono::NaiveDate,
+) -> Result<Known, StoreError> {
+    let rows = sqlx::query(
+        "SELECT event_id, occurrence_date, task_id, person_id, lead, email, due_at,
+                deadline_at, status, attempts, next_attempt_at, message_id, last_error
+         FROM reminders WHERE occurrence_date >= ? AND occurrence_date <= ?",
+    )
+    .bind(first.format("%Y-%m-%d").to_string())
+    .bind(last.format("%Y-%m-%d").to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut known = Known::new();
+    for row in &rows {
+        let key = (
+            row.try_get("event_id")?,
+            row.try_get("occurrence_date")?,
+            row.try_get("task_id")?,
+            row.try_get("person_id")?,
+            row.try_get("lead")?,
+        );
+        known.insert(
+            key,
+            (
+                state_of(row)?,
+                row.try_get("email")?,
+                row.try_get("due_at")?,
+                row.try_get("deadline_at")?,
+            ),
+        );
+    }
+    Ok(known)
+}
+
+/// Gives each row recorded before reminders had leads (lead `''`, migration 0004: a task had
+/// one reminder then) the lead of the planned reminder it was: the one of the same event,
+/// date, task and person due at the same instant. A row no planned reminder matches (the
+/// task's timing was edited since) keeps `''`: nothing new is sent in its name, and a pending
+/// one ends skipped like any reminder no plan reaches. Returns each adopted row's key and its
+/// new lead (for the caller to write); `known` is re-keyed in place.
+fn adopt_legacy(known: &mut Known, planned: &[Planned<'_>]) -> Vec<(RowKey, String)> {
+    let mut adopted = Vec::new();
+    for p in planned {
+        let id = row_key(p.key);
+        if id.4.is_empty() || known.contains_key(&id) {
+            continue;
+        }
+        let legacy = (
+            id.0.clone(),
+            id.1.clone(),
+            id.2.clone(),
+            id.3.clone(),
+            String::new(),
+        );
+        if known.get(&legacy).is_some_and(|k| k.2 == ts(p.due))
+            && let Some(row) = known.remove(&legacy)
+        {
+            adopted.push((legacy, id.4.clone()));
+            known.insert(id, row);
+        }
+    }
+    adopted
+}
+
 impl Store {
     /// When this store began keeping reminders (see migration 0004): reminders due before it
     /// are not pending work. A store without one takes `now`, and records it unless `look`
@@ -652,56 +742,32 @@ impl Store {
         planned: &[Planned<'_>],
         now: DateTime<Utc>,
     ) -> Result<Vec<ReminderState>, StoreError> {
-        let (Some(first), Some(last)) = (
-            planned.iter().map(|p| p.key.date).min(),
-            planned.iter().map(|p| p.key.date).max(),
-        ) else {
+        let Some((first, last)) = date_span(planned) else {
             return Ok(Vec::new());
         };
         let pool = self.pool().await?;
         let mut tx = pool.begin_with(BEGIN_WRITE).await?;
-        let rows = sqlx::query(
-            "SELECT event_id, occurrence_date, task_id, person_id, lead, email, due_at,
-                    deadline_at, status, attempts, next_attempt_at, message_id, last_error
-             FROM reminders WHERE occurrence_date >= ? AND occurrence_date <= ?",
-        )
-        .bind(first.format("%Y-%m-%d").to_string())
-        .bind(last.format("%Y-%m-%d").to_string())
-        .fetch_all(&mut *tx)
-        .await?;
-        // Key columns → (state, email, due_at, deadline_at) of the rows already recorded.
-        type Key = (String, String, String, String, String);
-        type Known = BTreeMap<Key, (ReminderState, String, i64, Option<i64>)>;
-        let mut known: Known = BTreeMap::new();
-        for row in &rows {
-            let key = (
-                row.try_get("event_id")?,
-                row.try_get("occurrence_date")?,
-                row.try_get("task_id")?,
-                row.try_get("person_id")?,
-                row.try_get("lead")?,
-            );
-            known.insert(
-                key,
-                (
-                    state_of(row)?,
-                    row.try_get("email")?,
-                    row.try_get("due_at")?,
-                    row.try_get("deadline_at")?,
-                ),
-            );
+        let mut known = known_rows(&mut tx, first, last).await?;
+        for (legacy, lead) in adopt_legacy(&mut known, planned) {
+            sqlx::query(
+                "UPDATE reminders SET lead = ?, updated_at = ?
+                 WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?
+                   AND lead = ''",
+            )
+            .bind(lead)
+            .bind(ts(now))
+            .bind(&legacy.0)
+            .bind(&legacy.1)
+            .bind(&legacy.2)
+            .bind(&legacy.3)
+            .execute(&mut *tx)
+            .await?;
         }
         let mut out = Vec::with_capacity(planned.len());
         let mut inserts: Vec<(&Planned, String, ReminderStatus)> = Vec::new();
         for p in planned {
-            let date = date_text(p.key);
-            let id = (
-                p.key.event_id.to_string(),
-                date.clone(),
-                p.key.task_id.to_string(),
-                p.key.person_id.to_string(),
-                p.key.lead.to_string(),
-            );
+            let id = row_key(p.key);
+            let date = id.1.clone();
             match known.get(&id) {
                 Some((state, email, due, deadline)) => {
                     if state.status == ReminderStatus::Pending
@@ -777,30 +843,24 @@ impl Store {
         Ok(out)
     }
 
-    /// The states of reminders, without recording anything (`None`: not known yet).
+    /// The states of planned reminders as [`Store::record_planned`] would find them, recording
+    /// nothing (`None`: not known yet): a dry run.
     pub async fn lookup(
         &self,
-        keys: &[&ReminderKey],
+        planned: &[Planned<'_>],
     ) -> Result<Vec<Option<ReminderState>>, StoreError> {
         let r = async {
+            let Some((first, last)) = date_span(planned) else {
+                return Ok(Vec::new());
+            };
             let pool = self.pool().await?;
-            let mut out = Vec::with_capacity(keys.len());
-            for key in keys {
-                let row = sqlx::query(
-                    "SELECT status, attempts, next_attempt_at, message_id, last_error FROM reminders
-                     WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?
-                       AND lead = ?",
-                )
-                .bind(&*key.event_id)
-                .bind(date_text(key))
-                .bind(&*key.task_id)
-                .bind(&*key.person_id)
-                .bind(&*key.lead)
-                .fetch_optional(&pool)
-                .await?;
-                out.push(row.as_ref().map(state_of).transpose()?);
-            }
-            Ok(out)
+            let mut conn = pool.acquire().await?;
+            let mut known = known_rows(&mut conn, first, last).await?;
+            adopt_legacy(&mut known, planned);
+            Ok(planned
+                .iter()
+                .map(|p| known.get(&row_key(p.key)).map(|k| k.0.clone()))
+                .collect())
         }
         .await;
         self.note_read(r)

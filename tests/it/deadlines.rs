@@ -176,11 +176,21 @@ fn adding_a_longer_lead_after_a_reminder_went_out_does_not_send_it_again() {
     p.edit("calendars/tasks.yaml", "remind: [7d, 1d]", "remind: [1d]");
     p.start_store("2026-12-10T07:30:00+07:00");
     let r = p.run(&["send-due", "--now", "2026-12-18T07:30:00+07:00"]);
-    assert!(r.stdout.contains("Đã gửi 1 thư"), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("Đã gửi 1 thư"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
     p.edit("calendars/tasks.yaml", "remind: [1d]", "remind: [7d, 1d]");
     let r = p.run(&["send-due", "--now", "2026-12-18T08:00:00+07:00"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("Đã gửi 0 thư"), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("Đã gửi 0 thư"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
     assert!(server.wait_idle(WAIT), "a connection stayed open");
     assert_eq!(server.received().len(), 1, "the 1-day reminder once");
 }
@@ -193,13 +203,26 @@ fn dropping_the_longer_lead_after_it_went_out_still_sends_the_shorter_one() {
     let p = project(&server);
     p.start_store("2026-12-10T07:30:00+07:00");
     let r = p.run(&["send-due", "--now", "2026-12-14T07:30:00+07:00"]);
-    assert!(r.stdout.contains("Đã gửi 1 thư"), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("Đã gửi 1 thư"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
     p.edit("calendars/tasks.yaml", "remind: [7d, 1d]", "remind: [1d]");
     let r = p.run(&["send-due", "--now", "2026-12-18T07:30:00+07:00"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("Đã gửi 1 thư"), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("Đã gửi 1 thư"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
     let got = server.settled(WAIT);
     assert_eq!(got.len(), 2, "the 7-day reminder, then the 1-day one");
     let text = got[1].parsed().text;
-    assert!(text.contains("Nhắc lúc: 07:30 Thứ Sáu 18/12/2026"), "{text}");
+    assert!(
+        text.contains("Nhắc lúc: 07:30 Thứ Sáu 18/12/2026"),
+        "{text}"
+    );
 }

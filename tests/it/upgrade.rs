@@ -9,8 +9,8 @@ use sqlx::Row;
 
 use crate::support::Project;
 
-/// Key → (status, message id, sent at) of every row, and the lead of each key.
-type Rows = BTreeMap<String, (String, Option<String>, Option<i64>)>;
+/// (Key without its lead, lead) → (status, message id, sent at, due at) of every row.
+type Rows = BTreeMap<(String, String), (String, Option<String>, Option<i64>, i64)>;
 
 fn rows(path: &std::path::Path, with_lead: bool) -> Rows {
     tokio::runtime::Builder::new_current_thread()
@@ -25,8 +25,7 @@ fn rows(path: &std::path::Path, with_lead: bool) -> Rows {
             let lead = if with_lead { "lead" } else { "''" };
             let sql = format!(
                 "SELECT event_id || '/' || occurrence_date || '/' || task_id || '/' || person_id
-                        || CASE WHEN {lead} = '' THEN '' ELSE '/' || {lead} END AS k,
-                        status, message_id, sent_at FROM reminders"
+                        AS k, {lead} AS lead, status, message_id, sent_at, due_at FROM reminders"
             );
             let all = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .fetch_all(&pool)
@@ -36,8 +35,13 @@ fn rows(path: &std::path::Path, with_lead: bool) -> Rows {
             all.iter()
                 .map(|r| {
                     (
-                        r.get::<String, _>("k"),
-                        (r.get("status"), r.get("message_id"), r.get("sent_at")),
+                        (r.get::<String, _>("k"), r.get::<String, _>("lead")),
+                        (
+                            r.get("status"),
+                            r.get("message_id"),
+                            r.get("sent_at"),
+                            r.get("due_at"),
+                        ),
                     )
                 })
                 .collect()
@@ -67,18 +71,55 @@ fn a_database_of_the_previous_release_keeps_every_reminder_and_resends_none() {
 
     // The same instant as the old release's tick, a minute later, then the rest of the day:
     // this build's plan (with today's tasks, some with two reminders) over that database.
+    // A dry run first says what each real run then sends (it reads the old rows the same way).
+    let count = |out: &str, verb: &str| -> usize {
+        out.split(verb)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("`{verb} N thư` in {out}"))
+    };
     for now in ["2024-04-29T07:31:00+07:00", "2024-04-29T17:00:00+07:00"] {
+        let dry = p.run(&["send-due", "--now", now, "--dry-run"]);
+        assert_eq!(dry.code, Some(0), "{}{}", dry.stdout, dry.stderr);
         let r = p.run(&["send-due", "--now", now]);
         assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+        assert_eq!(
+            count(&dry.stdout, "Sẽ gửi "),
+            count(&r.stdout, "Đã gửi "),
+            "{}\n{}",
+            dry.stdout,
+            r.stdout
+        );
     }
     let after = rows(&state, true);
-    for (key, old) in &before {
-        assert_eq!(after.get(key), Some(old), "{key} kept as it was");
+    // Each old row is still there, as it was: under the lead of the reminder it was (the one
+    // this build plans for the same instant), or under `''` when no planned reminder is due
+    // at its instant any more (a task whose timing the shipped files changed since).
+    let mut adopted = 0;
+    for ((key, _), old) in &before {
+        let same: Vec<&String> = after
+            .iter()
+            .filter(|((k, _), r)| k == key && *r == old)
+            .map(|((_, lead), _)| lead)
+            .collect();
+        // (Rows never tried look alike: a sent one has its Message-ID.)
+        assert!(
+            same.len() == 1 || (old.1.is_none() && !same.is_empty()),
+            "{key} kept once as it was: {same:?}"
+        );
+        adopted += usize::from(!same[0].is_empty());
     }
+    assert!(
+        adopted * 2 > before.len(),
+        "most old rows take their lead: {adopted} of {}",
+        before.len()
+    );
     // What went out after the upgrade is only what the old release never recorded.
-    let new_sent: Vec<&String> = after
+    let old_ids: Vec<&Option<String>> = before.values().map(|r| &r.1).collect();
+    let new_sent: Vec<&(String, String)> = after
         .iter()
-        .filter(|(k, r)| r.0 == "sent" && !before.contains_key(*k))
+        .filter(|(_, r)| r.0 == "sent" && !old_ids.contains(&&r.1))
         .map(|(k, _)| k)
         .collect();
     assert_eq!(
@@ -90,6 +131,17 @@ fn a_database_of_the_previous_release_keeps_every_reminder_and_resends_none() {
         "the day's later reminders went out: {after:?}"
     );
     assert!(emails(&p) > 0 && emails(&p) <= new_sent.len());
+    // No email went twice for one reminder: nothing this build sent is due at the instant of
+    // a reminder the old release had sent for the same event, task and person.
+    for (key, lead) in &new_sent {
+        let due = after[&(key.clone(), lead.clone())].3;
+        assert!(
+            !before
+                .iter()
+                .any(|((k, _), r)| k == key && r.0 == "sent" && r.3 == due),
+            "{key}/{lead} was sent before the upgrade"
+        );
+    }
     // And a second upgrade-time run changes nothing.
     let r = p.run(&["send-due", "--now", "2024-04-29T17:01:00+07:00"]);
     assert!(r.stdout.contains("Đã gửi 0 thư"), "{}", r.stdout);
