@@ -6,6 +6,9 @@
 //! (b) a synthetic province feed of about 5,000 events: the shipped events repeated in many
 //!     layer files (with the shipped tasks and staff), written to a temporary folder and loaded
 //!     with the real loader, over the four years `serve` publishes (2025..=2028).
+//! (c) one person's own feed (`/calendar/me/TOKEN.ics`, what `Feeds::person` renders on a
+//!     request the cache cannot answer) in that province with 2,000 staff (the shipped staff's
+//!     groups repeated), a teacher of the largest group.
 //! The stores are filled and the schedules loaded as set-up; the number of VEVENTs and bytes of
 //! each feed is printed once.
 //!
@@ -129,5 +132,84 @@ fn bench_province(c: &mut Criterion) {
     bench_schedule(c, "province, 4 years", &province, &spec);
 }
 
-criterion_group!(benches, bench_shipped, bench_province);
+/// A person's own feed in a province of 2,000 staff: the draft (occurrences, their events,
+/// that person's tasks and alarms) and its text with the full feed's revision times.
+fn bench_person(c: &mut Criterion) {
+    let shipped = shipped();
+    let (from_year, to_year) = (2025, 2028);
+    let defs = defs_for(
+        &shipped,
+        date(from_year, 1, 1),
+        date(to_year, 12, 31),
+        PROVINCE_EVENTS,
+    );
+    let files = support::files(
+        &shipped,
+        Synth {
+            unit: 1,
+            staff: 2_000,
+            event_defs: defs,
+        },
+    );
+    let dir = tempfile::tempdir().expect("a temporary folder for the synthetic province");
+    let province = load_checked(&support::write(dir.path(), &files));
+    // A member of the largest group: the most tasks a person of this unit has.
+    let largest = province
+        .groups
+        .iter()
+        .max_by_key(|g| {
+            province
+                .people
+                .iter()
+                .filter(|p| p.groups.contains(&g.id))
+                .count()
+        })
+        .expect("groups");
+    let person = province
+        .people
+        .iter()
+        .find(|p| p.groups.contains(&largest.id))
+        .expect("a member");
+    let full = FeedSpec {
+        group: None,
+        person: None,
+        from_year,
+        to_year,
+    };
+    let spec = FeedSpec {
+        group: None,
+        person: Some(person),
+        from_year,
+        to_year,
+    };
+    let rt = runtime();
+    let sdir = tempfile::tempdir().expect("a temporary folder for the store");
+    let store = rt
+        .block_on(Store::open(&sdir.path().join("ngayle.sqlite")))
+        .expect("open the store");
+    rt.block_on(feeds::feed_text(&province, &store, &full, now()))
+        .expect("the full feed");
+    let revisions = rt
+        .block_on(store.revisions(&full.key(), &feed::fingerprints(&province, &full), now()))
+        .expect("the revision times");
+    let render = || {
+        let inputs = feed::Inputs::new(&province, &spec);
+        feed::Draft::new(&province, &inputs, &spec).finish(&revisions)
+    };
+    let text = render();
+    eprintln!(
+        "feed person ({} of {} people in {}): {} VEVENTs, {} VALARMs, {} bytes",
+        person.id,
+        province.people.len(),
+        largest.id,
+        text.matches("BEGIN:VEVENT").count(),
+        text.matches("BEGIN:VALARM").count(),
+        text.len()
+    );
+    c.bench_function("feed person, province 2,000 staff, 4 years", |b| {
+        b.iter(|| black_box(render()))
+    });
+}
+
+criterion_group!(benches, bench_shipped, bench_province, bench_person);
 criterion_main!(benches);
