@@ -98,12 +98,18 @@ def main():
     ap.add_argument("--project", required=True, help="folder with config/ and calendars/")
     ap.add_argument("--public-url", required=True)
     ap.add_argument("--token", required=True, help="NGAYLE_FEED_TOKEN of the run")
+    ap.add_argument("--feeds", required=True, help="ngayle feeds --format tsv (kind id name email url)")
     ap.add_argument("--send-output", required=True, help="stdout of send-due")
     a = ap.parse_args()
 
     config = yaml.safe_load(open(os.path.join(a.project, "config/ngayle.yaml"), encoding="utf-8"))
     staff = yaml.safe_load(open(os.path.join(a.project, "config/staff.yaml"), encoding="utf-8"))
     people = {p["id"]: p for p in staff["people"]}
+    own_feed = {}
+    for line in open(a.feeds, encoding="utf-8").read().splitlines():
+        kind, fid, _name, _email, url = line.split("\t")
+        if kind == "person":
+            own_feed[fid] = url
     tasks = {}
     event_names = collections.defaultdict(set)
     for path in sorted(glob.glob(os.path.join(a.project, "calendars/*.yaml"))):
@@ -220,14 +226,14 @@ def main():
         if sorted(html_titles) != sorted(titles) or html_dues != [due_text(due)] * len(batch):
             problems["html"].append(f"{where}: HTML items {html_titles} due {html_dues}")
 
-        # The feed link: the person's first group's feed, with the token.
-        groups = person.get("groups") or []
-        feed = f"{a.public_url}/calendar/{groups[0]}.ics" if groups else f"{a.public_url}/calendar.ics"
-        feed += f"?token={a.token}"
+        # The feed link: the reader's own feed (`ngayle feeds`), under the public URL, without
+        # the shared feeds' token.
+        feed = own_feed.get(batch[0]["person"], "")
         text_links = re.findall(r"https?://\S+", text)
         html_links = [html.unescape(h) for h in re.findall(r'href="([^"]*)"', page)]
-        if text_links != [feed] or html_links != [feed]:
-            problems["feed"].append(f"{where}: text links {text_links}, HTML links {html_links}, want {feed}")
+        if (not feed.startswith(f"{a.public_url}/calendar/me/") or a.token in feed
+                or text_links != [feed] or html_links != [feed]):
+            problems["feed"].append(f"{where}: text links {text_links}, HTML links {html_links}, want {feed!r}")
 
         says_late = "gửi muộn hơn dự kiến" in text
         if says_late != late:
@@ -249,7 +255,8 @@ def main():
     check("the text lists each promised reminder: task title, event weekday and date", problems["items"])
     check("each deadline (Hạn) in the text is upcoming's due_at (HH:MM Thứ … DD/MM/YYYY)", problems["due"])
     check("the HTML part has the same tasks and deadlines", problems["html"])
-    check("the one feed link (text and HTML) is {public_url}/calendar/{first group}.ics?token=TOKEN", problems["feed"])
+    check("the one feed link (text and HTML) is the reader's own feed, {public_url}/calendar/me/TOKEN.ics (ngayle feeds)",
+          problems["feed"])
     check("the late notice is in exactly the late emails", problems["late"])
 
     out = open(a.send_output, encoding="utf-8").read()

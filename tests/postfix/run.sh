@@ -263,6 +263,8 @@ fi
 # several times to all the staff, some of them late.
 NOW="2024-04-29T07:30:00+07:00"
 "$BIN" --config "$CFG" upcoming --from 2024-04-20 --days 10 --format tsv >"$WORK/upcoming.tsv"
+# Each person's own feed URL, the link their emails must carry.
+"$BIN" --config "$CFG" feeds --format tsv >"$WORK/feeds.tsv"
 echo "   $(wc -l <"$WORK/upcoming.tsv") reminders in ngayle upcoming 2024-04-20 + 10 days"
 
 rc=0
@@ -282,7 +284,7 @@ echo "   $(delivered) messages in the Maildir"
 
 rc=0
 "$PY" "$HERE/check_maildir.py" --maildir "$MAILDIR" --upcoming "$WORK/upcoming.tsv" \
-  --now "$NOW" --project "$PROJECT" --public-url "$PUBLIC_URL" --token "$NGAYLE_FEED_TOKEN" \
+  --now "$NOW" --project "$PROJECT" --public-url "$PUBLIC_URL" --token "$NGAYLE_FEED_TOKEN" --feeds "$WORK/feeds.tsv" \
   --send-output "$WORK/send1.out" >"$WORK/check_maildir.out" 2>"$WORK/check_maildir.err" || rc=$?
 cat "$WORK/check_maildir.out"
 p=$(grep -c '^PASS ' "$WORK/check_maildir.out" || true)
