@@ -663,30 +663,48 @@ async fn known_rows(
 }
 
 /// Gives each row recorded before reminders had leads (lead `''`, migration 0004: a task had
-/// one reminder then) the lead of the planned reminder it was: the one of the same event,
-/// date, task and person due at the same instant. A row no planned reminder matches (the
-/// task's timing was edited since) keeps `''`: nothing new is sent in its name, and a pending
-/// one ends skipped like any reminder no plan reaches. Returns each adopted row's key and its
-/// new lead (for the caller to write); `known` is re-keyed in place.
+/// one reminder then) the lead of the planned reminder it was: of the planned reminders of
+/// the same event, date, task and person that have no row of their own, the one due nearest
+/// to the row's instant (the same instant when nothing changed; another when the days off
+/// moved its send day, or the task gained a lead). A row no planned reminder matches (the
+/// task left the event) keeps `''`: nothing new is sent in its name, and a pending one ends
+/// skipped like any reminder no plan reaches. Returns each adopted row's key and its new lead
+/// (for the caller to write); `known` is re-keyed in place.
 fn adopt_legacy(known: &mut Known, planned: &[Planned<'_>]) -> Vec<(RowKey, String)> {
-    let mut adopted = Vec::new();
+    // Base key (event, date, task, person) → (due, lead) of the planned reminders without a row.
+    type Base = (String, String, String, String);
+    let mut open: BTreeMap<Base, Vec<(i64, String)>> = BTreeMap::new();
     for p in planned {
         let id = row_key(p.key);
         if id.4.is_empty() || known.contains_key(&id) {
             continue;
         }
-        let legacy = (
-            id.0.clone(),
-            id.1.clone(),
-            id.2.clone(),
-            id.3.clone(),
-            String::new(),
-        );
-        if known.get(&legacy).is_some_and(|k| k.2 == ts(p.due))
-            && let Some(row) = known.remove(&legacy)
-        {
-            adopted.push((legacy, id.4.clone()));
-            known.insert(id, row);
+        open.entry((id.0, id.1, id.2, id.3))
+            .or_default()
+            .push((ts(p.due), id.4));
+    }
+    let legacy: Vec<(RowKey, i64)> = known
+        .iter()
+        .filter(|(k, _)| k.4.is_empty())
+        .map(|(k, v)| (k.clone(), v.2))
+        .collect();
+    let mut adopted = Vec::new();
+    for (key, due) in legacy {
+        let base = (key.0.clone(), key.1.clone(), key.2.clone(), key.3.clone());
+        let Some(lead) = open.get(&base).and_then(|leads| {
+            leads
+                .iter()
+                .min_by_key(|(d, _)| (d - due).abs())
+                .map(|(_, l)| l.clone())
+        }) else {
+            continue;
+        };
+        if let Some(leads) = open.get_mut(&base) {
+            leads.retain(|(_, l)| *l != lead);
+        }
+        if let Some(row) = known.remove(&key) {
+            known.insert((base.0, base.1, base.2, base.3, lead.clone()), row);
+            adopted.push((key, lead));
         }
     }
     adopted

