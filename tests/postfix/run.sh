@@ -251,7 +251,9 @@ PUBLIC_URL="https://lich.hoaphuong.example.org"
 sed -i -e "s|^  smtp: .*|  smtp: smtp://127.0.0.1:$PORT|" \
   -e "s|^state: .*|state: $WORK/ngayle.sqlite|" \
   -e "s|^  public_url: .*|  public_url: $PUBLIC_URL|" "$CFG"
-export NGAYLE_FEED_TOKEN="postfix-$RANDOM$RANDOM"
+# (At least 16 characters: `check` refuses a shorter one; $RANDOM$RANDOM alone was sometimes
+# short.)
+export NGAYLE_FEED_TOKEN="postfix-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 if "$BIN" --config "$CFG" check >"$WORK/check.out" 2>&1; then
   pass "ngayle check accepts the project with mail through 127.0.0.1:$PORT"
 else
