@@ -95,6 +95,7 @@ fn bench_shipped(c: &mut Criterion) {
         person: None,
         from_year: 2025,
         to_year: 2025,
+        days_off: false,
     };
     bench_schedule(c, "shipped, 1 year", &s, &spec);
 }
@@ -106,6 +107,7 @@ fn bench_province(c: &mut Criterion) {
         person: None,
         from_year: 2025,
         to_year: 2028,
+        days_off: false,
     };
     let defs = defs_for(
         &shipped,
@@ -175,12 +177,14 @@ fn bench_person(c: &mut Criterion) {
         person: None,
         from_year,
         to_year,
+        days_off: false,
     };
     let spec = FeedSpec {
         group: None,
         person: Some(person),
         from_year,
         to_year,
+        days_off: false,
     };
     let rt = runtime();
     let sdir = tempfile::tempdir().expect("a temporary folder for the store");

@@ -16,7 +16,7 @@
 //! and days off of the feeds' years are worked out once for all the feeds of a schedule
 //! ([`Inputs`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
@@ -39,7 +39,14 @@ pub struct FeedSpec<'s> {
     pub person: Option<&'s Person>,
     pub from_year: i32,
     pub to_year: i32,
+    /// The days-off feed (`/calendar/ngay-nghi.ics`): only the official breaks and make-up
+    /// working days (the full feed has them too, beside the events).
+    pub days_off: bool,
 }
+
+/// The id of the days-off feed among the group feeds (`/calendar/ngay-nghi.ics`); no group
+/// may take it.
+pub const DAYS_OFF_FEED: &str = "ngay-nghi";
 
 impl<'s> FeedSpec<'s> {
     /// The years served over HTTP: from last year to two years ahead.
@@ -49,6 +56,15 @@ impl<'s> FeedSpec<'s> {
             person: None,
             from_year: today.year() - 1,
             to_year: today.year() + 2,
+            days_off: false,
+        }
+    }
+
+    /// The days-off feed for the years served over HTTP.
+    pub fn days_off(today: NaiveDate) -> Self {
+        FeedSpec {
+            days_off: true,
+            ..FeedSpec::around(today, None)
         }
     }
 
@@ -60,8 +76,12 @@ impl<'s> FeedSpec<'s> {
         }
     }
 
-    /// The key of this feed in the revision store: `all`, `group:ID` or `person:ID`.
+    /// The key of this feed in the revision store: `all`, `group:ID`, `person:ID` or
+    /// `ngay-nghi`.
     pub fn key(&self) -> String {
+        if self.days_off {
+            return DAYS_OFF_FEED.to_string();
+        }
         match (self.person, self.group) {
             (Some(p), _) => format!("person:{}", p.id),
             (None, None) => "all".to_string(),
@@ -92,7 +112,10 @@ pub struct Inputs<'s> {
     from_year: i32,
     to_year: i32,
     occurrences: Vec<Occurrence<'s>>,
-    off: BTreeSet<NaiveDate>,
+    off: crate::days_off::Calendar,
+    /// The official breaks and make-up working days of the feed's years.
+    breaks: Vec<crate::days_off::Break>,
+    work: Vec<crate::days_off::WorkDay>,
 }
 
 impl<'s> Inputs<'s> {
@@ -106,7 +129,9 @@ impl<'s> Inputs<'s> {
                 from_year: spec.from_year,
                 to_year: spec.to_year,
                 occurrences: Vec::new(),
-                off: BTreeSet::new(),
+                off: crate::days_off::Calendar::default(),
+                breaks: Vec::new(),
+                work: Vec::new(),
             };
         };
         // The days off around the due days of every task, for the deadlines in descriptions.
@@ -114,11 +139,21 @@ impl<'s> Inputs<'s> {
         let earliest = from
             .checked_sub_days(chrono::Days::new(u64::from(max_before) + 31))
             .unwrap_or(from);
+        let rest = |d: NaiveDate| schedule.is_rest_day(d);
+        let (mut breaks, mut work) = (Vec::new(), Vec::new());
+        for y in spec.from_year..=spec.to_year {
+            let year = crate::days_off::year(y, &schedule.decisions, &rest);
+            let (b, w) = crate::days_off::breaks(&year, &schedule.decisions, &rest);
+            breaks.extend(b);
+            work.extend(w);
+        }
         Inputs {
             from_year: spec.from_year,
             to_year: spec.to_year,
             occurrences: occurrences(schedule, from, to),
             off: plan::days_off(schedule, earliest, to),
+            breaks,
+            work,
         }
     }
 }
@@ -247,6 +282,13 @@ fn head(schedule: &Schedule, spec: &FeedSpec) -> String {
     let mut cal = Calendar::empty();
     let unit = &schedule.unit;
     let (name, desc) = match spec.group {
+        _ if spec.days_off => (
+            format!("{} — Ngày nghỉ lễ, Tết", unit.name),
+            format!(
+                "Các đợt nghỉ lễ, Tết chính thức và ngày làm bù của cán bộ, công chức, viên chức (Bộ luật Lao động 2019 và quyết định của từng năm), theo lịch của {}.",
+                unit.name
+            ),
+        ),
         _ if spec.person.is_some() => {
             let p = spec.person.map_or("", |p| p.name.as_str());
             (
@@ -299,10 +341,13 @@ fn head(schedule: &Schedule, spec: &FeedSpec) -> String {
     }
 }
 
-/// One VEVENT to be: the occurrence and what the feed shows of it.
-struct Entry<'s> {
+/// One VEVENT to be: an occurrence, or a break or make-up working day, as the feed shows it.
+struct Entry {
     uid: String,
-    occurrence: Occurrence<'s>,
+    summary: String,
+    first: NaiveDate,
+    /// The day after the last (DTEND of an all-day event).
+    end: NaiveDate,
     categories: String,
     description: String,
     /// The VALARMs: one per reminder of the group's own tasks, in a group feed.
@@ -316,17 +361,16 @@ struct FeedAlarm {
     offset: chrono::Duration,
 }
 
-impl Entry<'_> {
+impl Entry {
     /// The event without its timestamps: what the hash covers.
     fn event(&self, stamp: DateTime<Utc>) -> Event {
-        let o = &self.occurrence;
         let mut ev = Event::new();
         ev.uid(&self.uid)
             .timestamp(stamp)
-            .summary(&o.summary)
+            .summary(&self.summary)
             .description(&self.description)
-            .append_property(date_property("DTSTART", o.date))
-            .append_property(date_property("DTEND", o.end()))
+            .append_property(date_property("DTSTART", self.first))
+            .append_property(date_property("DTEND", self.end))
             .append_property(Property::new("CATEGORIES", &self.categories))
             .append_property(Property::new("TRANSP", "TRANSPARENT"))
             .append_property(Property::new("LAST-MODIFIED", utc(stamp)));
@@ -341,11 +385,13 @@ impl Entry<'_> {
     }
 }
 
-fn entries<'s>(schedule: &'s Schedule, inputs: &Inputs<'s>, spec: &FeedSpec) -> Vec<Entry<'s>> {
+fn entries(schedule: &Schedule, inputs: &Inputs, spec: &FeedSpec) -> Vec<Entry> {
     let off = &inputs.off;
-    inputs
+    let full = !spec.narrowed();
+    let events = inputs
         .occurrences
         .iter()
+        .filter(|_| !spec.days_off)
         .filter_map(|o| {
             // The tasks this feed shows: all of them, or the group's or the person's own (their
             // alarms too).
@@ -379,6 +425,9 @@ fn entries<'s>(schedule: &'s Schedule, inputs: &Inputs<'s>, spec: &FeedSpec) -> 
                 .join(",");
             Some(Entry {
                 uid: self_uid(schedule, o),
+                summary: o.summary.clone(),
+                first: o.date,
+                end: o.end(),
                 description: description(schedule, off, o, &tasks),
                 categories,
                 alarms: if spec.narrowed() {
@@ -386,17 +435,72 @@ fn entries<'s>(schedule: &'s Schedule, inputs: &Inputs<'s>, spec: &FeedSpec) -> 
                 } else {
                     Vec::new()
                 },
-                occurrence: o.clone(),
             })
-        })
-        .collect()
+        });
+    let mut out: Vec<Entry> = events.collect();
+    if full || spec.days_off {
+        out.extend(days_off_entries(schedule, inputs));
+    }
+    out
+}
+
+/// The official breaks and make-up working days as all-day events that do not block time
+/// (TRANSP:TRANSPARENT, like every event of the feeds).
+fn days_off_entries(schedule: &Schedule, inputs: &Inputs) -> Vec<Entry> {
+    let unit = unit_slug(&schedule.unit.name);
+    let category = escape_text("Ngày nghỉ");
+    let mut out = Vec::new();
+    for b in &inputs.breaks {
+        let days = (b.last - b.first).num_days() + 1;
+        let summary = format!("{} ({})", b.name, b.span());
+        let mut d = String::new();
+        let _ = write!(
+            d,
+            "Nghỉ {days} ngày liên tục, từ {} đến {}.",
+            vietnam::day(b.first),
+            vietnam::day(b.last)
+        );
+        // Each day and why, when the days differ (a holiday and its nghỉ bù; a decision's
+        // break is one reason for all its days).
+        let mut whys: Vec<&str> = b.days.iter().map(|(_, w)| w.as_str()).collect();
+        whys.dedup();
+        if whys.len() > 1 {
+            for (date, why) in &b.days {
+                let _ = write!(d, "\n• {}: {why}.", vietnam::day(*date));
+            }
+        }
+        if !b.basis.is_empty() {
+            let _ = write!(d, "\nCăn cứ: {}.", b.basis.join("; "));
+        }
+        out.push(Entry {
+            uid: format!("{}@{unit}.ngayle", b.id),
+            summary,
+            first: b.first,
+            end: b.last.succ_opt().unwrap_or(b.last),
+            categories: category.clone(),
+            description: d,
+            alarms: Vec::new(),
+        });
+    }
+    for w in &inputs.work {
+        out.push(Entry {
+            uid: format!("{}@{unit}.ngayle", w.id),
+            summary: w.name.clone(),
+            first: w.date,
+            end: w.date.succ_opt().unwrap_or(w.date),
+            categories: category.clone(),
+            description: format!("Ngày làm việc bù: {}.", w.why),
+            alarms: Vec::new(),
+        });
+    }
+    out
 }
 
 /// One alarm per reminder of each task: at the instant its email goes out, with its deadline
 /// in the text.
 fn alarms(
     schedule: &Schedule,
-    off: &BTreeSet<NaiveDate>,
+    off: &crate::days_off::Calendar,
     o: &Occurrence,
     tasks: &[&Task],
 ) -> Vec<FeedAlarm> {
@@ -468,7 +572,7 @@ fn task_for_person(task: &Task, person: &Person) -> bool {
 /// tasks.
 fn description(
     schedule: &Schedule,
-    off: &BTreeSet<NaiveDate>,
+    off: &crate::days_off::Calendar,
     o: &Occurrence,
     tasks: &[&Task],
 ) -> String {

@@ -144,7 +144,9 @@ impl Feeds {
             groups: schedule
                 .groups
                 .iter()
-                .map(|g| (g.id.clone(), OnceCell::new()))
+                .map(|g| g.id.clone())
+                .chain(std::iter::once(feed::DAYS_OFF_FEED.to_string()))
+                .map(|id| (id, OnceCell::new()))
                 .collect(),
             schedule_version: schedule.version.clone(),
             token: schedule.settings.feed_token.clone(),
@@ -162,7 +164,9 @@ impl Feeds {
         store: &Store,
     ) -> Option<Result<&RenderedFeed, FeedsError>> {
         let cell = self.groups.get(id)?;
-        self.schedule.group(id)?;
+        if id != feed::DAYS_OFF_FEED {
+            self.schedule.group(id)?;
+        }
         let id = id.to_string();
         Some(
             cell.get_or_try_init(|| async {
@@ -365,6 +369,9 @@ pub async fn build(
 /// The feed of `group` (`None`: the full feed) for the years around `today`. `group` must be
 /// one of the schedule's (the callers take it from there).
 fn spec<'s>(schedule: &'s Schedule, group: Option<&str>, today: NaiveDate) -> FeedSpec<'s> {
+    if group == Some(feed::DAYS_OFF_FEED) {
+        return FeedSpec::days_off(today);
+    }
     FeedSpec::around(today, group.and_then(|id| schedule.group(id)))
 }
 

@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod daemon;
+pub mod days_off;
 pub mod delivery;
 mod diag;
 pub mod feed;

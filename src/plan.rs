@@ -6,19 +6,21 @@
 //! reminder per lead time of its `remind` (the old `before` is one). A lead in days goes out on
 //! the day that many days before the deadline's, at the task's `at` (or `send_at`); a lead in
 //! hours or minutes exactly that long before the deadline. A send day outside `workdays` or on
-//! an official day off (an event's `day_off`) moves to the previous workday; the deadline does
-//! not move. Each reminder has a stable [`ReminderKey`] — event id, occurrence date, task id,
+//! an official day off (`crate::days_off`: the Labour Code's holidays and nghỉ bù, each year's
+//! decisions, an event's `day_off`) moves by the task's `move`: to the previous workday (the
+//! default), to the next one (never past the deadline), or not at all; a make-up working
+//! Saturday is a workday. The deadline does not move. Each reminder has a stable [`ReminderKey`] — event id, occurrence date, task id,
 //! person id, lead — that edits elsewhere in the schedule do not change; the store's unique key
 //! on it is what makes a second send impossible.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, TimeZone, Utc};
 
+use crate::days_off::Calendar;
 use crate::occurrence::{Occurrence, happenings, occurrences};
-use crate::schedule::{Lead, Person, Schedule, Task};
+use crate::schedule::{Lead, Move, Person, Schedule, Task};
 use crate::vietnam::ZONE;
 
 /// What identifies a reminder for ever. The ids are shared (`Arc<str>`): a plan holds one
@@ -426,12 +428,7 @@ fn index_u32(i: usize) -> u32 {
 
 /// When a task of an occurrence on `date` must be done, and when each of its reminders goes
 /// out. `off` must hold the days off around `date` (see [`days_off`]).
-pub fn timing(
-    schedule: &Schedule,
-    off: &BTreeSet<NaiveDate>,
-    date: NaiveDate,
-    task: &Task,
-) -> Option<Timing> {
+pub fn timing(schedule: &Schedule, off: &Calendar, date: NaiveDate, task: &Task) -> Option<Timing> {
     let deadline = deadline_of(schedule, date, task)?;
     let local = deadline.with_timezone(&ZONE);
     let at = task.at.unwrap_or(schedule.settings.send_at);
@@ -446,7 +443,7 @@ pub fn timing(
             }
             Lead::Minutes(m) => deadline - chrono::Duration::minutes(m.into()),
         };
-        let (at, moved) = to_workday(schedule, off, planned)?;
+        let (at, moved) = to_workday(schedule, off, planned, task.moves, deadline)?;
         reminders.push(Remind {
             lead,
             index,
@@ -505,46 +502,64 @@ pub struct Remind {
     pub moved: bool,
 }
 
-/// How far back a send day may move to find a workday (Tết and a weekend fit easily).
+/// How far a send day may move to find a workday (Tết and a weekend fit easily).
 const MAX_MOVE: u64 = 30;
 
-/// `t`, or the same time of day on the last workday before it when its day is not one; and
-/// whether it moved.
+/// `t`, or the same time of day on a workday when its day is not one — the last before it
+/// (`Move::Earlier`), the first after it unless that is past `deadline` (`Move::Later`; then
+/// the last before it), or none (`Move::Keep`) — and whether it moved.
 fn to_workday(
     schedule: &Schedule,
-    off: &BTreeSet<NaiveDate>,
+    off: &Calendar,
     t: DateTime<Utc>,
+    policy: Move,
+    deadline: DateTime<Utc>,
 ) -> Option<(DateTime<Utc>, bool)> {
     let local = t.with_timezone(&ZONE).naive_local();
-    let mut day = local.date();
-    for moves in 0..MAX_MOVE {
-        if is_workday(schedule, off, day) {
-            if moves == 0 {
-                return Some((t, false));
+    let rest = |d: NaiveDate| schedule.is_rest_day(d);
+    if policy == Move::Keep || off.is_workday(&rest, local.date()) {
+        return Some((t, false));
+    }
+    let at = |day: NaiveDate| -> Option<DateTime<Utc>> {
+        let moved = ZONE
+            .from_local_datetime(&day.and_time(local.time()))
+            .single()?;
+        Some(moved.with_timezone(&Utc))
+    };
+    if policy == Move::Later {
+        let mut day = local.date();
+        for _ in 0..MAX_MOVE {
+            day = day.succ_opt()?;
+            if off.is_workday(&rest, day) {
+                match at(day) {
+                    Some(moved) if moved <= deadline => return Some((moved, true)),
+                    _ => break,
+                }
             }
-            let moved = ZONE
-                .from_local_datetime(&day.and_time(local.time()))
-                .single()?;
-            return Some((moved.with_timezone(&Utc), true));
         }
+    }
+    let mut day = local.date();
+    for _ in 0..MAX_MOVE {
         day = day.pred_opt()?;
+        if off.is_workday(&rest, day) {
+            return Some((at(day)?, true));
+        }
     }
     // No workday within a month (a misconfiguration): keep the original day.
     Some((t, false))
 }
 
-fn is_workday(schedule: &Schedule, off: &BTreeSet<NaiveDate>, day: NaiveDate) -> bool {
-    schedule.settings.workdays.contains(&day.weekday()) && !off.contains(&day)
-}
-
-/// The official days off (events with `day_off`) between `from` and `to`.
-pub fn days_off(schedule: &Schedule, from: NaiveDate, to: NaiveDate) -> BTreeSet<NaiveDate> {
-    let mut set = BTreeSet::new();
+/// The official days off and make-up working days between `from` and `to`: the Labour
+/// Code's holidays with nghỉ bù and each year's decisions (`crate::days_off`), and the days
+/// of events with `day_off`.
+pub fn days_off(schedule: &Schedule, from: NaiveDate, to: NaiveDate) -> Calendar {
+    let rest = |d: NaiveDate| schedule.is_rest_day(d);
+    let mut cal = Calendar::between(&schedule.decisions, &rest, from, to);
     let (Some(wide_from), Some(wide_to)) = (
         from.checked_sub_days(Days::new(MAX_MOVE)),
         to.checked_add_days(Days::new(MAX_MOVE)),
     ) else {
-        return set;
+        return cal;
     };
     for (event, when) in happenings(schedule, wide_from, wide_to) {
         let Some((a, b)) = event.day_off else {
@@ -559,11 +574,11 @@ pub fn days_off(schedule: &Schedule, from: NaiveDate, to: NaiveDate) -> BTreeSet
                     .checked_add_days(Days::new(offset.unsigned_abs().into()))
             };
             if let Some(d) = day.filter(|d| (from..=to).contains(d)) {
-                set.insert(d);
+                cal.off.insert(d);
             }
         }
     }
-    set
+    cal
 }
 
 #[cfg(test)]
@@ -651,6 +666,7 @@ mod tests {
             remind: vec![Lead::Days(0)],
             at: None,
             who: Vec::new(),
+            moves: Move::Earlier,
         };
         let day0 = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
         // 60 people, their ranks a permutation; groups with overlapping dues, events, tasks.

@@ -156,7 +156,11 @@ pub fn resolve(root: &Path, files: &[(String, String)]) -> Schedule {
     };
     let mut layers: Vec<SourceFile> = files
         .iter()
-        .filter(|(r, _)| r.starts_with("calendars/") && r != "calendars/tasks.yaml")
+        .filter(|(r, _)| {
+            r.starts_with("calendars/")
+                && r != "calendars/tasks.yaml"
+                && r != "calendars/ngay-nghi.yaml"
+        })
         .map(|(r, text)| SourceFile {
             path: root.join(r),
             text: text.clone(),
@@ -167,6 +171,7 @@ pub fn resolve(root: &Path, files: &[(String, String)]) -> Schedule {
         config: file("config/ngayle.yaml").expect("a synthetic config"),
         staff: file("config/staff.yaml"),
         tasks: file("calendars/tasks.yaml"),
+        days_off: file("calendars/ngay-nghi.yaml"),
         layers,
         templates: Vec::new(),
         env: Vec::new(),

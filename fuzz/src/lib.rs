@@ -4,7 +4,7 @@ use ngayle::schedule::{EnvValue, SourceFile, Sources};
 
 /// Every shipped file that `resolve` reads, by its path in the repository. Built in so that a
 /// target runs from any folder and its inputs are the same everywhere.
-pub const SHIPPED: [(&str, &str); 11] = [
+pub const SHIPPED: [(&str, &str); 12] = [
     (
         "config/ngayle.yaml",
         include_str!("../../config/ngayle.yaml"),
@@ -13,6 +13,10 @@ pub const SHIPPED: [(&str, &str); 11] = [
     (
         "calendars/tasks.yaml",
         include_str!("../../calendars/tasks.yaml"),
+    ),
+    (
+        "calendars/ngay-nghi.yaml",
+        include_str!("../../calendars/ngay-nghi.yaml"),
     ),
     (
         "calendars/dong-trieu.yaml",
@@ -71,12 +75,13 @@ pub fn sources(replace: Option<(usize, String)>, env: Vec<EnvValue>) -> Sources 
     let mut next = || {
         files
             .next()
-            .unwrap_or_else(|| unreachable!("SHIPPED has 11 files"))
+            .unwrap_or_else(|| unreachable!("SHIPPED has 12 files"))
     };
     Sources {
         config: next(),
         staff: Some(next()),
         tasks: Some(next()),
+        days_off: Some(next()),
         layers: (0..5).map(|_| next()).collect(),
         templates: (0..3).map(|_| next()).collect(),
         env,

@@ -119,8 +119,8 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
     Ok(())
 }
 
-/// The full feed's and each group's (kind, id, name, URL), with the feed token when one is
-/// set.
+/// The full feed's, the days-off feed's and each group's (kind, id, name, URL), with the feed
+/// token when one is set.
 fn shared_urls(schedule: &Schedule) -> Vec<(&'static str, String, String, String)> {
     let settings = &schedule.settings;
     let with_token = |url: String| match &settings.feed_token {
@@ -137,6 +137,16 @@ fn shared_urls(schedule: &Schedule) -> Vec<(&'static str, String, String, String
             crate::http::FULL_FEED_PATH
         )),
     )];
+    out.push((
+        "days-off",
+        crate::feed::DAYS_OFF_FEED.to_string(),
+        "Ngày nghỉ lễ, Tết (chỉ các đợt nghỉ và ngày làm bù)".to_string(),
+        with_token(format!(
+            "{}/calendar/{}.ics",
+            settings.public_url,
+            crate::feed::DAYS_OFF_FEED
+        )),
+    ));
     for g in &schedule.groups {
         out.push((
             "group",

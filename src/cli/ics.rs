@@ -52,7 +52,9 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
             spec.from_year, spec.to_year
         )));
     }
-    if let Some(g) = &args.group {
+    if args.group.as_deref() == Some(crate::feed::DAYS_OFF_FEED) {
+        spec.days_off = true;
+    } else if let Some(g) = &args.group {
         spec.group = Some(schedule.group(g).ok_or_else(|| {
             let ids: Vec<&str> = schedule.groups.iter().map(|g| g.id.as_str()).collect();
             let hint = did_you_mean(g, ids.iter().copied())

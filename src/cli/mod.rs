@@ -18,6 +18,7 @@ use crate::diag::{Labels, Source};
 use crate::schedule::{LoadReport, load};
 
 mod check;
+mod days_off;
 mod events;
 mod feeds;
 mod ics;
@@ -55,6 +56,8 @@ pub enum Command {
     Events(events::Args),
     /// Convert solar dates to the Vietnamese lunar calendar.
     Lunar(lunar::Args),
+    /// The official days off and make-up working days of a year, with why.
+    DaysOff(days_off::Args),
     /// The reminder plan: who gets what, when.
     Upcoming(upcoming::Args),
     /// One scheduler tick at a given instant: send what is due and not yet sent.
@@ -124,6 +127,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check => check::run(&config, &mut out),
         Command::Events(args) => events::run(&config, &args, &mut out),
         Command::Lunar(args) => lunar::run(&args, &mut out),
+        Command::DaysOff(args) => days_off::run(&config, &args, &mut out),
         Command::Upcoming(args) => upcoming::run(&config, &args, &mut out),
         Command::SendDue(args) => send::due(&config, &args, &mut out),
         Command::SendTest(args) => send::test(&config, &args, &mut out),

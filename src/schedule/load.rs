@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 
 use super::Schedule;
 use super::resolve::{
-    ParsedConfig, SourceFile, Sources, TASKS_STEM, TEMPLATES_DIR, resolve_parsed,
+    DAYS_OFF_STEM, ParsedConfig, SourceFile, Sources, TASKS_STEM, TEMPLATES_DIR, resolve_parsed,
 };
 use crate::diag::{Diagnostic, Pos};
 use crate::yaml::{self, MAX_FILE_BYTES, Seg};
@@ -93,6 +93,7 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
     };
 
     let mut tasks = None;
+    let mut days_off = None;
     let mut layers = Vec::new();
     match std::fs::read_dir(&calendars_dir) {
         Err(e) => diags.push(
@@ -116,11 +117,14 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
             for path in paths {
                 let path = normalize(&path);
                 let is_tasks = path.file_stem().is_some_and(|s| s == TASKS_STEM);
+                let is_days_off = path.file_stem().is_some_and(|s| s == DAYS_OFF_STEM);
                 match read_source(&path) {
                     Ok(text) => {
                         let file = SourceFile { path, text };
                         if is_tasks {
                             tasks = Some(file);
+                        } else if is_days_off {
+                            days_off = Some(file);
                         } else {
                             layers.push(file);
                         }
@@ -146,6 +150,7 @@ pub fn load(config_path: &Path, today: NaiveDate) -> LoadReport {
         config,
         staff,
         tasks,
+        days_off,
         layers,
         templates,
         env: super::env::read(&mut diags),

@@ -21,7 +21,7 @@ mod shrink;
 
 pub use env::{ENV_KEYS, EnvValue};
 pub use load::{LoadReport, load, normalize, read_source};
-pub use resolve::{SourceFile, Sources, resolve, suggest_id};
+pub use resolve::{DAYS_OFF_STEM, SourceFile, Sources, resolve, suggest_id};
 pub use shrink::{Shrunk, events_per_file, shrunk};
 
 /// The shipped `config/` and `calendars/`, loaded as of `today` (for unit tests).
@@ -58,6 +58,9 @@ pub struct Schedule {
     members: BTreeMap<String, Vec<usize>>,
     /// The email templates, compiled and checked.
     pub templates: crate::template::Templates,
+    /// Each year's decisions on the official days off (`calendars/ngay-nghi.yaml`), over the
+    /// Labour Code's rules (`crate::days_off`).
+    pub decisions: Vec<crate::days_off::Decision>,
 }
 
 impl Schedule {
@@ -103,7 +106,20 @@ impl Schedule {
             person_index,
             members,
             templates,
+            decisions: Vec::new(),
         }
+    }
+
+    /// This schedule with the days-off decisions of `calendars/ngay-nghi.yaml`.
+    pub(crate) fn with_decisions(mut self, decisions: Vec<crate::days_off::Decision>) -> Schedule {
+        self.decisions = decisions;
+        self
+    }
+
+    /// True on the unit's weekly rest days (the days `reminders.workdays` leaves out).
+    pub fn is_rest_day(&self, day: NaiveDate) -> bool {
+        use chrono::Datelike as _;
+        !self.settings.workdays.contains(&day.weekday())
     }
 
     pub fn task(&self, id: &str) -> Option<&Task> {
@@ -360,6 +376,33 @@ pub struct Task {
     /// The time of day of a reminder whose lead is in days, if not the unit's `send_at`.
     pub at: Option<NaiveTime>,
     pub who: Vec<Assignee>,
+    /// Where a reminder goes when its day is not a workday (`move`).
+    pub moves: Move,
+}
+
+/// Where a reminder due on a rest day or a day off goes (a task's `move`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Move {
+    /// To the last workday before (the default).
+    #[default]
+    Earlier,
+    /// To the first workday after, unless that is past the deadline (then earlier).
+    Later,
+    /// Nowhere: it goes out that day (the guard who hangs the flag works on days off).
+    Keep,
+}
+
+impl Move {
+    pub const WORDS: [&str; 3] = ["earlier", "later", "keep"];
+
+    pub fn from_word(w: &str) -> Option<Move> {
+        match w {
+            "earlier" => Some(Move::Earlier),
+            "later" => Some(Move::Later),
+            "keep" => Some(Move::Keep),
+            _ => None,
+        }
+    }
 }
 
 /// A task's deadline, relative to the event's first day: `due: -1d 17:00` is the day before

@@ -98,6 +98,7 @@ raw_type! {
         remind: List,
         before: Scalar,
         at: Scalar,
+        moves as "move": Scalar,
         who: List,
     }
 }
@@ -124,6 +125,24 @@ raw_type! {
     }
 }
 
+raw_type! {
+    /// `calendars/ngay-nghi.yaml`: each year's decisions on days off.
+    DaysOff { decisions: Vec<Decision> }
+}
+
+raw_type! {
+    Decision {
+        year: Scalar,
+        holiday: List,
+        name: Scalar,
+        off: List,
+        work: List,
+        cancel: List,
+        document: Scalar,
+        source: Scalar,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The keys are the fields' names as written in the files, in order (`what` is `do`).
@@ -131,7 +150,9 @@ mod tests {
     fn keys_are_the_fields() {
         assert_eq!(
             super::Task::KEYS,
-            &["id", "title", "do", "due", "remind", "before", "at", "who"]
+            &[
+                "id", "title", "do", "due", "remind", "before", "at", "move", "who"
+            ]
         );
         assert_eq!(super::Staff::KEYS, &["groups", "people"]);
     }

@@ -33,6 +33,7 @@ fn spec(from_year: i32, to_year: i32) -> FeedSpec<'static> {
         person: None,
         from_year,
         to_year,
+        days_off: false,
     }
 }
 
@@ -168,6 +169,7 @@ events:
         person: None,
         from_year: 2024,
         to_year: 2024,
+        days_off: false,
     };
     let csvc = feed_text(&s, &store, &group, now).await;
     snapshot("csvc-2024.ics", &csvc.unwrap_or_else(|e| panic!("{e}")));

@@ -19,6 +19,7 @@ fn shipped() -> Sources {
         config: read("config/ngayle.yaml"),
         staff: Some(read("config/staff.yaml")),
         tasks: Some(read("calendars/tasks.yaml")),
+        days_off: None,
         layers: [
             "dong-trieu",
             "education",

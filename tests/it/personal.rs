@@ -243,12 +243,22 @@ fn a_personal_link_survives_a_restart_and_revoking_it_closes_it_while_serve_runs
 }
 
 #[test]
-fn feeds_lists_the_full_feed_every_group_and_every_person() {
+fn feeds_lists_the_full_feed_the_days_off_every_group_and_every_person() {
     let p = Project::shipped();
     let s = schedule(&p);
     let rows = feeds(&p);
-    assert_eq!(rows.len(), 1 + s.groups.len() + s.people.len());
+    assert_eq!(rows.len(), 2 + s.groups.len() + s.people.len());
     assert_eq!(rows[0][4], "http://127.0.0.1:8080/calendar.ics");
+    assert_eq!(
+        rows[1],
+        [
+            "days-off",
+            "ngay-nghi",
+            "Ngày nghỉ lễ, Tết (chỉ các đợt nghỉ và ngày làm bù)",
+            "",
+            "http://127.0.0.1:8080/calendar/ngay-nghi.ics"
+        ]
+    );
     for g in &s.groups {
         assert!(
             rows.iter().any(|r| r[0] == "group"

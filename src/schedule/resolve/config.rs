@@ -624,6 +624,7 @@ mod tests {
             config: read("config/ngayle.yaml"),
             staff: Some(read("config/staff.yaml")),
             tasks: Some(read("calendars/tasks.yaml")),
+            days_off: None,
             layers: vec![read("calendars/national.yaml")],
             templates: Vec::new(),
             env,

@@ -22,12 +22,14 @@ use crate::template::Templates;
 use crate::yaml::{self, List, Scalar, Seg, Unknown};
 
 mod config;
+mod days_off;
 mod events;
 mod staff;
 mod syntax;
 mod tasks;
 
 pub(super) use config::{ParsedConfig, TASKS_STEM, TEMPLATES_DIR};
+pub use days_off::DAYS_OFF_STEM;
 use syntax::is_valid_id;
 pub use syntax::suggest_id;
 
@@ -39,6 +41,8 @@ pub struct Sources {
     pub tasks: Option<SourceFile>,
     /// Layer files, sorted by path.
     pub layers: Vec<SourceFile>,
+    /// `calendars/ngay-nghi.yaml`, the days-off decisions, when there is one.
+    pub days_off: Option<SourceFile>,
     /// Email templates found in `templates/` next to the config (the others are built in).
     pub templates: Vec<SourceFile>,
     /// The `NGAYLE_*` environment variables that are set: overrides of config keys and the
@@ -89,6 +93,13 @@ pub(super) fn resolve_parsed(
             r.tasks(f, staff_ids.as_ref(), send_at)
         }
         None => (Vec::new(), None),
+    };
+    let decisions = match &src.days_off {
+        Some(f) => {
+            let workdays = config.as_ref().map(|(_, s)| s.workdays.as_slice());
+            r.days_off(f, workdays)
+        }
+        None => Vec::new(),
     };
     let mut layers = Vec::new();
     let mut events = Vec::new();
@@ -149,7 +160,8 @@ pub(super) fn resolve_parsed(
         groups,
         people,
         templates,
-    );
+    )
+    .with_decisions(decisions);
     (Some(schedule), diags)
 }
 
@@ -185,12 +197,13 @@ impl Sources {
         version(self)
     }
 
-    /// Every file, in a fixed order: the config, the staff, the tasks, the layers, the
-    /// templates.
+    /// Every file, in a fixed order: the config, the staff, the tasks, the days off, the
+    /// layers, the templates.
     pub fn files(&self) -> impl Iterator<Item = &SourceFile> {
         std::iter::once(&self.config)
             .chain(&self.staff)
             .chain(&self.tasks)
+            .chain(&self.days_off)
             .chain(&self.layers)
             .chain(&self.templates)
     }

@@ -29,6 +29,18 @@ impl Resolver {
         for (i, g) in s.groups.iter().flatten().enumerate() {
             let (item, id) = self.item(f, ("groups", i), g, &mut ids, "nhóm");
             let name = self.text((f, &item.at("name"), &g.name), "tên nhóm");
+            if id.as_deref() == Some(crate::feed::DAYS_OFF_FEED) {
+                self.error(
+                    f,
+                    &item.at("id"),
+                    format!(
+                        "mã nhóm `{}` dành cho lịch ngày nghỉ (/calendar/{}.ics)",
+                        crate::feed::DAYS_OFF_FEED,
+                        crate::feed::DAYS_OFF_FEED
+                    ),
+                    "đặt mã khác cho nhóm",
+                );
+            }
             if let Some(id) = &id {
                 known.groups.push(id.clone());
                 group_places.push((i, id.clone()));

@@ -9,7 +9,7 @@ use chrono::NaiveTime;
 
 use super::syntax::{Unit, parse_span};
 use super::{ALL, Defined, Resolver, Seg, SourceFile, StaffIds, ids_help};
-use crate::schedule::{Assignee, Due, Lead, Task, raw};
+use crate::schedule::{Assignee, Due, Lead, Move, Task, raw};
 
 impl Resolver {
     /// The tasks that are right, and the ids of all, also of a task with another field wrong
@@ -55,6 +55,22 @@ impl Resolver {
                 Some(s) => self.due(f, &at("due"), &s),
             };
             let remind = self.remind(f, item, raw);
+            let moves = match self.optional_text((f, &at("move"), &raw.moves), "cách dời ngày nhắc")
+            {
+                None => Some(Move::default()),
+                Some(w) => match Move::from_word(&w) {
+                    Some(m) => Some(m),
+                    None => {
+                        self.error(
+                            f,
+                            &at("move"),
+                            format!("`move: {w}` không hợp lệ"),
+                            "`earlier` (nhắc vào ngày làm việc liền trước, mặc định), `later` (ngày làm việc liền sau, không quá hạn) hoặc `keep` (nhắc đúng ngày đó, kể cả ngày nghỉ)",
+                        );
+                        None
+                    }
+                },
+            };
             if let (Some(due), Some(remind), Some(at_time), Some(send_at)) =
                 (due, &remind, at_time, send_at)
             {
@@ -93,8 +109,15 @@ impl Resolver {
                     }
                 }
             }
-            if let (Some(id), Some(title), Some(what), Some(due), Some(remind), Some(at)) =
-                (id, title, what, due, remind, at_time)
+            if let (
+                Some(id),
+                Some(title),
+                Some(what),
+                Some(due),
+                Some(remind),
+                Some(at),
+                Some(moves),
+            ) = (id, title, what, due, remind, at_time, moves)
             {
                 out.push(Task {
                     id,
@@ -104,6 +127,7 @@ impl Resolver {
                     remind,
                     at,
                     who,
+                    moves,
                 });
             }
         }
