@@ -47,6 +47,8 @@ def main() -> int:
     ap.add_argument("--to-year", type=int, required=True)
     ap.add_argument("--bindir", required=True, help="folder holding the vdirsyncer and khal commands")
     ap.add_argument("--workdir", required=True)
+    ap.add_argument("--days-off", default="",
+                    help="the feed's days off as check_python.py read them (start end uid summary)")
     ap.add_argument("--label", default="", help="a prefix for the check names (another feed than the full one)")
     ap.add_argument("--min-lunar", type=int, default=3,
                     help="lunar occurrences the sample must hold (a person's feed may have none)")
@@ -108,8 +110,10 @@ fileext = ".ics"
         c = complaints(p.stderr)
         check(f"vdirsyncer {verb}: no warnings or errors", not c, f"{len(c)} lines, e.g. {c[:5]}")
     files = sorted(caldir.glob("*.ics"))
-    check(f"vdirsyncer: one .ics item per occurrence in the folder ({len(occs)})", len(files) == len(occs),
-          f"{len(files)} files")
+    days_off = [ln for ln in (pathlib.Path(args.days_off).read_text(encoding="utf-8").splitlines()
+                              if args.days_off else []) if ln]
+    check(f"vdirsyncer: one .ics item per occurrence (and per day off) in the folder ({len(occs)} + {len(days_off)})",
+          len(files) == len(occs) + len(days_off), f"{len(files)} files")
 
     # ---- khal on that folder
     kconf = work / "khal.conf"
@@ -150,10 +154,20 @@ default_calendar = ngayle
     # khal's {end-date} of an all-day event is its last day (DTEND - 1).
     want = collections.Counter((o.start.isoformat(), (o.end - dt.timedelta(days=1)).isoformat(), o.title)
                                for o in occs)
-    check(f"khal lists exactly the occurrences of `ngayle events` (first day, last day, title; {len(occs)})",
+    # The official breaks and make-up working days of the full feed, too.
+    extra = 0
+    if args.days_off:
+        for line in pathlib.Path(args.days_off).read_text(encoding="utf-8").splitlines():
+            if line:
+                start, end, _uid, summary = line.split("\t")
+                last_day = (dt.date.fromisoformat(end) - dt.timedelta(days=1)).isoformat()
+                want[(start, last_day, summary)] += 1
+                extra += 1
+    check(f"khal lists exactly the occurrences of `ngayle events` (first day, last day, title; {len(occs)})"
+          + (f" and the {extra} days off" if extra else ""),
           got == want, ref.diff_text(want, got))
-    check("khal lists as many events as `ngayle events`", sum(got.values()) == len(occs),
-          f"khal {sum(got.values())}, events {len(occs)}")
+    check("khal lists as many events as `ngayle events` (and the days off)", sum(got.values()) == len(occs) + extra,
+          f"khal {sum(got.values())}, events {len(occs)} + {extra}")
 
     # As a person reads it: day headings, each event under every day it spans.
     p = run([khal, "-c", str(kconf), "list", "--day-format", "== {date}", "--format", "{title}",

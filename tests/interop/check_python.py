@@ -82,6 +82,44 @@ def vevents(cal: icalendar.Calendar) -> list[icalendar.Event]:
     return [c for c in cal.walk("VEVENT")]
 
 
+def is_day_off(e) -> bool:
+    """An official break or make-up working day (checked against `ngayle days-off` on its own:
+    the comparisons with `ngayle events` leave them out)."""
+    uid = str(e.get("UID"))
+    return uid.startswith("nghi-") or uid.startswith("lam-bu-")
+
+
+def commemorations(events) -> list:
+    return [e for e in events if not is_day_off(e)]
+
+
+def expected_breaks(days_off_tsv: pathlib.Path, workdays: list[str]) -> tuple[set, set]:
+    """From `ngayle days-off --format tsv` of the feed's years: each break as (first day, day
+    after the last) — a run of consecutive days that are off, or weekly rest days not worked,
+    holding at least one day off — and each make-up working day. Computed here, not by
+    ngayle's grouping."""
+    off, work = set(), set()
+    for line in days_off_tsv.read_text(encoding="utf-8").splitlines():
+        if not line:
+            continue
+        day, kind = line.split("\t")[:2]
+        (off if kind == "off" else work).add(dt.date.fromisoformat(day))
+    names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    rest = lambda d: names[d.weekday()] not in workdays and d not in work  # noqa: E731
+    free = lambda d: d in off or rest(d)  # noqa: E731
+    breaks = set()
+    for d in sorted(off):
+        if any(a <= d < b for a, b in breaks):
+            continue
+        a, b = d, d
+        while free(a - dt.timedelta(days=1)):
+            a -= dt.timedelta(days=1)
+        while free(b + dt.timedelta(days=1)):
+            b += dt.timedelta(days=1)
+        breaks.add((a, b + dt.timedelta(days=1)))
+    return breaks, {(d, d + dt.timedelta(days=1)) for d in work}
+
+
 def common_feed_checks(label: str, url: str, body: bytes, headers: dict[str, str], cal) -> None:
     """Checks every feed must pass: transport, raw text, calendar properties, VEVENT basics."""
     ctype = headers.get("content-type", "")
@@ -193,6 +231,8 @@ def main() -> int:
     ap.add_argument("--people", default="", help="comma-separated PERSON_ID=FEED_URL (ngayle feeds)")
     ap.add_argument("--upcoming", required=True,
                     help="ngayle upcoming --format tsv over the feed's years (each person's reminders)")
+    ap.add_argument("--days-off", required=True,
+                    help="ngayle days-off --format tsv of every year of the feed (date kind why basis)")
     ap.add_argument("--workdir", required=True)
     args = ap.parse_args()
     workdir = pathlib.Path(args.workdir)
@@ -232,15 +272,16 @@ def main() -> int:
             full_stamps[str(e.get("UID"))] = e.get("DTSTAMP").dt if e.get("DTSTAMP") else None
         want = ref.multiset((o.start, o.end, o.title) for o in occs)
         try:
-            expanded = recurring_ical_events.of(cal).between(first, last + dt.timedelta(days=1))
+            expanded = commemorations(recurring_ical_events.of(cal).between(first, last + dt.timedelta(days=1)))
             got = ref.multiset((e["DTSTART"].dt, e["DTEND"].dt, str(e.get("SUMMARY"))) for e in expanded)
             check(f"{label}: recurring-ical-events between {first} and {last} gives exactly the "
                   f"(start, end, summary) of `ngayle events` ({sum(want.values())} occurrences)",
                   got == want, ref.diff_text(want, got))
         except Exception as e:  # noqa: BLE001
             check(f"{label}: recurring-ical-events expands it", False, f"{type(e).__name__}: {e}")
-        check(f"{label}: as many VEVENTs as occurrences", len(vevents(cal)) == len(occs),
-              f"{len(vevents(cal))} VEVENTs, {len(occs)} occurrences")
+        check(f"{label}: as many VEVENTs (besides the days off) as occurrences",
+              len(commemorations(vevents(cal))) == len(occs),
+              f"{len(commemorations(vevents(cal)))} VEVENTs, {len(occs)} occurrences")
         lunar = {"tet-nguyen-dan", "gio-to-hung-vuong", "tet-trung-thu"}
         lunar_occ = [(o.start, o.title) for o in occs if o.event_id in lunar]
         got_pairs = {(d, s) for d, s in full_by_uid.values()}
@@ -261,7 +302,7 @@ def main() -> int:
             continue
         want = ref.multiset((o.start, o.end, o.title) for o in ref.read_events_tsv(tsv, schedule))
         got = ref.multiset((e["DTSTART"].dt, e["DTEND"].dt, str(e.get("SUMMARY")))
-                           for e in recurring_ical_events.of(ycal).between(dt.date(year, 1, 1), dt.date(year + 1, 1, 1)))
+                           for e in commemorations(recurring_ical_events.of(ycal).between(dt.date(year, 1, 1), dt.date(year + 1, 1, 1))))
         check(f"`ngayle ics` for {year}: recurring-ical-events gives exactly the (start, end, summary) of "
               f"`ngayle events` ({sum(want.values())} occurrences)", want == got and sum(want.values()) > 0,
               ref.diff_text(want, got))
@@ -329,6 +370,45 @@ def main() -> int:
 
     status, _, _ = fetch(args.base + "/calendar/no-such-group.ics")
     check("/calendar/no-such-group.ics: 404", status == 404, f"status {status}")
+
+    # ---- the official days off: /calendar/ngay-nghi.ics, and the same events in the full feed
+    config_doc = ref.yaml.safe_load(pathlib.Path(args.config).read_text(encoding="utf-8")) or {}
+    workdays = [str(w) for w in (config_doc.get("reminders") or {}).get("workdays") or ["mon", "tue", "wed", "thu", "fri"]]
+    want_breaks, want_work = expected_breaks(pathlib.Path(args.days_off), workdays)
+    label = "/calendar/ngay-nghi.ics"
+    status, headers, dbody = fetch(args.base + label)
+    rows = []
+    if check(f"{label}: 200", status == 200, f"status {status}, {dbody[:200]!r}"):
+        (workdir / "served-ngay-nghi.ics").write_bytes(dbody)
+        dcal, err = parse(dbody)
+        check(f"{label}: icalendar parses it", dcal is not None, err)
+        common_feed_checks(label, args.base + label, dbody, headers, dcal)
+        http_cache_checks(label, args.base + label, dbody, headers)
+        if dcal is not None:
+            evs = vevents(dcal)
+            check(f"{label}: only days off (UIDs nghi-…, lam-bu-…)", all(is_day_off(e) for e in evs),
+                  f"{[str(e.get('UID')) for e in evs if not is_day_off(e)][:3]}")
+            got_breaks = {(e["DTSTART"].dt, e["DTEND"].dt) for e in evs if str(e.get("UID")).startswith("nghi-")}
+            got_work = {(e["DTSTART"].dt, e["DTEND"].dt) for e in evs if str(e.get("UID")).startswith("lam-bu-")}
+            check(f"{label}: one event per break of `ngayle days-off` {args.from_year}-{args.to_year}, "
+                  f"its days off and the rest days around them ({len(want_breaks)} breaks)",
+                  got_breaks == want_breaks and len(want_breaks) >= 5 * (args.to_year - args.from_year + 1),
+                  f"missing {sorted(want_breaks - got_breaks)[:4]}, extra {sorted(got_breaks - want_breaks)[:4]}")
+            check(f"{label}: one event per make-up working day ({len(want_work)})", got_work == want_work,
+                  f"missing {sorted(want_work - got_work)}, extra {sorted(got_work - want_work)}")
+            opaque = [str(e.get("UID")) for e in evs if str(e.get("TRANSP")) != "TRANSPARENT"]
+            check(f"{label}: every event TRANSP:TRANSPARENT (a break does not block time)", not opaque, f"{opaque[:3]}")
+            titled = [str(e.get("UID")) for e in evs
+                      if not (str(e.get("SUMMARY")).startswith("Nghỉ ") or str(e.get("SUMMARY")).startswith("Làm bù "))]
+            check(f"{label}: titles say Nghỉ … or Làm bù …", not titled, f"{titled[:3]}")
+            in_full = [str(e.get("UID")) for e in evs
+                       if full_by_uid.get(str(e.get("UID"))) != (e["DTSTART"].dt, str(e.get("SUMMARY")))]
+            check(f"{label}: every event is in the full feed with the same UID, date and summary", not in_full,
+                  f"{in_full[:3]}")
+            rows = sorted((e["DTSTART"].dt.isoformat(), e["DTEND"].dt.isoformat(), str(e.get("UID")),
+                           str(e.get("SUMMARY"))) for e in evs)
+    # For ical.js and khal: the days off as this parser read them (their dates checked above).
+    (workdir / "expected-days-off.tsv").write_text("".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
 
     # ---- each person's own feed: exactly that person's tasks
     for item in [p for p in args.people.split(",") if p]:

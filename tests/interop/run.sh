@@ -203,6 +203,12 @@ UP_FROM="$((FROM_YEAR - 1))-10-01"
 UP_DAYS=$(( ($(date -u -d "$((TO_YEAR + 1))-01-31" +%s) - $(date -u -d "$UP_FROM" +%s)) / 86400 + 1 ))
 "$BIN" --config "$CFG" upcoming --from "$UP_FROM" --days "$UP_DAYS" --format tsv >"$WORK/upcoming.tsv"
 echo "   $(wc -l <"$WORK/events.tsv") occurrences in ngayle events"
+# The official days off of those years (`ngayle days-off`), for the days-off feed's breaks.
+: >"$WORK/days-off.tsv"
+for y in $(seq "$FROM_YEAR" "$TO_YEAR"); do
+  "$BIN" --config "$CFG" days-off --year "$y" --format tsv >>"$WORK/days-off.tsv"
+done
+echo "   $(grep -c "	off	" "$WORK/days-off.tsv") days off, $(grep -c "	work	" "$WORK/days-off.tsv") make-up working days in ngayle days-off"
 
 if start_server "$CFG" "$WORK/server.log"; then
   PORT=$SERVER_PORT
@@ -238,11 +244,19 @@ echo "   ${PERSONS[0]}: $(wc -l <"$WORK/events-person.tsv") occurrences with a t
 echo "== Python: icalendar $("$PY" -c 'import icalendar; print(icalendar.__version__)'), recurring-ical-events"
 run_checker python timeout 300 "$PY" "$HERE/check_python.py" --base "$BASE" --bin "$BIN" --config "$CFG" \
   --events "$WORK/events.tsv" --from-year "$FROM_YEAR" --to-year "$TO_YEAR" \
-  --groups csvc,truyen-thong --people "${PEOPLE#,}" --upcoming "$WORK/upcoming.tsv" --workdir "$WORK"
+  --groups csvc,truyen-thong --people "${PEOPLE#,}" --upcoming "$WORK/upcoming.tsv" \
+  --days-off "$WORK/days-off.tsv" --workdir "$WORK"
+echo "== python holidays $("$PY" -c 'import holidays; print(holidays.__version__)') (holidays.VN): the days off of 2024..2030"
+run_checker holidays timeout 120 "$PY" "$HERE/check_holidays.py" --bin "$BIN" --config "$CFG" \
+  --from-year 2024 --to-year 2030
+# The full feed holds the commemorations and the days off (whose dates check_python.py checked).
+cat "$WORK/expected.tsv" "$WORK/expected-days-off.tsv" >"$WORK/expected-full.tsv"
 
 echo "== ical.js $(node -p 'require("'"$HERE"'/node_modules/ical.js/package.json").version')"
-run_checker icaljs timeout 120 node "$HERE/check_icaljs.mjs" "$BASE/calendar.ics" "$WORK/expected.tsv" \
+run_checker icaljs timeout 120 node "$HERE/check_icaljs.mjs" "$BASE/calendar.ics" "$WORK/expected-full.tsv" \
   "$FROM_YEAR" "$TO_YEAR"
+run_checker icaljs-days-off timeout 120 node "$HERE/check_icaljs.mjs" "$BASE/calendar/ngay-nghi.ics" \
+  "$WORK/expected-days-off.tsv" "$FROM_YEAR" "$TO_YEAR"
 run_checker icaljs-person timeout 120 node "$HERE/check_icaljs.mjs" "$PERSON_URL" "$WORK/expected-person.tsv" \
   "$FROM_YEAR" "$TO_YEAR"
 
@@ -250,7 +264,7 @@ echo "== vdirsyncer $("$VENV/bin/vdirsyncer" --version | awk '{print $NF}') -> k
 mkdir -p "$WORK/client"
 run_checker khal timeout 600 "$PY" "$HERE/check_khal.py" --url "$BASE/calendar.ics" --config "$CFG" \
   --events "$WORK/events.tsv" --from-year "$FROM_YEAR" --to-year "$TO_YEAR" --bindir "$VENV/bin" \
-  --workdir "$WORK/client"
+  --days-off "$WORK/expected-days-off.tsv" --workdir "$WORK/client"
 mkdir -p "$WORK/client-person"
 run_checker khal-person timeout 600 "$PY" "$HERE/check_khal.py" --url "$PERSON_URL" --config "$CFG" \
   --events "$WORK/events-person.tsv" --from-year "$FROM_YEAR" --to-year "$TO_YEAR" --bindir "$VENV/bin" \
