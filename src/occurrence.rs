@@ -166,6 +166,9 @@ pub(crate) fn happenings(
 /// years if `only: round`.
 fn happening(event: &Event, year: i32) -> Option<When> {
     let date = date_in(event.rule, year)?;
+    if event.until.is_some_and(|last| date > last) || event.from.is_some_and(|first| date < first) {
+        return None;
+    }
     let year = match event.rule {
         DateRule::Once(d) => d.year(),
         _ => year,
@@ -215,6 +218,23 @@ fn build<'s>(schedule: &'s Schedule, event: &'s Event, when: When) -> Occurrence
             Some(m) => format!("{name} ({m})"),
             None => name,
         },
+    };
+    // The event's own official title, when it has one (`title:`): its `{n}` and `{can_chi}`
+    // filled in; without an anniversary it is the calendar title too (Tết Nguyên đán Bính Ngọ).
+    let own = event.title.as_ref().map(|t| {
+        let can_chi = lunar::solar_to_lunar(date)
+            .map(|l| lunar::year_name(l.year))
+            .unwrap_or_default();
+        t.replace(
+            "{n}",
+            &anniversary.map(|n| n.to_string()).unwrap_or_default(),
+        )
+        .replace("{can_chi}", &can_chi)
+    });
+    let (title, subject) = match own {
+        Some(t) if anniversary.is_none() => (t.clone(), subject_of(&plain_name(&t))),
+        Some(t) => (t, subject),
+        None => (title, subject),
     };
     let summary = summary(&subject, anniversary, class, moved.as_deref());
     let ids = event

@@ -294,7 +294,19 @@ pub struct Event {
     pub tasks: Vec<String>,
     pub round_tasks: Vec<String>,
     pub note: Option<String>,
+    /// The first day it applies (`from:`, a year meaning its 1/1): a day instituted later than
+    /// what it commemorates (Ngày Văn hóa Việt Nam, from 2026).
+    pub from: Option<NaiveDate>,
+    /// The last day it applies (`until:`, a year meaning its 31/12): a day that ended, a unit
+    /// that was merged away.
+    pub until: Option<NaiveDate>,
+    /// The official title when the rule's form does not fit (`title:`), with `{n}` for the
+    /// anniversary number and `{can_chi}` for the lunar year's name.
+    pub title: Option<String>,
 }
+
+/// What an event's `title:` may hold besides text.
+pub const TITLE_PLACEHOLDERS: [&str; 2] = ["{n}", "{can_chi}"];
 
 /// When an event happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -122,6 +122,9 @@ raw_type! {
         tasks: List,
         round_tasks: List,
         note: Scalar,
+        from: Scalar,
+        until: Scalar,
+        title: Scalar,
     }
 }
 

@@ -54,7 +54,7 @@ fn shipped_files_check_clean_with_a_summary_then_each_file() {
             "  calendars/dong-trieu.yaml: 5 sự kiện",
             "  calendars/education.yaml: 2 sự kiện",
             "  calendars/international.yaml: 6 sự kiện",
-            "  calendars/national.yaml: 30 sự kiện",
+            "  calendars/national.yaml: 56 sự kiện",
             "  calendars/quang-ninh.yaml: 5 sự kiện",
         ],
         "the shipped calendars changed: update this test\n{}",
@@ -62,7 +62,7 @@ fn shipped_files_check_clean_with_a_summary_then_each_file() {
     );
     assert!(
         r.stdout
-            .starts_with("ngayle check: hợp lệ — 48 sự kiện trong 5 tệp lịch"),
+            .starts_with("ngayle check: hợp lệ — 74 sự kiện trong 5 tệp lịch"),
         "{}",
         r.stdout
     );
@@ -96,12 +96,15 @@ fn the_2024_listing_of_the_issue_shipped_calendars() {
         ),
         "{out}"
     );
-    // Every event of the reference list occurs in 2024 except none: the 48 ids, each once.
+    // Every event of the 2024 reference list (48) occurs in 2024, and the national days added
+    // for issue 16 that are not round-only (11) and the one round leader's birthday of 2024
+    // (Hoàng Văn Thụ, 115 năm): 60 ids, each once. The one-off 2026 events and Ngày Văn hóa
+    // Việt Nam (from 2026) do not.
     let mut ids: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), 48, "{out}");
-    assert_eq!(rows.len(), 48);
+    assert_eq!(ids.len(), 60, "{out}");
+    assert_eq!(rows.len(), 60);
     // Sorted by date.
     assert!(rows.windows(2).all(|w| w[0][0] <= w[1][0]));
 }
@@ -128,7 +131,6 @@ fn other_years_from_the_same_files_shipped_calendars() {
                 "2025-04-25 giai-phong-vung-mo 70 tron",
                 "2025-02-03 thanh-lap-dang 95 le5",
                 "2025-12-22 thanh-lap-qdnd 81 khac",
-                "2025-11-01 thanh-lap-thanh-pho-dong-trieu 1 khac",
             ],
         ),
         (
@@ -154,6 +156,19 @@ fn other_years_from_the_same_files_shipped_calendars() {
             assert!(has(&rows, want), "{year}: missing {want:?} in\n{out}");
         }
     }
+    // The city of Đông Triều ended on 30/6/2025 (`until`): no founding day from 2025 on; the
+    // 2026 election and Đại hội XIV are one-off events of 2026.
+    let y2025 = tsv("2025-01-01", "2025-12-31");
+    assert!(!y2025.contains("thanh-lap-thanh-pho-dong-trieu"), "{y2025}");
+    assert!(!y2025.contains("bau-cu-quoc-hoi-khoa-xvi"), "{y2025}");
+    let y2026 = rows(&tsv("2026-01-01", "2026-12-31"));
+    assert!(has(&y2026, "2026-01-19 dai-hoi-xiv  "));
+    assert!(has(&y2026, "2026-03-15 bau-cu-quoc-hoi-khoa-xvi  "));
+    assert!(has(&y2026, "2026-11-24 van-hoa-viet-nam  "));
+    assert!(
+        !tsv("2025-11-24", "2025-11-24").contains("van-hoa-viet-nam"),
+        "from 2026"
+    );
 }
 
 #[test]

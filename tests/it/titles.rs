@@ -55,7 +55,7 @@ fn shipped_calendar_titles_lead_with_the_subject_in_2024() {
         "Thành lập Quân đội nhân dân Việt Nam — 80 năm (năm tròn)",
         "Giải phóng miền Nam\\, thống nhất đất nước — 49 năm",
         "Ngày hội Quốc phòng toàn dân — 35 năm (năm lẻ 5)",
-        "Tết Nguyên đán",
+        "Tết Nguyên đán Giáp Thìn",
         "Lễ khai hội Xuân Ngọa Vân",
     ] {
         assert!(
@@ -103,12 +103,14 @@ fn no_title_of_the_shipped_calendars_carries_a_remark_in_brackets() {
     };
     assert_eq!(
         official("chien-thang-tran-dau-5-8", "2024"),
-        "Kỷ niệm 60 năm Chiến thắng trận đầu (5/8/1964 - 5/8/2024)"
+        "Kỷ niệm 60 năm Chiến thắng trận đầu của Hải quân nhân dân Việt Nam (5/8/1964 - 5/8/2024)"
     );
     assert_eq!(
-        official("thanh-lap-thanh-pho-dong-trieu", "2025"),
-        "Kỷ niệm 1 năm Ngày thành lập thành phố Đông Triều (1/11/2024 - 1/11/2025)"
+        official("sinh-nhat-hoang-van-thu", "2024"),
+        "Kỷ niệm 115 năm Ngày sinh đồng chí Hoàng Văn Thụ (4/11/1909 - 4/11/2024)"
     );
+    // The city of Đông Triều ended on 30/6/2025: its bracketed remark never had a 2025 title.
+    assert_eq!(official("thanh-lap-thanh-pho-dong-trieu", "2025"), "");
 }
 
 #[test]
@@ -306,4 +308,83 @@ fn the_html_part_puts_each_label_above_its_value() {
         html.contains("<div class=\"label\" style=\"font-size: 13px; color: #555;\">Hạn</div>"),
         "{html}"
     );
+}
+
+/// An event's own official title (`title:`, issue 16 item 6) with its anniversary number and
+/// the lunar year's name; an event that applies only `from` or `until` a day (item 5).
+#[test]
+fn own_titles_and_events_that_begin_or_end() {
+    let layer = "events:\n  - id: tet\n    name: Tết Nguyên đán (Tết Âm lịch)\n    title: Tết Nguyên đán {can_chi}\n    lunar: 1/1\n  - id: di-chuc\n    name: Ngày thực hiện Di chúc\n    title: Kỷ niệm {n} năm thực hiện Di chúc của Chủ tịch Hồ Chí Minh\n    date: 2/9\n    since: 1969\n  - id: thanh-pho\n    name: Ngày thành lập thành phố\n    date: 1/11\n    since: 2024\n    until: 30/6/2025\n  - id: van-hoa\n    name: Ngày Văn hóa Việt Nam\n    date: 24/11\n    from: 2026\n";
+    let p = minimal(&[("calendars/national.yaml", layer)]);
+    let all = titles(p.path(), "2024-01-01", "2027-12-31");
+    let of = |id: &str| -> Vec<(String, String)> {
+        all.iter()
+            .filter(|(e, _, _)| e == id)
+            .map(|(_, t, s)| (t.clone(), s.clone()))
+            .collect()
+    };
+    let tet = of("tet");
+    assert_eq!(tet.len(), 4, "{all:?}");
+    assert_eq!(
+        tet[2],
+        (
+            "Tết Nguyên đán Bính Ngọ".to_string(),
+            "Tết Nguyên đán Bính Ngọ".to_string()
+        )
+    );
+    assert_eq!(tet[0].0, "Tết Nguyên đán Giáp Thìn");
+    let di_chuc = of("di-chuc");
+    assert_eq!(
+        di_chuc[0].0,
+        "Kỷ niệm 55 năm thực hiện Di chúc của Chủ tịch Hồ Chí Minh"
+    );
+    assert!(di_chuc[0].1.ends_with("— 55 năm (năm lẻ 5)"), "{di_chuc:?}");
+    assert_eq!(
+        of("thanh-pho").len(),
+        1,
+        "1/11/2024 (its founding) is in; 1/11/2025 falls after `until`"
+    );
+    let p2 = minimal(&[(
+        "calendars/national.yaml",
+        &layer.replace("until: 30/6/2025", "until: 2025"),
+    )]);
+    let later = titles(p2.path(), "2024-01-01", "2027-12-31");
+    assert_eq!(
+        later.iter().filter(|(e, _, _)| e == "thanh-pho").count(),
+        2,
+        "until a year: that year's 1/11 is in"
+    );
+    let van_hoa: Vec<String> = all
+        .iter()
+        .filter(|(e, _, _)| e == "van-hoa")
+        .map(|(_, t, _)| t.clone())
+        .collect();
+    assert_eq!(
+        van_hoa,
+        ["Ngày Văn hóa Việt Nam", "Ngày Văn hóa Việt Nam"],
+        "2026 and 2027"
+    );
+
+    // Mistakes: an unknown placeholder, `{n}` without `since`, a bad bound, from after until.
+    let bad = "events:\n  - id: a\n    name: A\n    title: A {nam}\n    date: 1/1\n  - id: b\n    name: B\n    title: Lần {n}\n    date: 2/1\n  - id: c\n    name: C\n    date: 3/1\n    until: sau này\n  - id: d\n    name: D\n    date: 4/1\n    from: 2027\n    until: 2026\n";
+    let p = minimal(&[("calendars/national.yaml", bad)]);
+    let r = p.run(&["check"]);
+    assert_eq!(r.code, Some(1));
+    let errors: Vec<&str> = r.stderr.lines().filter(|l| l.contains(": lỗi: ")).collect();
+    assert_eq!(errors.len(), 4, "{}", r.stderr);
+    for (at, what) in [
+        ("4:12", "`{nam}`"),
+        ("8:12", "`{n}` trong `title` cần `since`"),
+        ("13:12", "`until: sau này` không hợp lệ"),
+        ("18:12", "trước `from`"),
+    ] {
+        assert!(
+            errors.iter().any(
+                |l| l.starts_with(&format!("calendars/national.yaml:{at}: lỗi: "))
+                    && l.contains(what)
+            ),
+            "{at} {what}:\n{}",
+            r.stderr
+        );
+    }
 }

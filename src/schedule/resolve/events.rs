@@ -250,6 +250,81 @@ impl Resolver {
             );
         }
         let note = self.scalar_text((f, &at("note"), &e.note), "ghi chú", true);
+        let from = match self.optional_text((f, &at("from"), &e.from), "ngày đầu") {
+            None => None,
+            Some(u) => match bound_of(&u, false) {
+                Some(d) => Some(d),
+                None => {
+                    ok = false;
+                    self.error(
+                        f,
+                        &at("from"),
+                        format!("`from: {u}` không hợp lệ"),
+                        "ghi năm đầu tiên sự kiện áp dụng (`from: 2026`) hoặc ngày đầu (`from: 1/7/2025`)",
+                    );
+                    None
+                }
+            },
+        };
+        let until = match self.optional_text((f, &at("until"), &e.until), "ngày cuối") {
+            None => None,
+            Some(u) => match bound_of(&u, true) {
+                Some(d) => Some(d),
+                None => {
+                    ok = false;
+                    self.error(
+                        f,
+                        &at("until"),
+                        format!("`until: {u}` không hợp lệ"),
+                        "ghi năm cuối cùng sự kiện còn áp dụng (`until: 2025`) hoặc ngày cuối (`until: 30/6/2025`)",
+                    );
+                    None
+                }
+            },
+        };
+        if let (Some(a), Some(b)) = (from, until)
+            && a > b
+        {
+            ok = false;
+            self.error(
+                f,
+                &at("until"),
+                format!(
+                    "`until` ({}) trước `from` ({}): sự kiện không bao giờ diễn ra",
+                    b.format("%-d/%-m/%Y"),
+                    a.format("%-d/%-m/%Y")
+                ),
+                "kiểm tra lại hai năm",
+            );
+        }
+        let title = match self.optional_text((f, &at("title"), &e.title), "tên chính thức") {
+            None => None,
+            Some(t) => {
+                let mut rest = t.clone();
+                for p in crate::schedule::TITLE_PLACEHOLDERS {
+                    rest = rest.replace(p, "");
+                }
+                if let Some(i) = rest.find(['{', '}']) {
+                    ok = false;
+                    let near: String = rest[i..].chars().take(12).collect();
+                    self.error(
+                        f,
+                        &at("title"),
+                        format!("`title` có chỗ `{near}` không hiểu được"),
+                        "trong `title` chỉ dùng `{n}` (lần kỷ niệm thứ mấy) và `{can_chi}` (tên năm âm lịch, ví dụ Bính Ngọ)",
+                    );
+                } else if t.contains("{n}") && e.since.is_none() {
+                    ok = false;
+                    self.error(
+                        f,
+                        &at("title"),
+                        "`{n}` trong `title` cần `since` để biết lần kỷ niệm thứ mấy",
+                        "thêm `since: NĂM` hoặc bỏ `{n}`",
+                    );
+                }
+                Some(t)
+            }
+        };
         if !ok {
             return None;
         }
@@ -266,6 +341,9 @@ impl Resolver {
             tasks: tasks?,
             round_tasks: round_tasks?,
             note,
+            from,
+            until,
+            title,
         })
     }
 
@@ -301,5 +379,18 @@ impl Resolver {
             }
         }
         ok.then_some(out)
+    }
+}
+
+/// `until: 2025` (its 31/12; `from: 2026`: its 1/1), `30/6/2025` or `2025-06-30`: the day.
+fn bound_of(text: &str, last: bool) -> Option<NaiveDate> {
+    let text = text.trim();
+    if let Ok(y) = text.parse::<i32>() {
+        let (m, d) = if last { (12, 31) } else { (1, 1) };
+        return NaiveDate::from_ymd_opt(y, m, d).filter(|_| (1900..=2199).contains(&y));
+    }
+    match super::syntax::parse_solar(text).ok()? {
+        DateRule::Once(d) => Some(d),
+        _ => None,
     }
 }
