@@ -19,7 +19,7 @@ fn shipped() -> Sources {
         config: read("config/ngayle.yaml"),
         staff: Some(read("config/staff.yaml")),
         tasks: Some(read("calendars/tasks.yaml")),
-        days_off: None,
+        days_off: Some(read("calendars/ngay-nghi.yaml")),
         layers: [
             "dong-trieu",
             "education",
@@ -155,14 +155,15 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn mutated_files_never_panic(which in 0usize..11, edits in proptest::collection::vec(edit(), 1..6)) {
+    fn mutated_files_never_panic(which in 0usize..12, edits in proptest::collection::vec(edit(), 1..6)) {
         let mut src = shipped();
         let file: &mut SourceFile = match which {
             0 => &mut src.config,
             1 => src.staff.as_mut().unwrap_or_else(|| unreachable!()),
             2 => src.tasks.as_mut().unwrap_or_else(|| unreachable!()),
-            i @ 3..=7 => &mut src.layers[i - 3],
-            i => &mut src.templates[(i - 8) % 3],
+            3 => src.days_off.as_mut().unwrap_or_else(|| unreachable!()),
+            i @ 4..=8 => &mut src.layers[i - 4],
+            i => &mut src.templates[(i - 9) % 3],
         };
         file.text = apply(&file.text, &edits);
         let today = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap_or_default();
@@ -172,7 +173,7 @@ proptest! {
         }
         for d in &diags {
             prop_assert!(d.line >= 1 && d.column >= 1, "{d}");
-            let known = std::iter::once(&src.config).chain(&src.staff).chain(&src.tasks).chain(&src.layers).chain(&src.templates);
+            let known = std::iter::once(&src.config).chain(&src.staff).chain(&src.tasks).chain(&src.days_off).chain(&src.layers).chain(&src.templates);
             prop_assert!(known.map(|f| &f.path).any(|p| p == &d.path), "a diagnostic for an unknown file: {}", d);
             prop_assert!(!d.message.is_empty());
         }
