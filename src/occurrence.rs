@@ -219,8 +219,9 @@ fn build<'s>(schedule: &'s Schedule, event: &'s Event, when: When) -> Occurrence
             None => name,
         },
     };
-    // The event's own official title, when it has one (`title:`): its `{n}` and `{can_chi}`
-    // filled in; without an anniversary it is the calendar title too (Tết Nguyên đán Bính Ngọ).
+    // The event's own official title, when it has one (`title:`): its `{n}`, `{year}` and
+    // `{can_chi}` filled in; without an anniversary it is the calendar title too (Tết Nguyên
+    // đán Bính Ngọ).
     let own = event.title.as_ref().map(|t| {
         let can_chi = lunar::solar_to_lunar(date)
             .map(|l| lunar::year_name(l.year))
@@ -229,6 +230,7 @@ fn build<'s>(schedule: &'s Schedule, event: &'s Event, when: When) -> Occurrence
             "{n}",
             &anniversary.map(|n| n.to_string()).unwrap_or_default(),
         )
+        .replace("{year}", &year.to_string())
         .replace("{can_chi}", &can_chi)
     });
     let (title, subject) = match own {

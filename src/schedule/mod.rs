@@ -301,12 +301,13 @@ pub struct Event {
     /// that was merged away.
     pub until: Option<NaiveDate>,
     /// The official title when the rule's form does not fit (`title:`), with `{n}` for the
-    /// anniversary number and `{can_chi}` for the lunar year's name.
+    /// anniversary number, `{year}` for the occurrence's year and `{can_chi}` for the lunar
+    /// year's name.
     pub title: Option<String>,
 }
 
 /// What an event's `title:` may hold besides text.
-pub const TITLE_PLACEHOLDERS: [&str; 2] = ["{n}", "{can_chi}"];
+pub const TITLE_PLACEHOLDERS: [&str; 3] = ["{n}", "{year}", "{can_chi}"];
 
 /// When an event happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -106,6 +106,10 @@ fn no_title_of_the_shipped_calendars_carries_a_remark_in_brackets() {
         "Kỷ niệm 60 năm Chiến thắng trận đầu của Hải quân nhân dân Việt Nam (5/8/1964 - 5/8/2024)"
     );
     assert_eq!(
+        official("ngay-mat-ho-chi-minh-di-chuc", "2024"),
+        "Kỷ niệm 55 năm thực hiện Di chúc của Chủ tịch Hồ Chí Minh (2/9/1969 - 2/9/2024)"
+    );
+    assert_eq!(
         official("sinh-nhat-hoang-van-thu", "2024"),
         "Kỷ niệm 115 năm Ngày sinh đồng chí Hoàng Văn Thụ (4/11/1909 - 4/11/2024)"
     );

@@ -311,7 +311,7 @@ impl Resolver {
                         f,
                         &at("title"),
                         format!("`title` có chỗ `{near}` không hiểu được"),
-                        "trong `title` chỉ dùng `{n}` (lần kỷ niệm thứ mấy) và `{can_chi}` (tên năm âm lịch, ví dụ Bính Ngọ)",
+                        "trong `title` chỉ dùng `{n}` (lần kỷ niệm thứ mấy), `{year}` (năm) và `{can_chi}` (tên năm âm lịch, ví dụ Bính Ngọ)",
                     );
                 } else if t.contains("{n}") && e.since.is_none() {
                     ok = false;
