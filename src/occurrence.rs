@@ -151,11 +151,17 @@ pub(crate) fn happenings(
     from: NaiveDate,
     to: NaiveDate,
 ) -> impl Iterator<Item = (&Event, When)> {
-    // A year earlier too: spans that started before `from`, and lunar months 11–12 of the
-    // previous lunar year that fall in January or February.
-    let years = from.year().saturating_sub(1)..=to.year();
+    // Earlier rule years too: a solar year Y − 1 for spans that started before `from`; lunar
+    // years Y − 1 (months 11–12 fall as late as February of Y) and Y − 2 (a lunar year ends by
+    // 20/2 of the next solar year, and a span of up to 366 days from then reaches into Y).
+    // Lunar year Y + 1 begins in solar year Y + 1 (Tết is never before 21/1).
+    let first = from.year().saturating_sub(1);
+    let years = first.saturating_sub(1)..=to.year();
     years.filter(move |_| from <= to).flat_map(move |year| {
         schedule.events.iter().filter_map(move |event| {
+            if year < first && !matches!(event.rule, DateRule::Lunar { .. }) {
+                return None;
+            }
             let when = happening(event, year)?;
             (when.date <= to && last_day(event, when.date) >= from).then_some((event, when))
         })
@@ -516,6 +522,26 @@ mod tests {
             Some("29/2 dời sang 28/2")
         );
         assert_eq!(moved_from(rule, d(2024, 2, 29)), None);
+    }
+
+    /// Every day of lunar months 1–10 of lunar year Y falls in solar year Y, 1900–2199: for
+    /// them the lunar and the solar year agree (Tết, Giỗ Tổ Hùng Vương, Trung thu among them).
+    /// Months 11–12 do not: 25/11 of lunar 2023 is 6/1/2024, 20/12 of lunar 2024 is 19/1/2025.
+    #[test]
+    fn lunar_months_1_to_10_fall_in_their_own_solar_year() {
+        for year in lunar::FIRST_YEAR..=lunar::LAST_YEAR {
+            for month in 1..=10 {
+                for day in 1..=30 {
+                    let rule = DateRule::Lunar { day, month };
+                    let got = date_in(rule, year).map(|d| d.year());
+                    assert_eq!(got, Some(year), "{rule} of lunar {year}");
+                }
+            }
+        }
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day);
+        let lunar = |day, month| DateRule::Lunar { day, month };
+        assert_eq!(date_in(lunar(25, 11), 2023), d(2024, 1, 6));
+        assert_eq!(date_in(lunar(20, 12), 2024), d(2025, 1, 19));
     }
 
     #[test]
