@@ -8,8 +8,13 @@
 //! Policies (also in `calendars/README.md`):
 //! - a lunar day 30 in a 29-day month falls on day 29, the last day of that month;
 //! - a lunar event in a month that has a leap twin falls in the regular (first) month;
-//! - a lunar event "in year Y" is the one of lunar year Y (20/12 of lunar 2024 is in January
-//!   2025) and its anniversary counts lunar years; for months 1–10 the two years agree;
+//! - a lunar event belongs to the solar year its date falls in: the occurrences in a range are
+//!   the days of its D/M in every lunar year that fall in (or, spanning, overlap) the range.
+//!   Months 1–10 of lunar year Y always fall in solar year Y; months 11–12 may fall in
+//!   January–February of Y + 1, so a solar year can hold two of them or none (25/11: 6/1/2024
+//!   and 25/12/2024, then 13/1/2026). Its anniversary counts lunar years, N = lunar year −
+//!   since, the years its title names (`25/11/2000 - 25/11/2025 âm lịch`): each N exactly once,
+//!   where the solar year would give two 24th and no 25th; for months 1–10 the two agree;
 //! - a solar 29/2 falls on 28/2 in common years, and its titles say so;
 //! - an event does not occur before its `since` year and, in that year, appears under its plain
 //!   name with no number;
@@ -84,7 +89,8 @@ pub struct Occurrence<'s> {
     pub event: &'s Event,
     /// The first day.
     pub date: NaiveDate,
-    /// The rule's year: the solar year, or the lunar year for lunar events.
+    /// The rule's year: the solar year, or the lunar year for lunar events (for months 11–12,
+    /// possibly the solar year before the date's). N counts from it; the feed's UID carries it.
     pub year: i32,
     /// N, when the event has a `since` and this is not its origin year.
     pub anniversary: Option<u32>,
