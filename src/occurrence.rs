@@ -8,8 +8,13 @@
 //! Policies (also in `calendars/README.md`):
 //! - a lunar day 30 in a 29-day month falls on day 29, the last day of that month;
 //! - a lunar event in a month that has a leap twin falls in the regular (first) month;
-//! - a lunar event "in year Y" is the one of lunar year Y (20/12 of lunar 2024 is in January
-//!   2025) and its anniversary counts lunar years; for months 1–10 the two years agree;
+//! - a lunar event belongs to the solar year its date falls in: the occurrences in a range are
+//!   the days of its D/M in every lunar year that fall in (or, spanning, overlap) the range.
+//!   Months 1–10 of lunar year Y always fall in solar year Y; months 11–12 may fall in
+//!   January–February of Y + 1, so a solar year can hold two of them or none (25/11: 6/1/2024
+//!   and 25/12/2024, then 13/1/2026). Its anniversary counts lunar years, N = lunar year −
+//!   since, the years its title names (`25/11/2000 - 25/11/2025 âm lịch`): each N exactly once,
+//!   where the solar year would give two 24th and no 25th; for months 1–10 the two agree;
 //! - a solar 29/2 falls on 28/2 in common years, and its titles say so;
 //! - an event does not occur before its `since` year and, in that year, appears under its plain
 //!   name with no number;
@@ -84,7 +89,8 @@ pub struct Occurrence<'s> {
     pub event: &'s Event,
     /// The first day.
     pub date: NaiveDate,
-    /// The rule's year: the solar year, or the lunar year for lunar events.
+    /// The rule's year: the solar year, or the lunar year for lunar events (for months 11–12,
+    /// possibly the solar year before the date's). N counts from it; the feed's UID carries it.
     pub year: i32,
     /// N, when the event has a `since` and this is not its origin year.
     pub anniversary: Option<u32>,
@@ -151,11 +157,17 @@ pub(crate) fn happenings(
     from: NaiveDate,
     to: NaiveDate,
 ) -> impl Iterator<Item = (&Event, When)> {
-    // A year earlier too: spans that started before `from`, and lunar months 11–12 of the
-    // previous lunar year that fall in January or February.
-    let years = from.year().saturating_sub(1)..=to.year();
+    // Earlier rule years too: a solar year Y − 1 for spans that started before `from`; lunar
+    // years Y − 1 (months 11–12 fall as late as February of Y) and Y − 2 (a lunar year ends by
+    // 20/2 of the next solar year, and a span of up to 366 days from then reaches into Y).
+    // Lunar year Y + 1 begins in solar year Y + 1 (Tết is never before 21/1).
+    let first = from.year().saturating_sub(1);
+    let years = first.saturating_sub(1)..=to.year();
     years.filter(move |_| from <= to).flat_map(move |year| {
         schedule.events.iter().filter_map(move |event| {
+            if year < first && !matches!(event.rule, DateRule::Lunar { .. }) {
+                return None;
+            }
             let when = happening(event, year)?;
             (when.date <= to && last_day(event, when.date) >= from).then_some((event, when))
         })
@@ -538,6 +550,26 @@ mod tests {
             Some("29/2 dời sang 28/2")
         );
         assert_eq!(moved_from(rule, d(2024, 2, 29)), None);
+    }
+
+    /// Every day of lunar months 1–10 of lunar year Y falls in solar year Y, 1900–2199: for
+    /// them the lunar and the solar year agree (Tết, Giỗ Tổ Hùng Vương, Trung thu among them).
+    /// Months 11–12 do not: 25/11 of lunar 2023 is 6/1/2024, 20/12 of lunar 2024 is 19/1/2025.
+    #[test]
+    fn lunar_months_1_to_10_fall_in_their_own_solar_year() {
+        for year in lunar::FIRST_YEAR..=lunar::LAST_YEAR {
+            for month in 1..=10 {
+                for day in 1..=30 {
+                    let rule = DateRule::Lunar { day, month };
+                    let got = date_in(rule, year).map(|d| d.year());
+                    assert_eq!(got, Some(year), "{rule} of lunar {year}");
+                }
+            }
+        }
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day);
+        let lunar = |day, month| DateRule::Lunar { day, month };
+        assert_eq!(date_in(lunar(25, 11), 2023), d(2024, 1, 6));
+        assert_eq!(date_in(lunar(20, 12), 2024), d(2025, 1, 19));
     }
 
     #[test]

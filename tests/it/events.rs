@@ -466,3 +466,197 @@ fn spans_one_offs_and_leap_days() {
     assert_eq!(dates(&s, "2023-02-01", "2023-03-31"), [d("2023-02-28")]);
     assert_eq!(dates(&s, "2024-02-01", "2024-03-31"), [d("2024-02-29")]);
 }
+
+// ---- lunar events and solar years (issue 16, item 7) ----
+
+/// A small project with lunar events late in the lunar year, and `ngayle events` on it.
+const LATE_LUNAR: &str = "\
+name: Thử
+events:
+  - id: le-25-11
+    name: Lễ Hai lăm tháng Một
+    lunar: 25/11
+    since: 2000
+  - id: le-20-12
+    name: Lễ Hai mươi tháng Chạp
+    lunar: 20/12
+    since: 2000
+  - id: le-25-11-tron
+    name: Lễ Hai lăm tháng Một năm tròn
+    lunar: 25/11
+    since: 2000
+    only: round
+";
+
+fn project_tsv(p: &crate::support::Project, from: &str, to: &str) -> String {
+    let r = p.run(&["events", "--from", from, "--to", to, "--format", "tsv"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    r.stdout
+}
+
+/// Each solar date of a `lunar: 25/11` event in 2023–2031 exactly once, with the N of its
+/// lunar year (the one its title names): 2024 has two (6/1, lunar 2023's, and 25/12, lunar
+/// 2024's), 2025 none — no day of 2025 is a 25/11 — and the 25th anniversary (năm lẻ 5) is
+/// 13/1/2026. The dates are those of the reference fixture (`tests/fixtures/lunar-months.tsv`).
+#[test]
+fn a_lunar_25_11_event_occurs_on_each_of_its_solar_dates_once() {
+    let p = minimal(&[("calendars/national.yaml", LATE_LUNAR)]);
+    let out = project_tsv(&p, "2023-01-01", "2031-12-31");
+    let got: Vec<[String; 4]> = rows(&out)
+        .into_iter()
+        .filter(|r| r[1] == "le-25-11")
+        .collect();
+    let want = [
+        "2024-01-06 le-25-11 23 khac",
+        "2024-12-25 le-25-11 24 khac",
+        "2026-01-13 le-25-11 25 le5",
+        "2027-01-02 le-25-11 26 khac",
+        "2027-12-22 le-25-11 27 khac",
+        "2029-01-09 le-25-11 28 khac",
+        "2029-12-29 le-25-11 29 khac",
+        "2030-12-19 le-25-11 30 tron",
+    ];
+    let got_text: Vec<String> = got.iter().map(|r| r.join(" ")).collect();
+    assert_eq!(got_text, want, "{out}");
+    // The official title names the lunar dates it counts between.
+    assert!(
+        out.contains(
+            "2026-01-13\tle-25-11\t25\tle5\tKỷ niệm 25 năm Lễ Hai lăm tháng Một \
+             (25/11/2000 - 25/11/2025 âm lịch)\tLễ Hai lăm tháng Một — 25 năm (năm lẻ 5)\n"
+        ),
+        "{out}"
+    );
+    // Per solar year: as many as its days that are a 25/11.
+    let per_year: Vec<usize> = (2023..=2031)
+        .map(|y| {
+            let year = project_tsv(&p, &format!("{y}-01-01"), &format!("{y}-12-31"));
+            rows(&year).iter().filter(|r| r[1] == "le-25-11").count()
+        })
+        .collect();
+    assert_eq!(per_year, [0, 2, 0, 1, 2, 0, 2, 1, 0]);
+    // `only: round` keeps its round years, though no day of 2025 is a 25/11.
+    let round: Vec<String> = rows(&out)
+        .into_iter()
+        .filter(|r| r[1] == "le-25-11-tron")
+        .map(|r| r.join(" "))
+        .collect();
+    assert_eq!(
+        round,
+        [
+            "2026-01-13 le-25-11-tron 25 le5",
+            "2030-12-19 le-25-11-tron 30 tron"
+        ]
+    );
+}
+
+/// 20/12 always falls in January or February of the next solar year: once in every solar
+/// year, N counting its lunar year (20/12/2024 âm lịch is 19/1/2025, the 24th).
+#[test]
+fn a_lunar_20_12_event_occurs_once_in_every_solar_year() {
+    let p = minimal(&[("calendars/national.yaml", LATE_LUNAR)]);
+    let out = project_tsv(&p, "2023-01-01", "2031-12-31");
+    let got: Vec<String> = rows(&out)
+        .into_iter()
+        .filter(|r| r[1] == "le-20-12")
+        .map(|r| format!("{} {}", r[0], r[2]))
+        .collect();
+    let want = [
+        "2023-01-11 22",
+        "2024-01-30 23",
+        "2025-01-19 24",
+        "2026-02-07 25",
+        "2027-01-27 26",
+        "2028-01-16 27",
+        "2029-02-03 28",
+        "2030-01-23 29",
+        "2031-01-13 30",
+    ];
+    assert_eq!(got, want, "{out}");
+}
+
+/// The listing of a range is the listings of its years put together: nothing lost or listed
+/// twice where the range is split at 31/12–1/1, for lunar events whose dates move across it
+/// (events 2024 + events 2025 = events 2024–2025, and so for every year of 2023–2031).
+#[test]
+fn splitting_a_range_by_year_loses_and_repeats_nothing() {
+    let layer = format!("{LATE_LUNAR}  - id: tet\n    name: Tết\n    lunar: 1/1\n");
+    let p = minimal(&[("calendars/national.yaml", &layer)]);
+    let year = |y: i32| project_tsv(&p, &format!("{y}-01-01"), &format!("{y}-12-31"));
+    assert_eq!(
+        project_tsv(&p, "2024-01-01", "2025-12-31"),
+        year(2024) + &year(2025)
+    );
+    let whole = project_tsv(&p, "2023-01-01", "2031-12-31");
+    assert_eq!(whole, (2023..=2031).map(year).collect::<String>());
+    assert_eq!(whole.lines().count(), 8 + 9 + 2 + 9, "{whole}");
+}
+
+/// A lunar event lasting a year is there on every day it lasts: lunar 2023's 1/12 (11/1/2024
+/// to 10/1/2025) and lunar 2024's (from 31/12/2024) both overlap the first days of 2025.
+#[test]
+fn a_year_long_lunar_event_overlaps_the_year_after_next() {
+    let layer =
+        "name: Thử\nevents:\n  - id: ca-nam\n    name: Cả năm\n    lunar: 1/12\n    days: 366\n";
+    let p = minimal(&[("calendars/national.yaml", layer)]);
+    let starts = |from, to| -> Vec<String> {
+        rows(&project_tsv(&p, from, to))
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect()
+    };
+    assert_eq!(
+        starts("2025-01-01", "2025-01-05"),
+        ["2024-01-11", "2024-12-31"]
+    );
+    assert_eq!(
+        starts("2025-01-10", "2025-01-10"),
+        ["2024-01-11", "2024-12-31"]
+    );
+    assert_eq!(starts("2025-01-11", "2025-01-11"), ["2024-12-31"]);
+}
+
+/// Tết (1/1), Giỗ Tổ Hùng Vương (10/3) and Tết Trung thu (15/8) fall in their own lunar year's
+/// solar year, every year the calendar covers: once a year each, N = the solar year − since.
+#[test]
+fn the_big_lunar_festivals_occur_once_in_every_solar_year() {
+    let layer = "\
+name: Thử
+events:
+  - id: tet
+    name: Tết Nguyên đán
+    lunar: 1/1
+    since: 1968
+  - id: gio-to
+    name: Giỗ Tổ Hùng Vương
+    lunar: 10/3
+    since: 1968
+  - id: trung-thu
+    name: Tết Trung thu
+    lunar: 15/8
+    since: 1968
+";
+    let p = minimal(&[("calendars/national.yaml", layer)]);
+    let out = project_tsv(&p, "1968-01-01", "2199-12-31");
+    let rows = rows(&out);
+    for id in ["tet", "gio-to", "trung-thu"] {
+        let got: Vec<(i32, String)> = rows
+            .iter()
+            .filter(|r| r[1] == id)
+            .map(|r| (r[0][..4].parse().unwrap_or_default(), r[2].clone()))
+            .collect();
+        let want: Vec<(i32, String)> = (1968..=2199)
+            .map(|y| {
+                let n = if y == 1968 {
+                    String::new()
+                } else {
+                    (y - 1968).to_string()
+                };
+                (y, n)
+            })
+            .collect();
+        assert_eq!(got, want, "{id}");
+    }
+    assert!(has(&rows, "2024-02-10 tet 56"));
+    assert!(has(&rows, "2024-04-18 gio-to 56"));
+    assert!(has(&rows, "2024-09-17 trung-thu 56"));
+}
