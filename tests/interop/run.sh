@@ -4,7 +4,8 @@
 # recurring-ical-events, ical.js from Thunderbird) and a real client (vdirsyncer into a folder,
 # khal on that folder). The reference for every comparison is `ngayle events --format tsv` for
 # the same range. It also checks the JSON Schemas in schema/ against the shipped files and
-# `ngayle check` (check_schema.py, with Python jsonschema).
+# `ngayle check` (check_schema.py, with Python jsonschema; check_schema_patterns.mjs: as JavaScript
+# compiles the patterns, as VS Code does).
 #
 #   bash tests/interop/run.sh [NGAYLE_BINARY]        # default target/debug/ngayle
 #
@@ -195,6 +196,7 @@ expect "ngayle check accepts the copied config and calendars" "$BIN" --config "$
 # against ngayle check: one mistake each, refused by both, or by check alone when a schema cannot
 # express it (cross-file references, unique ids, leap years).
 run_checker schema "$PY" "$HERE/check_schema.py" "$BIN" "$ROOT" "$WORK/schema"
+run_checker schema-patterns node "$HERE/check_schema_patterns.mjs" "$ROOT/schema"
 
 Y=$(TZ=Asia/Ho_Chi_Minh date +%Y)
 FROM_YEAR=$((Y - 1))
