@@ -159,4 +159,51 @@ mod tests {
         );
         assert_eq!(super::Staff::KEYS, &["groups", "people"]);
     }
+
+    /// The JSON Schemas in schema/ (what an editor checks as the admin types) name exactly the
+    /// keys of each raw type, and no other (`additionalProperties: false`): a key added here
+    /// without its schema, or a key the schema invented, fails.
+    #[test]
+    fn the_schemas_have_the_keys_of_the_raw_types() {
+        use super::*;
+        let cases: &[(&str, &str, &[&str])] = &[
+            ("ngayle", "", Config::KEYS),
+            ("ngayle", "/properties/unit", Unit::KEYS),
+            ("ngayle", "/properties/http/anyOf/0", Http::KEYS),
+            ("ngayle", "/properties/mail/anyOf/0", Mail::KEYS),
+            ("ngayle", "/properties/reminders/anyOf/0", Reminders::KEYS),
+            ("ngayle", "/properties/reload/anyOf/0", Reload::KEYS),
+            ("staff", "", Staff::KEYS),
+            ("staff", "/properties/groups/items", Group::KEYS),
+            ("staff", "/properties/people/items", Person::KEYS),
+            ("tasks", "", Tasks::KEYS),
+            ("tasks", "/$defs/task", Task::KEYS),
+            ("layer", "", Layer::KEYS),
+            ("layer", "/$defs/event", Event::KEYS),
+            ("ngay-nghi", "", DaysOff::KEYS),
+            ("ngay-nghi", "/$defs/decision", Decision::KEYS),
+        ];
+        for &(file, at, keys) in cases {
+            let path = format!("{}/schema/{file}.schema.json", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let schema: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let object = schema
+                .pointer(at)
+                .unwrap_or_else(|| panic!("{path}: nothing at {at:?}"));
+            let mut named: Vec<&str> = object["properties"]
+                .as_object()
+                .map(|o| o.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            let mut want = keys.to_vec();
+            named.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(named, want, "{path} at {at:?}");
+            assert_eq!(
+                object["additionalProperties"],
+                serde_json::Value::Bool(false),
+                "{path} at {at:?}: an unknown key must be refused"
+            );
+        }
+    }
 }

@@ -3,7 +3,9 @@
 # calendars, then reads its feeds with independent parsers (Python icalendar and
 # recurring-ical-events, ical.js from Thunderbird) and a real client (vdirsyncer into a folder,
 # khal on that folder). The reference for every comparison is `ngayle events --format tsv` for
-# the same range.
+# the same range. It also checks the JSON Schemas in schema/ against the shipped files and
+# `ngayle check` (check_schema.py, with Python jsonschema; check_schema_patterns.mjs: as JavaScript
+# compiles the patterns, as VS Code does).
 #
 #   bash tests/interop/run.sh [NGAYLE_BINARY]        # default target/debug/ngayle
 #
@@ -154,7 +156,7 @@ if ! cmp -s "$HERE/requirements.txt" "$VENV/.ngayle-interop-requirements.txt" 2>
   cp "$HERE/requirements.txt" "$VENV/.ngayle-interop-requirements.txt"
 fi
 (cd "$HERE" && timeout 300 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-"$VENV/bin/python" -c 'import icalendar, recurring_ical_events, yaml' &&
+"$VENV/bin/python" -c 'import icalendar, recurring_ical_events, yaml, jsonschema' &&
   "$VENV/bin/vdirsyncer" --version >/dev/null && "$VENV/bin/khal" --version >/dev/null
 
 if [[ ! -x "$BIN" ]]; then
@@ -190,6 +192,11 @@ events:
 EOF
 CFG="$WORK/config/ngayle.yaml"
 expect "ngayle check accepts the copied config and calendars" "$BIN" --config "$CFG" check
+# The JSON Schemas in schema/ (what VS Code checks as the admin types) against the shipped files and
+# against ngayle check: one mistake each, refused by both, or by check alone when a schema cannot
+# express it (cross-file references, unique ids, leap years).
+run_checker schema "$PY" "$HERE/check_schema.py" "$BIN" "$ROOT" "$WORK/schema"
+run_checker schema-patterns node "$HERE/check_schema_patterns.mjs" "$ROOT/schema"
 
 Y=$(TZ=Asia/Ho_Chi_Minh date +%Y)
 FROM_YEAR=$((Y - 1))
