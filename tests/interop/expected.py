@@ -143,16 +143,24 @@ class Reminder:
 VIETNAM = dt.timezone(dt.timedelta(hours=7))
 
 
-def read_upcoming_tsv(path: str | pathlib.Path) -> list[Reminder]:
-    """`ngayle upcoming --format tsv`: `due_at event_id event_date task_id person_id email`, due_at
-    RFC 3339 at +07:00 — the reminder plan, computed by ngayle's planner, not its feed writer."""
-    out = []
+def _tsv_rows(path: str | pathlib.Path, ncols: int) -> list[list[str]]:
+    """The non-empty lines of a tsv file, each split into exactly `ncols` columns."""
+    rows = []
     for n, line in enumerate(pathlib.Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line:
             continue
         cols = line.split("\t")
-        if len(cols) != 6:
-            raise ValueError(f"{path}:{n}: expected 6 tab-separated columns, got {len(cols)}: {line!r}")
+        if len(cols) != ncols:
+            raise ValueError(f"{path}:{n}: expected {ncols} tab-separated columns, got {len(cols)}: {line!r}")
+        rows.append(cols)
+    return rows
+
+
+def read_upcoming_tsv(path: str | pathlib.Path) -> list[Reminder]:
+    """`ngayle upcoming --format tsv`: `due_at event_id event_date task_id person_id email`, due_at
+    RFC 3339 at +07:00 — the reminder plan, computed by ngayle's planner, not its feed writer."""
+    out = []
+    for cols in _tsv_rows(path, 6):
         due = dt.datetime.fromisoformat(cols[0])
         date = dt.date.fromisoformat(cols[2])
         start = dt.datetime.combine(date, dt.time(0, 0), VIETNAM)
@@ -162,16 +170,11 @@ def read_upcoming_tsv(path: str | pathlib.Path) -> list[Reminder]:
 
 def read_events_tsv(path: str | pathlib.Path, schedule: Schedule) -> list[Occurrence]:
     out = []
-    for n, line in enumerate(pathlib.Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line:
-            continue
-        cols = line.split("\t")
-        if len(cols) != 6:
-            raise ValueError(f"{path}:{n}: expected 6 tab-separated columns, got {len(cols)}: {line!r}")
+    for cols in _tsv_rows(path, 6):
         date, event_id, anniversary, klass, _official, title = cols
         start = dt.date.fromisoformat(date)
         if event_id not in schedule.days:
-            raise ValueError(f"{path}:{n}: event id {event_id!r} not found in the calendar YAML")
+            raise ValueError(f"{path}: event id {event_id!r} (on {date}) not found in the calendar YAML")
         end = start + dt.timedelta(days=schedule.days[event_id])
         out.append(Occurrence(start, end, event_id, anniversary, klass, title))
     return out
