@@ -35,7 +35,7 @@ pub struct ReminderKey {
     /// Which of the task's reminders: its lead, normalized (`7d`, `1d`, `120m`; see
     /// [`lead_keys`]), so that a lead keeps its key whatever other leads are added or dropped.
     /// Rows recorded before tasks had leads have `''`; the store gives each the lead of the
-    /// planned reminder due at its instant (`store::adopt_legacy`).
+    /// planned reminder due nearest its instant (`store::adopt_legacy`).
     pub lead: Arc<str>,
 }
 
