@@ -24,12 +24,8 @@ fuzz_target!(|data: &[u8]| {
             "no schedule and no error"
         );
     }
-    let files = std::iter::once(&src.config)
-        .chain(&src.staff)
-        .chain(&src.tasks)
-        .chain(&src.layers)
-        .chain(&src.templates);
-    let files: Vec<_> = files.collect();
+    // Every file of the sources (the days-off decisions too), in the loader's order.
+    let files: Vec<_> = src.files().collect();
     for d in &diags {
         assert!(!d.message.is_empty(), "a diagnostic without a message");
         let Some(file) = files.iter().find(|f| f.path == d.path) else {

@@ -173,7 +173,7 @@ proptest! {
         }
         for d in &diags {
             prop_assert!(d.line >= 1 && d.column >= 1, "{d}");
-            let known = std::iter::once(&src.config).chain(&src.staff).chain(&src.tasks).chain(&src.days_off).chain(&src.layers).chain(&src.templates);
+            let known = src.files();
             prop_assert!(known.map(|f| &f.path).any(|p| p == &d.path), "a diagnostic for an unknown file: {}", d);
             prop_assert!(!d.message.is_empty());
         }
