@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate};
 
 use super::syntax::{is_valid_id, parse_day_off, parse_lunar, parse_solar, suggest_id};
-use super::{Defined, Item, Resolver, SourceFile, ids_help, k};
+use super::{Defined, Field, Item, Resolver, SourceFile, ids_help, k};
 use crate::diag::allowed_help;
 use crate::schedule::{Category, DateRule, Event, Layer, raw};
 use crate::yaml::{List, Seg};
@@ -250,38 +250,17 @@ impl Resolver {
             );
         }
         let note = self.scalar_text((f, &at("note"), &e.note), "ghi chú", true);
-        let from = match self.optional_text((f, &at("from"), &e.from), "ngày đầu") {
-            None => None,
-            Some(u) => match bound_of(&u, false) {
-                Some(d) => Some(d),
-                None => {
-                    ok = false;
-                    self.error(
-                        f,
-                        &at("from"),
-                        format!("`from: {u}` không hợp lệ"),
-                        "ghi năm đầu tiên sự kiện áp dụng (`from: 2026`) hoặc ngày đầu (`from: 1/7/2025`)",
-                    );
-                    None
-                }
-            },
-        };
-        let until = match self.optional_text((f, &at("until"), &e.until), "ngày cuối") {
-            None => None,
-            Some(u) => match bound_of(&u, true) {
-                Some(d) => Some(d),
-                None => {
-                    ok = false;
-                    self.error(
-                        f,
-                        &at("until"),
-                        format!("`until: {u}` không hợp lệ"),
-                        "ghi năm cuối cùng sự kiện còn áp dụng (`until: 2025`) hoặc ngày cuối (`until: 30/6/2025`)",
-                    );
-                    None
-                }
-            },
-        };
+        let (from, from_ok) = self.bound(
+            (f, &at("from"), &e.from),
+            false,
+            "ghi năm đầu tiên sự kiện áp dụng (`from: 2026`) hoặc ngày đầu (`from: 1/7/2025`)",
+        );
+        let (until, until_ok) = self.bound(
+            (f, &at("until"), &e.until),
+            true,
+            "ghi năm cuối cùng sự kiện còn áp dụng (`until: 2025`) hoặc ngày cuối (`until: 30/6/2025`)",
+        );
+        ok &= from_ok && until_ok;
         if let (Some(a), Some(b)) = (from, until)
             && a > b
         {
@@ -345,6 +324,23 @@ impl Resolver {
             until,
             title,
         })
+    }
+
+    /// An event's `from` or `until` (`last`): the day, and false after an error (reported).
+    fn bound(&mut self, (f, path, v): Field, last: bool, help: &str) -> (Option<NaiveDate>, bool) {
+        let key = if last { "until" } else { "from" };
+        let Some(text) =
+            self.optional_text((f, path, v), if last { "ngày cuối" } else { "ngày đầu" })
+        else {
+            return (None, true);
+        };
+        match bound_of(&text, last) {
+            Some(d) => (Some(d), true),
+            None => {
+                self.error(f, path, format!("`{key}: {text}` không hợp lệ"), help);
+                (None, false)
+            }
+        }
     }
 
     /// The tasks an event names at `key`, checked against `task_ids` unless that is `None`
