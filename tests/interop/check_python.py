@@ -219,6 +219,20 @@ def same_bytes_detail(a: bytes, b: bytes) -> str:
     return f"lengths differ: served {len(a)} bytes, cli {len(b)} bytes"
 
 
+def served_feed(label: str, url: str, saved: pathlib.Path):
+    """GET a served feed, keep its bytes in `saved`, and run the checks every feed gets (status,
+    parse, properties, HTTP caching): (headers, body, calendar or None), or None without a 200."""
+    status, headers, body = fetch(url)
+    if not check(f"{label}: 200", status == 200, f"status {status}, {body[:200]!r}"):
+        return None
+    saved.write_bytes(body)
+    cal, err = parse(body)
+    check(f"{label}: icalendar parses it", cal is not None, err)
+    common_feed_checks(label, url, body, headers, cal)
+    http_cache_checks(label, url, body, headers)
+    return headers, body, cal
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--base", required=True, help="http://127.0.0.1:PORT")
@@ -317,15 +331,10 @@ def main() -> int:
     # ---- group feeds
     for group in [g for g in args.groups.split(",") if g]:
         label = f"/calendar/{group}.ics"
-        url = args.base + label
-        status, headers, gbody = fetch(url)
-        if not check(f"{label}: 200", status == 200, f"status {status}, {gbody[:200]!r}"):
+        served = served_feed(label, args.base + label, workdir / f"served-{group}.ics")
+        if served is None:
             continue
-        (workdir / f"served-{group}.ics").write_bytes(gbody)
-        gcal, err = parse(gbody)
-        check(f"{label}: icalendar parses it", gcal is not None, err)
-        common_feed_checks(label, url, gbody, headers, gcal)
-        http_cache_checks(label, url, gbody, headers)
+        _, gbody, gcal = served
         if gcal is not None:
             evs = vevents(gcal)
             not_in_full = [str(e.get("UID")) for e in evs
@@ -376,14 +385,10 @@ def main() -> int:
     workdays = [str(w) for w in (config_doc.get("reminders") or {}).get("workdays") or ["mon", "tue", "wed", "thu", "fri"]]
     want_breaks, want_work = expected_breaks(pathlib.Path(args.days_off), workdays)
     label = "/calendar/ngay-nghi.ics"
-    status, headers, dbody = fetch(args.base + label)
+    served = served_feed(label, args.base + label, workdir / "served-ngay-nghi.ics")
     rows = []
-    if check(f"{label}: 200", status == 200, f"status {status}, {dbody[:200]!r}"):
-        (workdir / "served-ngay-nghi.ics").write_bytes(dbody)
-        dcal, err = parse(dbody)
-        check(f"{label}: icalendar parses it", dcal is not None, err)
-        common_feed_checks(label, args.base + label, dbody, headers, dcal)
-        http_cache_checks(label, args.base + label, dbody, headers)
+    if served is not None:
+        _, _, dcal = served
         if dcal is not None:
             evs = vevents(dcal)
             check(f"{label}: only days off (UIDs nghi-…, lam-bu-…)", all(is_day_off(e) for e in evs),
@@ -414,14 +419,10 @@ def main() -> int:
     for item in [p for p in args.people.split(",") if p]:
         person, _, url = item.partition("=")
         label = f"/calendar/me/<{person}>.ics"
-        status, headers, pbody = fetch(url)
-        if not check(f"{label}: 200", status == 200, f"status {status}, {pbody[:200]!r}"):
+        served = served_feed(label, url, workdir / f"served-person-{person}.ics")
+        if served is None:
             continue
-        (workdir / f"served-person-{person}.ics").write_bytes(pbody)
-        pcal, err = parse(pbody)
-        check(f"{label}: icalendar parses it", pcal is not None, err)
-        common_feed_checks(label, url, pbody, headers, pcal)
-        http_cache_checks(label, url, pbody, headers)
+        headers, pbody, pcal = served
         check(f"{label}: Cache-Control private (a feed of one person)",
               headers.get("cache-control", "").startswith("private"), f"got {headers.get('cache-control')!r}")
         if pcal is None:
