@@ -77,6 +77,19 @@ impl Holiday {
         }
     }
 
+    /// The holiday that falls on a solar (`lunar` false) or lunar `day`/`month` every year.
+    pub fn on(lunar: bool, day: u8, month: u8) -> Option<Holiday> {
+        match (lunar, day, month) {
+            (false, 1, 1) => Some(Holiday::NewYear),
+            (false, 30, 4) => Some(Holiday::Victory),
+            (false, 1, 5) => Some(Holiday::Labour),
+            (false, 2, 9) => Some(Holiday::National),
+            (true, 1, 1) => Some(Holiday::Tet),
+            (true, 10, 3) => Some(Holiday::HungKings),
+            _ => None,
+        }
+    }
+
     /// True for the holidays whose days the law leaves to a yearly decision (khoản 3).
     pub fn decided_yearly(self) -> bool {
         matches!(self, Holiday::Tet | Holiday::National)

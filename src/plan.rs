@@ -20,7 +20,7 @@ use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, TimeZone, Utc};
 
 use crate::days_off::Calendar;
 use crate::occurrence::{Occurrence, happenings, occurrences};
-use crate::schedule::{Lead, Move, Person, Schedule, Task};
+use crate::schedule::{Event, Lead, Move, Person, Schedule, Task};
 use crate::vietnam::ZONE;
 
 /// What identifies a reminder for ever. The ids are shared (`Arc<str>`): a plan holds one
@@ -555,11 +555,27 @@ fn to_workday(
 pub fn days_off(schedule: &Schedule, from: NaiveDate, to: NaiveDate) -> Calendar {
     let rest = |d: NaiveDate| schedule.is_rest_day(d);
     let mut cal = Calendar::between(&schedule.decisions, &rest, from, to);
+    cal.off.extend(
+        unit_days_off(schedule, from, to)
+            .into_iter()
+            .map(|(d, _)| d),
+    );
+    cal
+}
+
+/// The unit's own days off between `from` and `to`: the days of events with `day_off`, each
+/// with its event, in date order (a day two events give off comes twice).
+pub fn unit_days_off(
+    schedule: &Schedule,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Vec<(NaiveDate, &Event)> {
+    let mut out = Vec::new();
     let (Some(wide_from), Some(wide_to)) = (
         from.checked_sub_days(Days::new(MAX_MOVE)),
         to.checked_add_days(Days::new(MAX_MOVE)),
     ) else {
-        return cal;
+        return out;
     };
     for (event, when) in happenings(schedule, wide_from, wide_to) {
         let Some((a, b)) = event.day_off else {
@@ -574,11 +590,12 @@ pub fn days_off(schedule: &Schedule, from: NaiveDate, to: NaiveDate) -> Calendar
                     .checked_add_days(Days::new(offset.unsigned_abs().into()))
             };
             if let Some(d) = day.filter(|d| (from..=to).contains(d)) {
-                cal.off.insert(d);
+                out.push((d, event));
             }
         }
     }
-    cal
+    out.sort_by_key(|(d, _)| *d);
+    out
 }
 
 #[cfg(test)]

@@ -311,3 +311,42 @@ fn mistakes_in_the_decisions_file_are_located_with_what_to_write() {
     assert_eq!(r.code, Some(1));
     assert!(r.stderr.contains("dành cho lịch ngày nghỉ"), "{}", r.stderr);
 }
+
+/// An install upgraded from before issue 16 wrote the statutory days off by hand
+/// (`day_off: -1..1` on Quốc khánh): those now add days beyond the law's (3/9 every year), so
+/// `check` says so at the key; a unit's own day off on another event is not questioned.
+#[test]
+fn a_day_off_written_on_a_statutory_holiday_is_pointed_out() {
+    let layer = "name: Thử\nevents:\n  - id: quoc-khanh\n    name: Quốc khánh\n    date: 2/9\n    day_off: -1..1\n  - id: tet\n    name: Tết\n    lunar: 1/1\n    day_off: -1..4\n  - id: ngay-truyen-thong\n    name: Ngày truyền thống của trường\n    date: 15/10\n    day_off: true\n";
+    let p = minimal(&[("calendars/national.yaml", layer)]);
+    let r = p.run(&["check"]);
+    assert_eq!(r.code, Some(0), "a warning, not an error:\n{}", r.stderr);
+    let warnings: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains(": cảnh báo: "))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{}", r.stderr);
+    assert!(
+        warnings[0].starts_with(
+            "calendars/national.yaml:6:14: cảnh báo: Quốc khánh 2/9 là ngày nghỉ theo luật"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(warnings[1].starts_with("calendars/national.yaml:10:14: cảnh báo: Tết Nguyên đán"));
+    assert!(r.stderr.contains("gợi ý: bỏ `day_off`"), "{}", r.stderr);
+    // What the warning is about: the hand-written range adds 3/9/2026, a workday by the law's
+    // default (no decision here: 1/9 and 2/9), and `days-off` lists it as the unit's own.
+    let got = days_off(p.path(), 2026);
+    assert!(
+        got.contains(&(date("2026-09-03"), "off".to_string())),
+        "{got:?}"
+    );
+    let r = crate::support::ngayle(p.path(), &["days-off", "--year", "2026", "--format", "tsv"]);
+    assert!(
+        r.stdout.contains("2026-09-03\toff\tNghỉ riêng của đơn vị: Quốc khánh\t`day_off` của `quoc-khanh` (calendars/national.yaml)"),
+        "{}",
+        r.stdout
+    );
+}

@@ -10,6 +10,7 @@ use chrono::{Datelike, NaiveDate};
 
 use super::syntax::{is_valid_id, parse_day_off, parse_lunar, parse_solar, suggest_id};
 use super::{Defined, Field, Item, Resolver, SourceFile, ids_help, k};
+use crate::days_off::Holiday;
 use crate::diag::allowed_help;
 use crate::schedule::{Category, DateRule, Event, Layer, raw};
 use crate::yaml::{List, Seg};
@@ -239,6 +240,26 @@ impl Resolver {
                 }
             },
         };
+        // An upgraded install still carries the statutory days off it had to write by hand
+        // (`day_off: -1..1` on 2/9 gave 1/9 to 3/9): they now add days off beyond the law's.
+        let holiday = match rule {
+            Some(DateRule::Solar { day, month }) => Holiday::on(false, day, month),
+            Some(DateRule::Lunar { day, month }) => Holiday::on(true, day, month),
+            _ => None,
+        };
+        if let (Some(h), Some(_)) = (holiday, day_off) {
+            self.warning(
+                f,
+                &at("day_off"),
+                format!(
+                    "{} là ngày nghỉ theo luật ({}): ngayle tự tính ngày nghỉ này và đọc quyết định của từng năm trong `{}.yaml`; `day_off` ở đây cho đơn vị nghỉ thêm những ngày ngoài ngày nghỉ đó",
+                    h.name(self.today.year()),
+                    crate::days_off::LAW_HOLIDAYS,
+                    super::days_off::DAYS_OFF_STEM,
+                ),
+                "bỏ `day_off` (ngày nghỉ theo luật và quyết định hằng năm đã có sẵn); chỉ giữ nếu đơn vị thật sự nghỉ thêm, và ghi rõ lý do trong `note`",
+            );
+        }
         let tasks = self.task_refs(f, item, "tasks", e.tasks.as_ref(), task_ids);
         let round_tasks = self.task_refs(f, item, "round_tasks", e.round_tasks.as_ref(), task_ids);
         if e.round_tasks.as_ref().is_some_and(|l| !l.0.is_empty()) && e.since.is_none() {
