@@ -52,9 +52,9 @@ fn shipped_files_check_clean_with_a_summary_then_each_file() {
             .collect::<Vec<_>>(),
         [
             "  calendars/dong-trieu.yaml: 5 sự kiện",
-            "  calendars/education.yaml: 2 sự kiện",
+            "  calendars/education.yaml: 3 sự kiện",
             "  calendars/international.yaml: 6 sự kiện",
-            "  calendars/national.yaml: 56 sự kiện",
+            "  calendars/national.yaml: 64 sự kiện",
             "  calendars/quang-ninh.yaml: 5 sự kiện",
         ],
         "the shipped calendars changed: update this test\n{}",
@@ -62,7 +62,7 @@ fn shipped_files_check_clean_with_a_summary_then_each_file() {
     );
     assert!(
         r.stdout
-            .starts_with("ngayle check: hợp lệ — 74 sự kiện trong 5 tệp lịch"),
+            .starts_with("ngayle check: hợp lệ — 83 sự kiện trong 5 tệp lịch"),
         "{}",
         r.stdout
     );
@@ -97,14 +97,15 @@ fn the_2024_listing_of_the_issue_shipped_calendars() {
         "{out}"
     );
     // Every event of the 2024 reference list (48) occurs in 2024, and the national days added
-    // for issue 16 that are not round-only (11) and the one round leader's birthday of 2024
-    // (Hoàng Văn Thụ, 115 năm): 60 ids, each once. The one-off 2026 events and Ngày Văn hóa
+    // for issue 16 that are not round-only (16: Mặt trận Tổ quốc, Hội Nông dân, ngành Ngoại
+    // giao, Hải quân and ngành Giáo dục among them) and the one round leader's birthday of 2024
+    // (Hoàng Văn Thụ, 115 năm): 65 ids, each once. The one-off 2026 events and Ngày Văn hóa
     // Việt Nam (from 2026) do not.
     let mut ids: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), 60, "{out}");
-    assert_eq!(rows.len(), 60);
+    assert_eq!(ids.len(), 65, "{out}");
+    assert_eq!(rows.len(), 65);
     // Sorted by date.
     assert!(rows.windows(2).all(|w| w[0][0] <= w[1][0]));
 }
@@ -659,4 +660,185 @@ events:
     assert!(has(&rows, "2024-02-10 tet 56"));
     assert!(has(&rows, "2024-04-18 gio-to 56"));
     assert!(has(&rows, "2024-09-17 trung-thu 56"));
+}
+
+/// The central propaganda guidance of 2025 (Hướng dẫn 179-HD/BTGTW, with its own guidances
+/// 07-HD/BTGDVTW for 19/5 and 22-HD/BTGDVTW for 19/8 and 2/9) and of 2026 (Hướng dẫn
+/// 45-HD/BTGDVTW ngày 31/12/2025): each item the shipped layers must produce that year, on its
+/// day, with its number and the official title as the guidance (or, where only news of the
+/// event could be read, its organiser) writes it. Each line's source is in the YAML comment of
+/// its event; the closing note of issue 16 has the table with the URLs.
+#[test]
+fn the_central_guidance_of_2025_and_2026_shipped_calendars() {
+    let items = [
+        (
+            "2025-02-03",
+            "95",
+            "Kỷ niệm 95 năm Ngày thành lập Đảng Cộng sản Việt Nam (3/2/1930 - 3/2/2025)",
+        ),
+        (
+            "2025-04-30",
+            "50",
+            "Kỷ niệm 50 năm Ngày Giải phóng miền Nam, thống nhất đất nước (30/4/1975 - 30/4/2025)",
+        ),
+        (
+            "2025-05-07",
+            "71",
+            "Kỷ niệm 71 năm Ngày Chiến thắng Điện Biên Phủ (7/5/1954 - 7/5/2025)",
+        ),
+        (
+            "2025-05-07",
+            "70",
+            "Kỷ niệm 70 năm Ngày thành lập Hải quân nhân dân Việt Nam (7/5/1955 - 7/5/2025)",
+        ),
+        (
+            "2025-05-19",
+            "135",
+            "Kỷ niệm 135 năm Ngày sinh Chủ tịch Hồ Chí Minh (19/5/1890 - 19/5/2025)",
+        ),
+        (
+            "2025-05-28",
+            "120",
+            "Kỷ niệm 120 năm Ngày sinh đồng chí Hoàng Quốc Việt (28/5/1905 - 28/5/2025)",
+        ),
+        (
+            "2025-06-21",
+            "100",
+            "Kỷ niệm 100 năm Ngày Báo chí cách mạng Việt Nam (21/6/1925 - 21/6/2025)",
+        ),
+        (
+            "2025-07-01",
+            "110",
+            "Kỷ niệm 110 năm Ngày sinh Tổng Bí thư Nguyễn Văn Linh (1/7/1915 - 1/7/2025)",
+        ),
+        (
+            "2025-08-19",
+            "80",
+            "Kỷ niệm 80 năm Ngày Cách mạng Tháng Tám thành công (19/8/1945 - 19/8/2025)",
+        ),
+        (
+            "2025-08-19",
+            "80",
+            "Kỷ niệm 80 năm Ngày truyền thống Công an nhân dân Việt Nam (19/8/1945 - 19/8/2025)",
+        ),
+        (
+            "2025-08-19",
+            "20",
+            "Kỷ niệm 20 năm Ngày hội toàn dân bảo vệ an ninh Tổ quốc (19/8/2005 - 19/8/2025)",
+        ),
+        (
+            "2025-08-28",
+            "80",
+            "Kỷ niệm 80 năm Ngày thành lập ngành Ngoại giao Việt Nam (28/8/1945 - 28/8/2025)",
+        ),
+        (
+            "2025-08-28",
+            "80",
+            "Kỷ niệm 80 năm Ngày truyền thống ngành Giáo dục (28/8/1945 - 28/8/2025)",
+        ),
+        (
+            "2025-09-02",
+            "80",
+            "Kỷ niệm 80 năm Ngày Quốc khánh nước Cộng hòa xã hội chủ nghĩa Việt Nam (2/9/1945 - 2/9/2025)",
+        ),
+        (
+            "2025-09-23",
+            "80",
+            "Kỷ niệm 80 năm Ngày Nam Bộ kháng chiến (23/9/1945 - 23/9/2025)",
+        ),
+        (
+            "2025-10-14",
+            "95",
+            "Kỷ niệm 95 năm Ngày thành lập Hội Nông dân Việt Nam (14/10/1930 - 14/10/2025)",
+        ),
+        (
+            "2025-10-20",
+            "95",
+            "Kỷ niệm 95 năm Ngày thành lập Hội Liên hiệp Phụ nữ Việt Nam (20/10/1930 - 20/10/2025)",
+        ),
+        (
+            "2025-11-18",
+            "95",
+            "Kỷ niệm 95 năm Ngày truyền thống Mặt trận Tổ quốc Việt Nam (18/11/1930 - 18/11/2025)",
+        ),
+        (
+            "2026-01-06",
+            "80",
+            "Kỷ niệm 80 năm Ngày Tổng tuyển cử đầu tiên bầu Quốc hội Việt Nam (6/1/1946 - 6/1/2026)",
+        ),
+        (
+            "2026-01-19",
+            "",
+            "Đại hội đại biểu toàn quốc lần thứ XIV của Đảng Cộng sản Việt Nam",
+        ),
+        (
+            "2026-02-03",
+            "96",
+            "Kỷ niệm 96 năm Ngày thành lập Đảng Cộng sản Việt Nam (3/2/1930 - 3/2/2026)",
+        ),
+        (
+            "2026-03-01",
+            "120",
+            "Kỷ niệm 120 năm Ngày sinh Thủ tướng Phạm Văn Đồng (1/3/1906 - 1/3/2026)",
+        ),
+        (
+            "2026-03-15",
+            "",
+            "Bầu cử đại biểu Quốc hội khóa XVI và đại biểu Hội đồng nhân dân các cấp nhiệm kỳ 2026 – 2031",
+        ),
+        (
+            "2026-03-26",
+            "95",
+            "Kỷ niệm 95 năm Ngày thành lập Đoàn Thanh niên Cộng sản Hồ Chí Minh (26/3/1931 - 26/3/2026)",
+        ),
+        (
+            "2026-03-27",
+            "80",
+            "Kỷ niệm 80 năm Ngày Thể thao Việt Nam (27/3/1946 - 27/3/2026)",
+        ),
+        (
+            "2026-04-24",
+            "120",
+            "Kỷ niệm 120 năm Ngày sinh Tổng Bí thư Hà Huy Tập (24/4/1906 - 24/4/2026)",
+        ),
+        (
+            "2026-05-15",
+            "85",
+            "Kỷ niệm 85 năm Ngày thành lập Đội Thiếu niên Tiền phong Hồ Chí Minh (15/5/1941 - 15/5/2026)",
+        ),
+        (
+            "2026-10-01",
+            "150",
+            "Kỷ niệm 150 năm Ngày sinh cụ Huỳnh Thúc Kháng, Quyền Chủ tịch nước Việt Nam Dân chủ cộng hòa (1/10/1876 - 1/10/2026)",
+        ),
+        (
+            "2026-12-15",
+            "40",
+            "Kỷ niệm 40 năm công cuộc Đổi mới (1986 - 2026)",
+        ),
+        (
+            "2026-12-19",
+            "80",
+            "Kỷ niệm 80 năm Ngày Toàn quốc kháng chiến (19/12/1946 - 19/12/2026)",
+        ),
+    ];
+    let listing = format!(
+        "{}{}",
+        tsv("2025-01-01", "2025-12-31"),
+        tsv("2026-01-01", "2026-12-31")
+    );
+    let got: Vec<(&str, &str, &str)> = listing
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Some((*f.first()?, *f.get(2)?, *f.get(4)?))
+        })
+        .collect();
+    let missing: Vec<_> = items.iter().filter(|item| !got.contains(item)).collect();
+    assert!(missing.is_empty(), "not produced: {missing:#?}\n{listing}");
+    // Years that are not round give no leader's birthday: none of these in 2025.
+    assert!(
+        !listing.contains("2025-03-01\tsinh-nhat-pham-van-dong"),
+        "{listing}"
+    );
 }
