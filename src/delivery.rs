@@ -87,6 +87,9 @@ pub struct TickReport {
     pub before_start: usize,
     /// Reminders newly recorded as skipped (too late to send).
     pub skipped: usize,
+    /// Reminders not sent because their task was answered "Đã xong" (newly planned ones, and
+    /// in a dry run every one that would have gone).
+    pub done: usize,
     /// Reminders refused for good.
     pub failed: usize,
     /// Reminders waiting for a retry after a temporary failure.
@@ -250,6 +253,7 @@ impl Window {
                     message_id: None,
                     last_error: None,
                     new: true,
+                    done: false,
                 })
             })
             .collect())
@@ -269,6 +273,16 @@ impl Window {
         report: &mut TickReport,
     ) -> Result<(), StoreError> {
         for (r, s) in reminders.iter().zip(states) {
+            if s.done && (s.new || (dry_run && s.status == ReminderStatus::Pending)) {
+                tracing::info!(
+                    reminder = %r.key,
+                    email = %r.person.email,
+                    "{}",
+                    if dry_run { "việc đã được báo xong: sẽ không gửi" } else { "việc đã được báo xong: ghi là bỏ qua, không gửi" }
+                );
+                report.done += 1;
+                continue;
+            }
             if !(s.new && s.status == ReminderStatus::Skipped) {
                 continue;
             }
@@ -293,7 +307,10 @@ impl Window {
                 .iter()
                 .zip(states)
                 .filter(|(r, s)| {
-                    !s.new && s.status == ReminderStatus::Pending && self.skip_reason(r).is_some()
+                    !s.new
+                        && !s.done
+                        && s.status == ReminderStatus::Pending
+                        && self.skip_reason(r).is_some()
                 })
                 .count();
             return Ok(());
@@ -321,7 +338,7 @@ impl Window {
     ) -> Due<'a, 's> {
         let mut batches: Due = BTreeMap::new();
         for (r, s) in reminders.iter().zip(states) {
-            let open = self.skip_reason(r).is_none();
+            let open = self.skip_reason(r).is_none() && !s.done;
             let sendable = matches!(s.status, ReminderStatus::Pending | ReminderStatus::Sending)
                 && open
                 && s.next_attempt_at.is_none_or(|t| t <= self.now);
@@ -668,7 +685,7 @@ fn compose<'s>(
     reminders.sort_by_key(|r| r.deadline_local());
     let items = reminders
         .into_iter()
-        .map(|r| item(schedule, teams, r))
+        .map(|r| item(schedule, keys, teams, r))
         .collect();
     let ctx = MailContext {
         unit: UnitCtx {
@@ -737,8 +754,24 @@ impl<'s> Teams<'s> {
     }
 }
 
-fn item<'s>(schedule: &'s Schedule, teams: &mut Teams<'s>, r: &Reminder<'s>) -> ItemCtx {
+fn item<'s>(
+    schedule: &'s Schedule,
+    keys: &FeedKeys,
+    teams: &mut Teams<'s>,
+    r: &Reminder<'s>,
+) -> ItemCtx {
     let o = &r.occurrence;
+    let done_url = crate::ack::url(
+        &schedule.settings.public_url,
+        keys,
+        &crate::ack::AckKey {
+            event_id: r.key.event_id.to_string(),
+            date: r.key.date,
+            task_id: r.key.task_id.to_string(),
+            person_id: r.key.person_id.to_string(),
+        },
+        crate::ack::last_day(r.deadline, schedule.settings.ack_valid_for),
+    );
     let lunar = o
         .lunar()
         .map(|l| vietnam::lunar_short(&l))
@@ -793,6 +826,8 @@ fn item<'s>(schedule: &'s Schedule, teams: &mut Teams<'s>, r: &Reminder<'s>) -> 
         ),
         others,
         note: o.event.note.clone(),
+        not_done_url: format!("{done_url}?ket_qua=chua"),
+        done_url,
     }
 }
 

@@ -188,6 +188,11 @@ impl Feeds {
 
     /// The keys of the personal feed links now (the environment's secret if given, else the
     /// store's, made on first use; the generations from the store).
+    /// The schedule these feeds are of.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
     pub async fn keys(&self, store: &Store) -> Result<FeedKeys, StoreError> {
         store
             .feed_keys(self.schedule.settings.feed_secret.as_ref(), true)

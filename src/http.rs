@@ -51,8 +51,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most a client may send as request line and headers.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// Requests carry no body here.
+/// Requests carry no body here, but for the "Đã xong" form.
 pub const MAX_BODY_BYTES: usize = 1024;
+/// The "Đã xong" form: a note and a link of at most 2,000 characters each, percent-encoded.
+pub const MAX_FORM_BYTES: usize = 32 * 1024;
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -103,13 +105,99 @@ pub fn router(state: Arc<AppState>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
-    Router::new()
+    let feeds = Router::new()
         .route(FULL_FEED_PATH, get(full_feed))
         .merge(waiting)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
+    let pages = Router::new()
+        .route(ACK_ROUTE, get(ack_page).post(ack_answer))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(RequestBodyLimitLayer::new(MAX_FORM_BYTES));
+    Router::new()
+        .merge(feeds)
+        .merge(pages)
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// The "Đã xong" pages' route (see [`crate::ack::url`]).
+const ACK_ROUTE: &str = "/xong/{token}";
+
+#[derive(Debug, Deserialize)]
+struct AckQuery {
+    ket_qua: Option<String>,
+}
+
+/// The page of a "Đã xong" link: shows the task and the form, records nothing.
+async fn ack_page(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    Query(q): Query<AckQuery>,
+) -> Response {
+    let feeds = state.feeds();
+    let r = crate::pages::ack(
+        &feeds,
+        &state.store,
+        &token,
+        None,
+        q.ket_qua.as_deref(),
+        Utc::now(),
+    )
+    .await;
+    page_response(r)
+}
+
+/// The form of a "Đã xong" page, sent.
+async fn ack_answer(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    axum::Form(form): axum::Form<crate::pages::AckForm>,
+) -> Response {
+    let feeds = state.feeds();
+    let r = crate::pages::ack(&feeds, &state.store, &token, Some(form), None, Utc::now()).await;
+    page_response(r)
+}
+
+fn page_response(r: Result<(u16, String), crate::store::StoreError>) -> Response {
+    match r {
+        Ok((status, html)) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+                (
+                    header::HeaderName::from_static("referrer-policy"),
+                    "no-referrer",
+                ),
+                (
+                    header::HeaderName::from_static("x-content-type-options"),
+                    "nosniff",
+                ),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                ),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "không đọc hay ghi được kho khi mở trang \"Đã xong\"");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [
+                    (header::RETRY_AFTER, "60"),
+                    (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                ],
+                "Dịch vụ tạm thời chưa ghi được, xin thử lại sau ít phút.\n",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// The full feed's path: what every subscribed calendar polls.
@@ -445,10 +533,12 @@ async fn log_request(request: Request, next: Next) -> Response {
 }
 
 /// The log line of every answer, on both paths ([`App::shortcut`] and [`router`]). At debug
-/// (calendars poll all day; `RUST_LOG=ngayle::http=debug` shows them). A personal feed's
-/// token, in its path, is left out.
+/// (calendars poll all day; `RUST_LOG=ngayle::http=debug` shows them). The token in the path
+/// of a personal feed or of a "Đã xong" page is left out.
 fn log_answer(method: &Method, path: &str, response: &Response, started: Instant) {
-    let path = if path.starts_with(crate::feeds::PERSON_FEED_PREFIX) {
+    let path = if path.starts_with(crate::ack::PATH_PREFIX) {
+        "/xong/[ẩn]"
+    } else if path.starts_with(crate::feeds::PERSON_FEED_PREFIX) {
         "/calendar/me/[ẩn].ics"
     } else {
         path

@@ -9,6 +9,7 @@
 //! fuzz targets use; `diag` and `template` are internal (their types reach callers through
 //! `schedule::LoadReport` and the schedule).
 
+pub mod ack;
 pub mod cli;
 pub mod daemon;
 pub mod days_off;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod lunar;
 pub mod mail;
 pub mod occurrence;
+pub mod pages;
 pub mod plan;
 pub mod schedule;
 pub mod status;

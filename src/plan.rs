@@ -684,6 +684,7 @@ mod tests {
             at: None,
             who: Vec::new(),
             moves: Move::Earlier,
+            done_when: crate::schedule::DoneWhen::Any,
         };
         let day0 = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
         // 60 people, their ranks a permutation; groups with overlapping dues, events, tasks.

@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::diag::{Diagnostic, Pos};
 
 /// The template names, with their built-in defaults.
-pub const DEFAULTS: [(&str, &str); 3] = [
+pub const DEFAULTS: [(&str, &str); 4] = [
     (
         "subject.txt.j2",
         include_str!("../config/templates/subject.txt.j2"),
@@ -34,7 +34,53 @@ pub const DEFAULTS: [(&str, &str); 3] = [
         "reminder.html.j2",
         include_str!("../config/templates/reminder.html.j2"),
     ),
+    (ACK_PAGE, include_str!("../config/templates/xong.html.j2")),
 ];
+
+/// The page of a "Đã xong" link.
+pub const ACK_PAGE: &str = "xong.html.j2";
+
+/// What the "Đã xong" page can use (documented at the top of `xong.html.j2`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AckPage {
+    pub unit: UnitCtx,
+    /// `form`, `saved`, `invalid`, `expired` or `gone`.
+    pub state: &'static str,
+    pub status: u16,
+    pub person: Option<PersonCtx>,
+    pub task: Option<AckTaskCtx>,
+    pub choice: &'static str,
+    pub note: String,
+    pub link: String,
+    pub message: String,
+    /// `new`, `changed` or `same` after a POST.
+    pub saved: &'static str,
+    pub answers: Vec<AnswerCtx>,
+    pub done_when: &'static str,
+    pub expired_on: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AckTaskCtx {
+    pub title: String,
+    #[serde(rename = "do")]
+    pub what: String,
+    pub due: String,
+    pub event_title: String,
+    pub event_date: String,
+    pub weekday: String,
+    pub lunar: String,
+    pub class: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerCtx {
+    pub name: String,
+    pub done: bool,
+    pub note: String,
+    pub link: String,
+    pub at: String,
+}
 
 /// The longest subject, in characters: about what a phone's mail list shows in two lines.
 pub const SUBJECT_MAX: usize = 90;
@@ -103,6 +149,10 @@ pub struct ItemCtx {
     pub due_short: String,
     pub others: Vec<String>,
     pub note: Option<String>,
+    /// The page where the reader says the task is done (a signed link, [`crate::ack`]).
+    pub done_url: String,
+    /// The same page, with "Chưa làm được" chosen.
+    pub not_done_url: String,
 }
 
 /// A rendered email.
@@ -154,7 +204,14 @@ impl Templates {
         let templates = Templates { env: Arc::new(env) };
         let sample = MailContext::sample();
         for (name, path, text) in origin {
-            if let Err(e) = templates.render_one(name, &sample) {
+            let rendered = if name == ACK_PAGE {
+                AckPage::samples()
+                    .iter()
+                    .try_for_each(|page| templates.render_page(page).map(drop))
+            } else {
+                templates.render_one(name, &sample).map(drop)
+            };
+            if let Err(e) = rendered {
                 diags.push(diagnostic(path, name, text, &e));
             }
         }
@@ -184,6 +241,13 @@ impl Templates {
             text: self.render_one("reminder.txt.j2", ctx)?,
             html: self.render_one("reminder.html.j2", ctx)?,
         })
+    }
+
+    /// The "Đã xong" page.
+    pub fn render_page(&self, page: &AckPage) -> Result<String, minijinja::Error> {
+        self.env
+            .get_template(ACK_PAGE)?
+            .render(minijinja::value::Serde(page))
     }
 
     fn render_one(&self, name: &str, ctx: &MailContext) -> Result<String, minijinja::Error> {
@@ -237,6 +301,75 @@ fn diagnostic(path: Option<&Path>, name: &str, text: &str, e: &minijinja::Error)
     )
 }
 
+impl AckPage {
+    /// A page in `state` with nothing else set.
+    pub fn new(unit: UnitCtx, state: &'static str, status: u16) -> AckPage {
+        AckPage {
+            unit,
+            state,
+            status,
+            person: None,
+            task: None,
+            choice: "xong",
+            note: String::new(),
+            link: String::new(),
+            message: String::new(),
+            saved: "",
+            answers: Vec::new(),
+            done_when: "any",
+            expired_on: String::new(),
+        }
+    }
+
+    /// One page of each state, every field set, to test-render the template at load time.
+    pub fn samples() -> Vec<AckPage> {
+        let unit = MailContext::sample().unit;
+        let full = |state, saved| AckPage {
+            person: Some(PersonCtx {
+                name: "Nguyễn Văn An".into(),
+                title: Some("Nhân viên".into()),
+                email: "an@example.org".into(),
+            }),
+            task: Some(AckTaskCtx {
+                title: "Treo cờ Tổ quốc".into(),
+                what: "Treo cờ ở cổng trường.".into(),
+                due: "07:30 Thứ Ba 30/04/2024".into(),
+                event_title: "Kỷ niệm 49 năm Ngày Giải phóng miền Nam (30/4/1975 - 30/4/2024)"
+                    .into(),
+                event_date: "30/04/2024".into(),
+                weekday: "Thứ Ba".into(),
+                lunar: "22/3 năm Giáp Thìn".into(),
+                class: Some("năm khác".into()),
+            }),
+            choice: "chua",
+            note: "Mưa to".into(),
+            link: "https://example.org/bai".into(),
+            message: "Hãy ghi lý do chưa làm được.".into(),
+            saved,
+            answers: vec![AnswerCtx {
+                name: "Lê Văn Bình".into(),
+                done: true,
+                note: "Đã treo".into(),
+                link: "https://example.org/anh".into(),
+                at: "08:15 Thứ Hai 29/04/2024".into(),
+            }],
+            expired_on: "30/05/2024".into(),
+            ..AckPage::new(unit.clone(), state, 200)
+        };
+        vec![
+            full("form", ""),
+            full("saved", "new"),
+            full("saved", "same"),
+            AckPage::new(unit.clone(), "invalid", 404),
+            AckPage {
+                expired_on: "30/05/2024".into(),
+                ..AckPage::new(unit.clone(), "expired", 410)
+            },
+            AckPage::new(unit, "gone", 404),
+        ]
+    }
+}
+
 impl MailContext {
     /// A context with every field set, to test-render templates at load time.
     pub fn sample() -> MailContext {
@@ -274,6 +407,8 @@ impl MailContext {
                 due_short: "07:30 30/4".into(),
                 others: vec!["Lê Văn Bình".into()],
                 note: Some("Ghi chú".into()),
+                done_url: "http://127.0.0.1:8080/xong/giai-phong-mien-nam.20240430.treo-co.an.20240530.abc".into(),
+                not_done_url: "http://127.0.0.1:8080/xong/giai-phong-mien-nam.20240430.treo-co.an.20240530.abc?ket_qua=chua".into(),
             }],
             feed_url: "http://127.0.0.1:8080/calendar.ics".into(),
             reply_to: Some("vanthu@example.org".into()),

@@ -92,6 +92,13 @@ pub fn due(config: &Path, args: &DueArgs, out: &mut impl Write) -> Result<(), Fa
             r.before_start
         )?;
     }
+    if r.done > 0 {
+        write!(
+            out,
+            "; {} lời nhắc không gửi vì việc đã được báo xong",
+            r.done
+        )?;
+    }
     writeln!(out, ".")?;
     // Emails were due and none could be sent, or the server stopped being usable: a failure
     // of this command (a script or a timer running it must notice), nothing lost.

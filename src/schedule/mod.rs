@@ -229,6 +229,8 @@ pub struct Settings {
     pub workdays: Vec<Weekday>,
     /// How late a reminder may still go out after downtime.
     pub catch_up: chrono::Duration,
+    /// How long after a task's deadline its "Đã xong" link still works (`reminders.ack_valid_for`).
+    pub ack_valid_for: chrono::Duration,
     /// How long a process's claim on a reminder it is sending lasts without renewal: a process
     /// that dies mid-send blocks that reminder for at most this long.
     pub lease: std::time::Duration,
@@ -391,6 +393,37 @@ pub struct Task {
     pub who: Vec<Assignee>,
     /// Where a reminder goes when its day is not a workday (`move`).
     pub moves: Move,
+    /// Whose "Đã xong" settles it for the others assigned (`done_when`).
+    pub done_when: DoneWhen,
+}
+
+/// When a task given to several people counts as done (a task's `done_when`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DoneWhen {
+    /// When one of them says it is done: the others' reminders stop too (the default).
+    #[default]
+    Any,
+    /// When each of them has said so: each one's own reminders stop.
+    All,
+}
+
+impl DoneWhen {
+    pub const WORDS: [&str; 2] = ["any", "all"];
+
+    pub fn from_word(w: &str) -> Option<DoneWhen> {
+        match w {
+            "any" => Some(DoneWhen::Any),
+            "all" => Some(DoneWhen::All),
+            _ => None,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            DoneWhen::Any => "any",
+            DoneWhen::All => "all",
+        }
+    }
 }
 
 /// Where a reminder due on a rest day or a day off goes (a task's `move`).

@@ -68,7 +68,7 @@ raw_type! {
 }
 
 raw_type! {
-    Reminders { send_at: Scalar, workdays: List, catch_up: Scalar, lease: Scalar }
+    Reminders { send_at: Scalar, workdays: List, catch_up: Scalar, lease: Scalar, ack_valid_for: Scalar }
 }
 
 raw_type! {
@@ -100,6 +100,7 @@ raw_type! {
         at: Scalar,
         moves as "move": Scalar,
         who: List,
+        done_when: Scalar,
     }
 }
 
@@ -154,7 +155,16 @@ mod tests {
         assert_eq!(
             super::Task::KEYS,
             &[
-                "id", "title", "do", "due", "remind", "before", "at", "move", "who"
+                "id",
+                "title",
+                "do",
+                "due",
+                "remind",
+                "before",
+                "at",
+                "move",
+                "who",
+                "done_when"
             ]
         );
         assert_eq!(super::Staff::KEYS, &["groups", "people"]);

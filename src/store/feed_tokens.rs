@@ -74,6 +74,23 @@ impl FeedKeys {
     }
 }
 
+impl FeedKeys {
+    /// The first 20 bytes of an HMAC-SHA256 under the secret of `label` and `fields` (each
+    /// length-prefixed, so that no fields can be read as others), in base32: the tag of a
+    /// signed link ([`crate::ack`]).
+    pub fn tag(&self, label: &[u8], fields: &[&str]) -> String {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.secret);
+        let mut ctx = hmac::Context::with_key(&key);
+        ctx.update(label);
+        ctx.update(b"\0");
+        for f in fields {
+            ctx.update(&(f.len() as u64).to_be_bytes());
+            ctx.update(f.as_bytes());
+        }
+        base32(&ctx.sign().as_ref()[..TOKEN_BYTES])
+    }
+}
+
 /// Lowercase RFC 4648 base32 without padding (`bytes.len()` a multiple of 5 here).
 fn base32(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";

@@ -28,8 +28,10 @@ use sqlx::{Connection, Row};
 use crate::feed::{Fingerprint, Revisions};
 use crate::plan::ReminderKey;
 
+mod acks;
 mod feed_tokens;
 mod sending;
+pub use acks::{AckRecord, Recorded, SKIPPED_DONE};
 pub use feed_tokens::{FeedKeys, TOKEN_LEN, same_secret};
 pub use sending::{Claim, Outcome, Permit, Previous, Refused, Spent, Turn, Unsettled};
 
@@ -541,6 +543,9 @@ pub struct ReminderState {
     pub last_error: Option<String>,
     /// Recorded by this call (it was not known before).
     pub new: bool,
+    /// Its task occurrence was answered "Đã xong" (by its person, or by anyone when the
+    /// task's `done_when` is `any`): it is not sent, whatever its status.
+    pub done: bool,
 }
 
 fn state_of(row: &sqlx::sqlite::SqliteRow) -> Result<ReminderState, StoreError> {
@@ -553,6 +558,7 @@ fn state_of(row: &sqlx::sqlite::SqliteRow) -> Result<ReminderState, StoreError> 
         message_id: row.try_get("message_id")?,
         last_error: row.try_get("last_error")?,
         new: false,
+        done: false,
     })
 }
 
@@ -765,6 +771,8 @@ impl Store {
         };
         let pool = self.pool().await?;
         let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+        acks::skip_done_rows(&mut tx, now).await?;
+        let done = acks::Done::read(&mut tx, first, last).await?;
         let mut known = known_rows(&mut tx, first, last).await?;
         for (legacy, lead) in adopt_legacy(&mut known, planned) {
             sqlx::query(
@@ -782,10 +790,11 @@ impl Store {
             .await?;
         }
         let mut out = Vec::with_capacity(planned.len());
-        let mut inserts: Vec<(&Planned, String, ReminderStatus)> = Vec::new();
+        let mut inserts: Vec<(&Planned, String, ReminderStatus, Option<&str>)> = Vec::new();
         for p in planned {
             let id = row_key(p.key);
             let date = id.1.clone();
+            let is_done = done.covers(p.key);
             match known.get(&id) {
                 Some((state, email, due, deadline)) => {
                     if state.status == ReminderStatus::Pending
@@ -810,15 +819,19 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                     }
-                    out.push(state.clone());
+                    out.push(ReminderState {
+                        done: is_done,
+                        ..state.clone()
+                    });
                 }
                 None => {
-                    let status = if p.skip.is_some() {
+                    let skip = p.skip.or(is_done.then_some(SKIPPED_DONE));
+                    let status = if skip.is_some() {
                         ReminderStatus::Skipped
                     } else {
                         ReminderStatus::Pending
                     };
-                    inserts.push((p, date, status));
+                    inserts.push((p, date, status, skip));
                     out.push(ReminderState {
                         status,
                         attempts: 0,
@@ -826,6 +839,7 @@ impl Store {
                         message_id: None,
                         last_error: None,
                         new: true,
+                        done: is_done,
                     });
                 }
             }
@@ -840,7 +854,7 @@ impl Store {
             );
             // Audited: `sql` is built from constants and `?` placeholders only; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (p, date, status) in chunk {
+            for (p, date, status, skip) in chunk {
                 q = q
                     .bind(&*p.key.event_id)
                     .bind(date)
@@ -851,7 +865,7 @@ impl Store {
                     .bind(ts(p.due))
                     .bind(ts(p.deadline))
                     .bind(status.as_str())
-                    .bind(p.skip)
+                    .bind(*skip)
                     .bind(ts(now))
                     .bind(ts(now));
             }
@@ -874,10 +888,29 @@ impl Store {
             let pool = self.pool().await?;
             let mut conn = pool.acquire().await?;
             let mut known = known_rows(&mut conn, first, last).await?;
+            let done = acks::Done::read(&mut conn, first, last).await?;
             adopt_legacy(&mut known, planned);
             Ok(planned
                 .iter()
-                .map(|p| known.get(&row_key(p.key)).map(|k| k.0.clone()))
+                .map(|p| {
+                    let state = known.get(&row_key(p.key)).map(|k| k.0.clone());
+                    if !done.covers(p.key) {
+                        return state;
+                    }
+                    // What `record_planned` would record: a new one skipped, any one done.
+                    Some(ReminderState {
+                        done: true,
+                        ..state.unwrap_or(ReminderState {
+                            status: ReminderStatus::Skipped,
+                            attempts: 0,
+                            next_attempt_at: None,
+                            message_id: None,
+                            last_error: None,
+                            new: true,
+                            done: true,
+                        })
+                    })
+                })
                 .collect())
         }
         .await;

@@ -180,9 +180,9 @@ impl Store {
 
     /// Claims reminders for one email: each of `keys` that is pending and due for an attempt
     /// at `now`, or left `sending` by a process whose lease ran out (by the wall clock), becomes
-    /// `sending` for this store's owner until `lease` from now, with `message_id`. One
-    /// statement: of several processes claiming one reminder, exactly one wins. `None` when
-    /// none was won.
+    /// `sending` for this store's owner until `lease` from now, with `message_id` — unless its
+    /// task occurrence was answered "Đã xong" meanwhile (by another process). One statement:
+    /// of several processes claiming one reminder, exactly one wins. `None` when none was won.
     pub async fn claim<'k>(
         &self,
         keys: &[&'k ReminderKey],
@@ -291,8 +291,10 @@ impl Store {
                  WHERE ({}) AND (
                        (status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?))
                     OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= ?)))
+                   AND NOT {}
                  RETURNING event_id, occurrence_date, task_id, person_id, lead",
-                keys_sql(chunk.len())
+                keys_sql(chunk.len()),
+                super::acks::DONE_SQL
             );
             // Audited: `sql` is built from constants and `?` placeholders only; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))

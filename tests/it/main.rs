@@ -1,6 +1,7 @@
 //! Integration tests of ngayle: the command line run as a user runs it, the schedule as the
 //! admin writes it, and broken input of every kind. One test binary, modules by subject.
 
+mod ack;
 mod days_off;
 mod deadlines;
 mod deploy;

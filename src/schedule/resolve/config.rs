@@ -387,6 +387,20 @@ impl Resolver {
             },
         );
 
+        let ack_path = [k("reminders"), k("ack_valid_for")];
+        let ack_valid_for = self.setting(
+            (f, &ack_path, &rem.ack_valid_for),
+            "thời hạn của liên kết \"Đã xong\"",
+            chrono::Duration::days(30),
+            |t| {
+                parse_duration(t, &['d', 'w']).map_err(|why| {
+                    (
+                        format!("thời hạn `{t}` không hợp lệ: {why}"),
+                        "viết số ngày hoặc tuần: `30d` hoặc `30 ngày`, `2w` hoặc `2 tuần`".into(),
+                    )
+                })
+            },
+        );
         let lease_path = [k("reminders"), k("lease")];
         let lease = self.seconds_setting(
             (f, &lease_path, &rem.lease),
@@ -419,6 +433,7 @@ impl Resolver {
                 send_at: send_at?,
                 workdays: workdays?,
                 catch_up: catch_up?,
+                ack_valid_for: ack_valid_for?,
                 lease: lease?,
                 shutdown_grace: shutdown_grace?,
                 reload_warn_shrink: reload_warn_shrink?,

@@ -9,7 +9,7 @@ use chrono::NaiveTime;
 
 use super::syntax::{Unit, parse_span};
 use super::{ALL, Defined, Resolver, Seg, SourceFile, StaffIds, ids_help};
-use crate::schedule::{Assignee, Due, Lead, Move, Task, raw};
+use crate::schedule::{Assignee, DoneWhen, Due, Lead, Move, Task, raw};
 
 impl Resolver {
     /// The tasks that are right, and the ids of all, also of a task with another field wrong
@@ -71,6 +71,23 @@ impl Resolver {
                     }
                 },
             };
+            let done_when = match self
+                .optional_text((f, &at("done_when"), &raw.done_when), "khi nào coi là xong")
+            {
+                None => Some(DoneWhen::default()),
+                Some(w) => match DoneWhen::from_word(&w) {
+                    Some(d) => Some(d),
+                    None => {
+                        self.error(
+                            f,
+                            &at("done_when"),
+                            format!("`done_when: {w}` không hợp lệ"),
+                            "`any` (một người bấm \"Đã xong\" là xong cho cả nhóm, mặc định) hoặc `all` (mỗi người tự báo xong phần của mình)",
+                        );
+                        None
+                    }
+                },
+            };
             if let (Some(due), Some(remind), Some(at_time), Some(send_at)) =
                 (due, &remind, at_time, send_at)
             {
@@ -117,7 +134,8 @@ impl Resolver {
                 Some(remind),
                 Some(at),
                 Some(moves),
-            ) = (id, title, what, due, remind, at_time, moves)
+                Some(done_when),
+            ) = (id, title, what, due, remind, at_time, moves, done_when)
             {
                 out.push(Task {
                     id,
@@ -128,6 +146,7 @@ impl Resolver {
                     at,
                     who,
                     moves,
+                    done_when,
                 });
             }
         }

@@ -110,6 +110,28 @@ impl Serve {
         Some((status, body.to_string()))
     }
 
+    /// A POST of an HTML form (`application/x-www-form-urlencoded`, `body` already encoded);
+    /// the status and the body. (Answers here are not chunked: every page is whole.)
+    pub fn post_form(&self, path: &str, body: &str) -> (u16, String) {
+        let answer = (|| {
+            let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+            s.set_read_timeout(Some(WAIT)).ok()?;
+            write!(
+                s,
+                "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .ok()?;
+            let mut raw = Vec::new();
+            s.read_to_end(&mut raw).ok()?;
+            let text = String::from_utf8_lossy(&raw).into_owned();
+            let (head, body) = text.split_once("\r\n\r\n")?;
+            let status = head.split(' ').nth(1)?.parse().ok()?;
+            Some((status, body.to_string()))
+        })();
+        answer.unwrap_or_else(|| panic!("no answer to POST {path}:\n{}", self.log()))
+    }
+
     pub fn get(&self, path: &str) -> (u16, String) {
         self.try_get(path)
             .unwrap_or_else(|| panic!("no answer to {path}:\n{}", self.log()))

@@ -1,0 +1,221 @@
+//! "Đã xong" (issue 17, item 1 and the first half of item 2): the link of every task in a
+//! reminder email, its page on the real service, what a POST records, what it refuses, and
+//! the reminders a recorded answer stops — in another process (`send-due`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use ngayle::ack::{AckKey, token};
+use ngayle::store::FeedKeys;
+
+use crate::support::serve::Serve;
+use crate::support::smtp::SmtpServer;
+use crate::support::{Project, minimal, ngayle_env};
+
+const WAIT: Duration = Duration::from_secs(60);
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+const ENV: [(&str, &str); 1] = [("NGAYLE_FEED_SECRET", SECRET)];
+
+fn today() -> NaiveDate {
+    ngayle::vietnam::today(Utc::now())
+}
+
+/// An and Cường (csvc) hang the flag (`done_when` any) and each sends a report (`all`), for
+/// an event in two days; each task reminds two days and one day before, at 00:00.
+fn project(smtp: &str) -> Project {
+    let day = (today() + chrono::Duration::days(2)).format("%-d/%-m");
+    let config = format!(
+        "{}http:\n  public_url: https://lich.truong.edu.vn\nmail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {smtp}\nreminders:\n  workdays: [mon, tue, wed, thu, fri, sat, sun]\n",
+        crate::support::CONFIG
+    );
+    let staff = "groups:\n  - id: csvc\n    name: Cơ sở vật chất\npeople:\n  - id: an\n    name: Nguyễn Văn An\n    email: an@example.org\n    groups: [csvc]\n  - id: cuong\n    name: Lê Văn Cường\n    email: cuong@example.org\n    groups: [csvc]\n";
+    let tasks = "tasks:\n  - id: treo-co\n    title: Treo cờ\n    do: Treo cờ Tổ quốc ở cổng.\n    remind: [2d, 1d]\n    at: \"00:00\"\n    who: [csvc]\n  - id: bao-cao\n    title: Báo cáo\n    do: Gửi báo cáo kết quả.\n    remind: [2d, 1d]\n    at: \"00:00\"\n    who: [csvc]\n    done_when: all\n";
+    let layer = format!(
+        "events:\n  - id: ngay-thu\n    name: Ngày thử\n    date: {day}\n    tasks: [treo-co, bao-cao]\n"
+    );
+    minimal(&[
+        ("config/ngayle.yaml", &config),
+        ("config/staff.yaml", staff),
+        ("calendars/tasks.yaml", tasks),
+        ("calendars/national.yaml", &layer),
+    ])
+}
+
+fn send_due(p: &Project, now: &str) -> String {
+    let r = ngayle_env(p.path(), &["send-due", "--now", now], &ENV);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    r.stdout
+}
+
+/// The path of the "Đã xong" link of `task` in a plain-text email.
+fn link_of(text: &str, task: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let url = lines
+        .windows(2)
+        .filter(|w| w[0].trim_end().ends_with("\"Đã xong\":"))
+        .map(|w| w[1].trim())
+        .find(|u| u.contains(&format!(".{task}.")))
+        .unwrap_or_else(|| panic!("no link for {task}:\n{text}"));
+    url.strip_prefix("https://lich.truong.edu.vn")
+        .unwrap_or_else(|| panic!("{url}"))
+        .to_string()
+}
+
+#[test]
+fn done_in_one_click_stops_the_next_reminders_and_bad_links_change_nothing() {
+    let server = SmtpServer::start();
+    let p = project(&server.url());
+    let day = today() + chrono::Duration::days(2);
+    let tomorrow = ngayle::vietnam::ZONE
+        .from_local_datetime(
+            &(today() + chrono::Duration::days(1))
+                .and_hms_opt(0, 5, 0)
+                .unwrap_or_default(),
+        )
+        .single()
+        .unwrap_or_else(|| panic!("no instant"))
+        .with_timezone(&Utc);
+    let r = ngayle_env(
+        p.path(),
+        &[
+            "send-due",
+            "--now",
+            &(Utc::now() - chrono::Duration::days(1)).to_rfc3339(),
+        ],
+        &ENV,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    send_due(&p, &Utc::now().to_rfc3339());
+    let first = server.settled(WAIT);
+    assert_eq!(first.len(), 2, "one email each");
+    let an = first
+        .iter()
+        .find(|m| m.to[0] == "an@example.org")
+        .map(|m| m.parsed())
+        .unwrap_or_else(|| panic!("no email to An"));
+    let flag = link_of(&an.text, "treo-co");
+    let report = link_of(&an.text, "bao-cao");
+    assert!(
+        flag.starts_with(&format!(
+            "/xong/ngay-thu.{}.treo-co.an.",
+            day.format("%Y%m%d")
+        )),
+        "{flag}"
+    );
+    assert!(
+        an.text.lines().collect::<Vec<_>>().windows(2).any(|w| {
+            w[0].trim() == "Chưa làm được:"
+                && w[1].trim() == format!("https://lich.truong.edu.vn{flag}?ket_qua=chua")
+        }),
+        "{}",
+        an.text
+    );
+    assert!(
+        an.html.contains(&format!(
+            "href=\"https:&#x2f;&#x2f;lich.truong.edu.vn{}\"",
+            flag.replace('/', "&#x2f;")
+        )),
+        "{}",
+        an.html
+    );
+
+    let serve = Serve::start_env(&p, &["--no-watch"], &ENV);
+    // Opening the page (twice, as a mail scanner would) shows the task and records nothing.
+    for _ in 0..2 {
+        let (code, page) = serve.get(&flag);
+        assert_eq!(code, 200, "{page}");
+        assert!(page.contains("<h1>Treo cờ</h1>"), "{page}");
+        assert!(page.contains("Nguyễn Văn An"));
+        assert!(page.contains("<form method=\"post\">"));
+        assert!(!page.contains("Đã báo"), "nothing recorded by a GET");
+    }
+    let (code, page) = serve.get(&format!("{flag}?ket_qua=chua"));
+    assert_eq!(code, 200);
+    assert!(page.contains("value=\"chua\" checked"), "{page}");
+
+    // Refused, each with its Vietnamese page, nothing recorded: a changed tag, another
+    // person's name put in, a link past its last day (signed with the right secret), a
+    // reason missing from "Chưa làm được".
+    let mut forged = flag.clone();
+    let last = forged.pop().unwrap_or('a');
+    forged.push(if last == 'a' { 'b' } else { 'a' });
+    let other = flag.replacen(".an.", ".cuong.", 1);
+    let keys = FeedKeys::new(SECRET.as_bytes(), BTreeMap::new());
+    let key = AckKey {
+        event_id: "ngay-thu".into(),
+        date: day,
+        task_id: "treo-co".into(),
+        person_id: "an".into(),
+    };
+    let expired = format!(
+        "/xong/{}",
+        token(&keys, &key, today() - chrono::Duration::days(1))
+    );
+    let body = "ket_qua=xong&ghi_chu=&lien_ket=";
+    for (path, code, says) in [
+        (&forged, 404, "Liên kết không đúng"),
+        (&other, 404, "Liên kết không đúng"),
+        (&expired, 410, "Liên kết đã hết hạn"),
+    ] {
+        let (got, page) = serve.post_form(path, body);
+        assert_eq!(got, code, "{path}: {page}");
+        assert!(page.contains(says), "{page}");
+        assert!(page.contains("Không có gì được ghi lại"));
+    }
+    let (code, page) = serve.post_form(&flag, "ket_qua=chua&ghi_chu=&lien_ket=");
+    assert_eq!(code, 422, "{page}");
+    assert!(page.contains("Hãy ghi lý do chưa làm được."), "{page}");
+    let (code, page) = serve.post_form(
+        &flag,
+        "ket_qua=xong&ghi_chu=&lien_ket=javascript%3Aalert(1)",
+    );
+    assert_eq!(code, 422, "{page}");
+    let (_, page) = serve.get(&flag);
+    assert!(
+        !page.contains("Đã báo"),
+        "the refused answers left nothing:\n{page}"
+    );
+
+    // Done, with a note and the post's link; the same answer again changes nothing.
+    let done = "ket_qua=xong&ghi_chu=%C4%90%C3%A3+treo+c%E1%BB%9D+%3Cb%3E&lien_ket=https%3A%2F%2Fexample.org%2Fbai";
+    let (code, page) = serve.post_form(&flag, done);
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("Đã ghi: việc đã xong"), "{page}");
+    assert!(page.contains("Các lời nhắc còn lại của việc này sẽ không gửi nữa"));
+    assert!(
+        page.contains("Đã treo cờ &lt;b&gt;"),
+        "the note, escaped:\n{page}"
+    );
+    let (code, page) = serve.post_form(&flag, done);
+    assert_eq!(code, 200);
+    assert!(page.contains("đã được ghi từ trước"), "{page}");
+    let (code, page) = serve.post_form(&report, "ket_qua=xong&ghi_chu=&lien_ket=");
+    assert_eq!(code, 200, "{page}");
+    let (_, page) = serve.get(&flag);
+    assert!(page.contains("Nguyễn Văn An: đã xong"), "{page}");
+    assert!(
+        page.contains("href=\"https:&#x2f;&#x2f;example.org&#x2f;bai\""),
+        "{page}"
+    );
+    assert!(
+        !serve.log().contains(&flag[6..]),
+        "the token is not logged:\n{}",
+        serve.log()
+    );
+    drop(serve);
+
+    // The next day, in another process: the flag is done for both (any), the report only
+    // for An (all): one email, to Cường, about the report only.
+    let out = send_due(&p, &tomorrow.to_rfc3339());
+    assert!(
+        out.contains("3 lời nhắc không gửi vì việc đã được báo xong"),
+        "{out}"
+    );
+    let all = server.settled(WAIT);
+    assert_eq!(all.len(), 3, "{out}");
+    let second = all[2].parsed();
+    assert_eq!(all[2].to, ["cuong@example.org"]);
+    assert!(second.text.contains("Báo cáo"), "{}", second.text);
+    assert!(!second.text.contains("Treo cờ"), "{}", second.text);
+}
