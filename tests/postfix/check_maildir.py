@@ -148,7 +148,7 @@ def main():
 
     problems = {name: [] for name in [
         "envelope", "to", "from", "subject-encoded", "subject", "greeting", "items", "due",
-        "html", "feed", "late"]}
+        "html", "feed", "ack", "late"]}
     got = collections.Counter()
     unexpected = []
     for key, raw, msg in messages:
@@ -229,11 +229,25 @@ def main():
         # The feed link: the reader's own feed (`ngayle feeds`), under the public URL, without
         # the shared feeds' token.
         feed = own_feed.get(batch[0]["person"], "")
-        text_links = re.findall(r"https?://\S+", text)
-        html_links = [html.unescape(h) for h in re.findall(r'href="([^"]*)"', page)]
+        text_all = re.findall(r"https?://\S+", text)
+        html_all = [html.unescape(h) for h in re.findall(r'href="([^"]*)"', page)]
+        ack_prefix = f"{a.public_url}/xong/"
+        text_links = [u for u in text_all if not u.startswith(ack_prefix)]
+        html_links = [u for u in html_all if not u.startswith(ack_prefix)]
         if (not feed.startswith(f"{a.public_url}/calendar/me/") or a.token in feed
                 or text_links != [feed] or html_links != [feed]):
             problems["feed"].append(f"{where}: text links {text_links}, HTML links {html_links}, want {feed!r}")
+        # The "Đã xong" links: for each reminder, one of this person and task occurrence
+        # (EVENT.YYYYMMDD.TASK.PERSON.LASTDAY.TAG) and its "Chưa làm được" twin, in both parts.
+        want_acks = sorted(
+            f"{ack_prefix}{r['event']}.{r['date'].replace('-', '')}.{r['task']}.{r['person']}."
+            for r in batch)
+        for part, links in (("text", text_all), ("HTML", html_all)):
+            done = [u for u in links if u.startswith(ack_prefix) and not u.endswith("?ket_qua=chua")]
+            heads = sorted(u.rsplit(".", 2)[0] + "." for u in done)
+            twins = sorted(u for u in links if u.endswith("?ket_qua=chua"))
+            if heads != want_acks or twins != sorted(u + "?ket_qua=chua" for u in done):
+                problems["ack"].append(f"{where}: {part} links {done}, want one per {want_acks}")
 
         says_late = "gửi muộn hơn dự kiến" in text
         if says_late != late:
@@ -257,6 +271,8 @@ def main():
     check("the HTML part has the same tasks and deadlines", problems["html"])
     check("the one feed link (text and HTML) is the reader's own feed, {public_url}/calendar/me/TOKEN.ics (ngayle feeds)",
           problems["feed"])
+    check("each reminder has its own signed \"Đã xong\" link and \"Chưa làm được\" twin (text and HTML)",
+          problems["ack"])
     check("the late notice is in exactly the late emails", problems["late"])
 
     out = open(a.send_output, encoding="utf-8").read()
