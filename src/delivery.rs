@@ -23,13 +23,15 @@ use lettre::message::Mailbox;
 use std::future::Future;
 
 use crate::mail::{ForReminder, Letter, Mailer, SendError};
-use crate::plan::{Reminder, ReminderKey, plan};
-use crate::schedule::{Assignee, Lead, Schedule};
+use crate::plan::{Kind, Reminder, ReminderKey, escalations, plan};
+use crate::schedule::{Assignee, DoneWhen, Lead, Schedule};
 use crate::store::{
-    Claim, FeedKeys, Outcome, Planned, Previous, Refused, ReminderState, ReminderStatus,
+    AckRecord, Claim, FeedKeys, Outcome, Planned, Previous, Refused, ReminderState, ReminderStatus,
     SKIPPED_BEFORE_START, SKIPPED_PAST_DEADLINE, SKIPPED_WHEN_FOUND, Store, StoreError, Unsettled,
 };
-use crate::template::{ItemCtx, MailContext, PersonCtx, UnitCtx};
+use crate::template::{
+    AnswerCtx, EscalationContext, EscalationItem, ItemCtx, MailContext, PersonCtx, UnitCtx,
+};
 use crate::vietnam;
 
 /// How far before the catch-up window reminders are still looked at, to record them skipped.
@@ -109,7 +111,10 @@ struct Batch<'a, 's> {
 }
 
 /// The emails of a tick, in the order they go: by due instant, then person.
-type Due<'a, 's> = BTreeMap<(DateTime<Utc>, &'s str), Batch<'a, 's>>;
+type Due<'a, 's> = BTreeMap<(DateTime<Utc>, &'s str, Kind), Batch<'a, 's>>;
+
+/// The answers of the task occurrences escalated in a tick, by (event, day, task).
+type Answers = BTreeMap<(String, chrono::NaiveDate, String), Vec<AckRecord>>;
 
 /// Sends what is due at `now`. With `dry_run`, records and sends nothing and lists the emails
 /// it would send. The steps: plan the window, record new reminders, skip what is too late,
@@ -129,12 +134,16 @@ pub async fn tick(
         late: now - LATE_AFTER,
         started: store.started_at(now, dry_run).await?,
     };
-    let reminders = plan(schedule, window.too_late - LOOKBACK, now);
-    let states = if dry_run {
+    let mut reminders = plan(schedule, window.too_late - LOOKBACK, now);
+    reminders.extend(escalations(schedule, window.too_late - LOOKBACK, now));
+    // Stable: the plan's order within an instant is kept.
+    reminders.sort_by_key(|r| r.due);
+    let mut states = if dry_run {
         window.look(store, &reminders).await?
     } else {
         window.record(store, &reminders).await?
     };
+    let answers = escalated(schedule, store, &reminders, &mut states, dry_run, now).await?;
     control.progressed();
     window
         .skip(store, &reminders, &states, dry_run, &mut report)
@@ -160,7 +169,7 @@ pub async fn tick(
         .feed_keys(schedule.settings.feed_secret.as_ref(), !dry_run)
         .await?;
     if dry_run {
-        list(schedule, &keys, now, &due, &mut report);
+        list(schedule, &keys, &answers, now, &due, &mut report);
         return Ok(report);
     }
     let sender = Sender {
@@ -170,6 +179,7 @@ pub async fn tick(
         now,
         lease: schedule.settings.lease,
         keys: &keys,
+        answers: &answers,
     };
     sender.send_all(&due, control, &mut report).await?;
     Ok(report)
@@ -195,7 +205,7 @@ impl Window {
             Some(SKIPPED_BEFORE_START)
         } else if r.due < self.too_late {
             Some(SKIPPED_WHEN_FOUND)
-        } else if r.deadline < self.now && r.due < self.late {
+        } else if r.kind == Kind::Reminder && r.deadline < self.now && r.due < self.late {
             Some(SKIPPED_PAST_DEADLINE)
         } else {
             None
@@ -211,7 +221,11 @@ impl Window {
                 key: &r.key,
                 email: &r.person.email,
                 due: r.due,
-                deadline: r.deadline,
+                // An escalation comes after the deadline: it waits as long as `catch_up` lets it.
+                deadline: match r.kind {
+                    Kind::Reminder => r.deadline,
+                    Kind::Escalation => r.due + (self.now - self.too_late),
+                },
                 skip: self.skip_reason(r),
             })
             .collect()
@@ -349,7 +363,7 @@ impl Window {
                 continue;
             }
             batches
-                .entry((r.due, r.person.id.as_str()))
+                .entry((r.due, r.person.id.as_str(), r.kind))
                 .or_insert_with(|| Batch {
                     reminders: Vec::new(),
                 })
@@ -364,14 +378,15 @@ impl Window {
 fn list(
     schedule: &Schedule,
     keys: &FeedKeys,
+    answers: &Answers,
     now: DateTime<Utc>,
     due: &Due,
     report: &mut TickReport,
 ) {
     let mut teams = Teams::default();
-    for ((at, _), batch) in due {
+    for ((at, _, _), batch) in due {
         let late = now - *at > LATE_AFTER;
-        match compose(schedule, keys, &mut teams, batch, late) {
+        match compose(schedule, keys, answers, &mut teams, batch, late) {
             Ok(email) => {
                 let address = batch
                     .reminders
@@ -402,6 +417,8 @@ struct Sender<'t> {
     lease: std::time::Duration,
     /// The personal feed links' keys, read once per tick.
     keys: &'t FeedKeys,
+    /// What the escalated tasks' people answered.
+    answers: &'t Answers,
 }
 
 impl<'t> Sender<'t> {
@@ -545,13 +562,13 @@ impl<'t> Sender<'t> {
     async fn claim_next<'a, 's>(
         &self,
         teams: &mut Teams<'s>,
-        queue: &mut impl Iterator<Item = (&'a (DateTime<Utc>, &'s str), &'a Batch<'a, 's>)>,
+        queue: &mut impl Iterator<Item = (&'a (DateTime<Utc>, &'s str, Kind), &'a Batch<'a, 's>)>,
     ) -> Result<Option<Email<'a, 's>>, StoreError>
     where
         't: 's,
         's: 'a,
     {
-        for ((due, _), batch) in queue.by_ref() {
+        for ((due, _, _), batch) in queue.by_ref() {
             let keys: Vec<&'a ReminderKey> = batch.reminders.iter().map(|(r, _)| &r.key).collect();
             let asked = seed(&keys);
             let message_id = self.mailer.new_message_id(&asked);
@@ -575,10 +592,11 @@ impl<'t> Sender<'t> {
                 }
             };
             let late = self.now - *due > LATE_AFTER;
-            let letter = compose(self.schedule, self.keys, teams, &mine, late).map(|e| {
-                self.mailer
-                    .reminder(e.to, &e.subject, e.text, e.html, &claim)
-            });
+            let letter =
+                compose(self.schedule, self.keys, self.answers, teams, &mine, late).map(|e| {
+                    self.mailer
+                        .reminder(e.to, &e.subject, e.text, e.html, &claim)
+                });
             return Ok(Some(Email {
                 late,
                 to: mine
@@ -658,10 +676,56 @@ struct Composed {
     html: String,
 }
 
+/// The answers of the task occurrences of the escalations waiting in this window; an
+/// escalation whose task is done by now (`done_when: any` and one answered done, or every
+/// person it is given to did) is marked done (and skipped in the store, but in a dry run).
+async fn escalated(
+    schedule: &Schedule,
+    store: &Store,
+    reminders: &[Reminder<'_>],
+    states: &mut [ReminderState],
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<Answers, StoreError> {
+    let mut answers = Answers::new();
+    let mut settled: Vec<&ReminderKey> = Vec::new();
+    for (r, s) in reminders.iter().zip(states.iter_mut()) {
+        if r.kind != Kind::Escalation
+            || !matches!(s.status, ReminderStatus::Pending | ReminderStatus::Sending)
+        {
+            continue;
+        }
+        let id = (
+            r.key.event_id.to_string(),
+            r.key.date,
+            r.key.task_id.to_string(),
+        );
+        if !answers.contains_key(&id) {
+            let got = store.acks_of(&id.0, id.1, &id.2).await?;
+            answers.insert(id.clone(), got);
+        }
+        let got = answers.get(&id).map_or(&[][..], Vec::as_slice);
+        let done_by = |person: &str| got.iter().any(|a| a.done && a.person_id == person);
+        let done = match r.task.done_when {
+            DoneWhen::Any => got.iter().any(|a| a.done),
+            DoneWhen::All => schedule.assignees(r.task).iter().all(|p| done_by(&p.id)),
+        };
+        if done {
+            s.done = true;
+            settled.push(&r.key);
+        }
+    }
+    if !dry_run && !settled.is_empty() {
+        store.skip_settled(&settled, now).await?;
+    }
+    Ok(answers)
+}
+
 /// The email of one batch.
 fn compose<'s>(
     schedule: &'s Schedule,
     keys: &FeedKeys,
+    answers: &Answers,
     teams: &mut Teams<'s>,
     batch: &Batch<'_, 's>,
     late: bool,
@@ -669,6 +733,9 @@ fn compose<'s>(
     let Some((first, _)) = batch.reminders.first() else {
         return Err("empty batch".to_string());
     };
+    if first.kind == Kind::Escalation {
+        return compose_escalation(schedule, answers, batch, late);
+    }
     let person = first.person;
     let settings = &schedule.settings;
     // The reader's own feed: exactly their tasks, whichever group the first one is for.
@@ -752,6 +819,104 @@ impl<'s> Teams<'s> {
             .entry(task.id.as_str())
             .or_insert_with(|| schedule.assignees(task))
     }
+}
+
+/// The email of a batch of escalations: each task, who has not answered, who could not do it
+/// and why, who did it.
+fn compose_escalation(
+    schedule: &Schedule,
+    answers: &Answers,
+    batch: &Batch<'_, '_>,
+    late: bool,
+) -> Result<Composed, String> {
+    let Some((first, _)) = batch.reminders.first() else {
+        return Err("empty batch".to_string());
+    };
+    let person = first.person;
+    let mut reminders: Vec<&Reminder> = batch.reminders.iter().map(|&(r, _)| r).collect();
+    reminders.sort_by_key(|r| r.deadline_local());
+    let items = reminders
+        .into_iter()
+        .map(|r| {
+            let o = &r.occurrence;
+            let id = (
+                r.key.event_id.to_string(),
+                r.key.date,
+                r.key.task_id.to_string(),
+            );
+            let got = answers.get(&id).map_or(&[][..], Vec::as_slice);
+            let assigned = schedule.assignees(r.task);
+            let name = |id: &str| {
+                assigned
+                    .iter()
+                    .find(|p| p.id == id)
+                    .map_or_else(|| id.to_string(), |p| p.name.clone())
+            };
+            let answer = |a: &AckRecord| AnswerCtx {
+                name: name(&a.person_id),
+                done: a.done,
+                note: a.note.clone(),
+                link: a.link.clone(),
+                at: vietnam::time_day(vietnam::local(a.answered_at)),
+            };
+            let deadline = r.deadline_local();
+            EscalationItem {
+                event_title: o.title.clone(),
+                event_subject: o.subject.clone(),
+                event_date: vietnam::date(o.date),
+                weekday: vietnam::weekday(o.date).to_string(),
+                task_title: r.task.title.clone(),
+                task_do: r.task.what.clone(),
+                due: vietnam::time_day(deadline),
+                due_short: format!(
+                    "{} {}",
+                    deadline.format("%H:%M"),
+                    deadline.format("%-d/%-m")
+                ),
+                done_when: r.task.done_when.word(),
+                not_done: assigned
+                    .iter()
+                    .filter(|p| !got.iter().any(|a| a.person_id == p.id))
+                    .map(|p| p.name.clone())
+                    .collect(),
+                cannot: got.iter().filter(|a| !a.done).map(answer).collect(),
+                done: got.iter().filter(|a| a.done).map(answer).collect(),
+            }
+        })
+        .collect();
+    let ctx = EscalationContext {
+        unit: UnitCtx {
+            name: schedule.unit.name.clone(),
+            place: schedule.unit.place.clone(),
+        },
+        person: PersonCtx {
+            name: person.name.clone(),
+            title: person.title.clone(),
+            email: person.email.clone(),
+        },
+        late,
+        late_reason: if late {
+            late_reason(batch).to_string()
+        } else {
+            String::new()
+        },
+        items,
+        reply_to: schedule.settings.reply_to.clone(),
+    };
+    let rendered = schedule
+        .templates
+        .render_escalation(&ctx)
+        .map_err(|e| e.to_string())?;
+    let to: Mailbox = format!("{} <{}>", person.name, person.email)
+        .parse()
+        .or_else(|_| person.email.parse())
+        .map_err(|e: lettre::address::AddressError| format!("{}: {e}", person.email))?;
+    Ok(Composed {
+        to,
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+    })
 }
 
 fn item<'s>(

@@ -70,7 +70,22 @@ pub struct Reminder<'s> {
     pub person: &'s Person,
     /// True when the due day was moved off a non-workday.
     pub moved: bool,
+    /// A reminder of the task to its person, or the escalation of a task not done.
+    pub kind: Kind,
 }
+
+/// What a [`Reminder`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// To a person the task is given to, ahead of its deadline.
+    Reminder,
+    /// To whoever answers for the task (`escalate_to`, the group's lead, Ban giám hiệu), after
+    /// its deadline, when it was not answered "Đã xong": its person is the one told.
+    Escalation,
+}
+
+/// The lead part of an escalation's key: no lead of `remind` is written so.
+pub const ESCALATION_LEAD: &str = "sau-han";
 
 impl Reminder<'_> {
     /// The send instant in Vietnamese time.
@@ -210,7 +225,87 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
             task: g.task,
             person: p,
             moved: g.moved,
+            kind: Kind::Reminder,
         });
+    });
+    out
+}
+
+/// The escalations due in `from..=to`: for each task of an occurrence, one per person told
+/// ([`Schedule::escalation_recipients`]), at its deadline plus `reminders.escalate_after`
+/// (not moved off days off: it says the work was not done in time). Its `deadline` is the
+/// task's. Sorted by due instant, person, then key. Whether the task was done is for the
+/// store to tell.
+pub fn escalations(
+    schedule: &Schedule,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<Reminder<'_>> {
+    let mut out = Vec::new();
+    if from > to {
+        return out;
+    }
+    let after = schedule.settings.escalate_after;
+    let (Some(first), Some(last)) = (
+        (from - after)
+            .with_timezone(&ZONE)
+            .date_naive()
+            .checked_sub_days(Days::new(u64::from(schedule.max_after_days()) + 1)),
+        to.with_timezone(&ZONE)
+            .date_naive()
+            .checked_add_days(Days::new(u64::from(schedule.max_before_days()) + 1)),
+    ) else {
+        return out;
+    };
+    let lead: Arc<str> = Arc::from(ESCALATION_LEAD);
+    for o in occurrences(schedule, first, last) {
+        let o = Arc::new(o);
+        let event_id: Arc<str> = Arc::from(o.event.id.as_str());
+        for &task in &o.tasks {
+            let Some(deadline) = deadline_of(schedule, o.date, task) else {
+                continue;
+            };
+            let due = deadline + after;
+            if due < from || due > to {
+                continue;
+            }
+            let task_id: Arc<str> = Arc::from(task.id.as_str());
+            for person in schedule.escalation_recipients(task) {
+                out.push(Reminder {
+                    key: ReminderKey {
+                        event_id: Arc::clone(&event_id),
+                        date: o.date,
+                        task_id: Arc::clone(&task_id),
+                        person_id: Arc::from(person.id.as_str()),
+                        lead: Arc::clone(&lead),
+                    },
+                    due,
+                    deadline,
+                    lead: Lead::Minutes(0),
+                    occurrence: Arc::clone(&o),
+                    task,
+                    person,
+                    moved: false,
+                    kind: Kind::Escalation,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        (
+            a.due,
+            &a.key.person_id,
+            &a.key.event_id,
+            a.key.date,
+            &a.key.task_id,
+        )
+            .cmp(&(
+                b.due,
+                &b.key.person_id,
+                &b.key.event_id,
+                b.key.date,
+                &b.key.task_id,
+            ))
     });
     out
 }
@@ -685,6 +780,7 @@ mod tests {
             who: Vec::new(),
             moves: Move::Earlier,
             done_when: crate::schedule::DoneWhen::Any,
+            escalate_to: None,
         };
         let day0 = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
         // 60 people, their ranks a permutation; groups with overlapping dues, events, tasks.

@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::diag::{Diagnostic, Pos};
 
 /// The template names, with their built-in defaults.
-pub const DEFAULTS: [(&str, &str); 4] = [
+pub const DEFAULTS: [(&str, &str); 7] = [
     (
         "subject.txt.j2",
         include_str!("../config/templates/subject.txt.j2"),
@@ -35,7 +35,46 @@ pub const DEFAULTS: [(&str, &str); 4] = [
         include_str!("../config/templates/reminder.html.j2"),
     ),
     (ACK_PAGE, include_str!("../config/templates/xong.html.j2")),
+    (
+        "escalation_subject.txt.j2",
+        include_str!("../config/templates/escalation_subject.txt.j2"),
+    ),
+    (
+        "escalation.txt.j2",
+        include_str!("../config/templates/escalation.txt.j2"),
+    ),
+    (
+        "escalation.html.j2",
+        include_str!("../config/templates/escalation.html.j2"),
+    ),
 ];
+
+/// What the escalation templates can use (documented at the top of `escalation.txt.j2`).
+#[derive(Debug, Clone, Serialize)]
+pub struct EscalationContext {
+    pub unit: UnitCtx,
+    pub person: PersonCtx,
+    pub late: bool,
+    pub late_reason: String,
+    pub items: Vec<EscalationItem>,
+    pub reply_to: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EscalationItem {
+    pub event_title: String,
+    pub event_subject: String,
+    pub event_date: String,
+    pub weekday: String,
+    pub task_title: String,
+    pub task_do: String,
+    pub due: String,
+    pub due_short: String,
+    pub done_when: &'static str,
+    pub not_done: Vec<String>,
+    pub cannot: Vec<AnswerCtx>,
+    pub done: Vec<AnswerCtx>,
+}
 
 /// The page of a "Đã xong" link.
 pub const ACK_PAGE: &str = "xong.html.j2";
@@ -208,6 +247,12 @@ impl Templates {
                 AckPage::samples()
                     .iter()
                     .try_for_each(|page| templates.render_page(page).map(drop))
+            } else if name.starts_with("escalation") {
+                templates
+                    .env
+                    .get_template(name)
+                    .and_then(|t| t.render(minijinja::value::Serde(EscalationContext::sample())))
+                    .map(drop)
             } else {
                 templates.render_one(name, &sample).map(drop)
             };
@@ -240,6 +285,22 @@ impl Templates {
             subject: shorten(&subject, SUBJECT_MAX),
             text: self.render_one("reminder.txt.j2", ctx)?,
             html: self.render_one("reminder.html.j2", ctx)?,
+        })
+    }
+
+    /// The three parts of an escalation email (see [`Templates::render`]).
+    pub fn render_escalation(&self, ctx: &EscalationContext) -> Result<Rendered, minijinja::Error> {
+        let part = |name: &str| {
+            self.env
+                .get_template(name)?
+                .render(minijinja::value::Serde(ctx))
+        };
+        let subject = part("escalation_subject.txt.j2")?;
+        let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+        Ok(Rendered {
+            subject: shorten(&subject, SUBJECT_MAX),
+            text: part("escalation.txt.j2")?,
+            html: part("escalation.html.j2")?,
         })
     }
 
@@ -299,6 +360,46 @@ fn diagnostic(path: Option<&Path>, name: &str, text: &str, e: &minijinja::Error)
     Diagnostic::error(&shown, pos, format!("mẫu thư lỗi — {}{detail}", e.kind())).with_help(
         "xem danh sách biến ở đầu config/templates/reminder.txt.j2; cú pháp minijinja (Jinja2)",
     )
+}
+
+impl EscalationContext {
+    /// A context with every field set, to test-render the templates at load time.
+    pub fn sample() -> EscalationContext {
+        let mail = MailContext::sample();
+        let answer = AnswerCtx {
+            name: "Lê Văn Bình".into(),
+            done: true,
+            note: "Đã treo".into(),
+            link: "https://example.org/anh".into(),
+            at: "08:15 Thứ Hai 29/04/2024".into(),
+        };
+        EscalationContext {
+            unit: mail.unit,
+            person: mail.person,
+            late: true,
+            late_reason: mail.late_reason,
+            items: vec![EscalationItem {
+                event_title: "Kỷ niệm 49 năm Ngày Giải phóng miền Nam (30/4/1975 - 30/4/2024)"
+                    .into(),
+                event_subject: "Giải phóng miền Nam".into(),
+                event_date: "30/04/2024".into(),
+                weekday: "Thứ Ba".into(),
+                task_title: "Treo cờ Tổ quốc".into(),
+                task_do: "Treo cờ ở cổng trường.".into(),
+                due: "07:30 Thứ Ba 30/04/2024".into(),
+                due_short: "07:30 30/4".into(),
+                done_when: "all",
+                not_done: vec!["Nguyễn Văn An".into()],
+                cannot: vec![AnswerCtx {
+                    done: false,
+                    note: "Mưa to".into(),
+                    ..answer.clone()
+                }],
+                done: vec![answer],
+            }],
+            reply_to: mail.reply_to,
+        }
+    }
 }
 
 impl AckPage {

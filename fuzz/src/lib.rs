@@ -4,7 +4,7 @@ use ngayle::schedule::{EnvValue, SourceFile, Sources};
 
 /// Every shipped file that `resolve` reads, by its path in the repository. Built in so that a
 /// target runs from any folder and its inputs are the same everywhere.
-pub const SHIPPED: [(&str, &str); 12] = [
+pub const SHIPPED: [(&str, &str); 16] = [
     (
         "config/ngayle.yaml",
         include_str!("../../config/ngayle.yaml"),
@@ -50,6 +50,22 @@ pub const SHIPPED: [(&str, &str); 12] = [
         "config/templates/reminder.html.j2",
         include_str!("../../config/templates/reminder.html.j2"),
     ),
+    (
+        "config/templates/escalation.html.j2",
+        include_str!("../../config/templates/escalation.html.j2"),
+    ),
+    (
+        "config/templates/escalation.txt.j2",
+        include_str!("../../config/templates/escalation.txt.j2"),
+    ),
+    (
+        "config/templates/escalation_subject.txt.j2",
+        include_str!("../../config/templates/escalation_subject.txt.j2"),
+    ),
+    (
+        "config/templates/xong.html.j2",
+        include_str!("../../config/templates/xong.html.j2"),
+    ),
 ];
 
 /// The feed token the `http` target's service is given (through `NGAYLE_FEED_TOKEN`, as an
@@ -75,7 +91,7 @@ pub fn sources(replace: Option<(usize, String)>, env: Vec<EnvValue>) -> Sources 
     let mut next = || {
         files
             .next()
-            .unwrap_or_else(|| unreachable!("SHIPPED has 12 files"))
+            .unwrap_or_else(|| unreachable!("SHIPPED has 16 files"))
     };
     Sources {
         config: next(),
@@ -83,7 +99,7 @@ pub fn sources(replace: Option<(usize, String)>, env: Vec<EnvValue>) -> Sources 
         tasks: Some(next()),
         days_off: Some(next()),
         layers: (0..5).map(|_| next()).collect(),
-        templates: (0..3).map(|_| next()).collect(),
+        templates: (0..7).map(|_| next()).collect(),
         env,
     }
 }

@@ -1,4 +1,6 @@
-//! `ngayle upcoming [--from DATE] [--days N] [--format table|tsv]`: the reminder plan.
+//! `ngayle upcoming [--from DATE] [--days N] [--format table|tsv]`: the reminder plan; the
+//! table also lists the escalations that go out if a task is not answered "Đã xong" by then
+//! (the tsv lists reminders only: its columns are a contract for scripts).
 
 use std::io::Write;
 use std::path::Path;
@@ -6,7 +8,7 @@ use std::path::Path;
 use chrono::{Days, NaiveDate, NaiveTime, TimeZone};
 
 use super::{Failure, Format, load_or_report, parse_date, table, today};
-use crate::plan::plan;
+use crate::plan::{escalations, plan};
 use crate::vietnam;
 use crate::vietnam::ZONE;
 
@@ -85,6 +87,30 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
                 vietnam::date(from),
                 vietnam::date(to)
             )?;
+            let later = escalations(schedule, start.to_utc(), end.to_utc());
+            if !later.is_empty() {
+                let rows: Vec<[String; 4]> = later
+                    .iter()
+                    .map(|r| {
+                        [
+                            vietnam::day_time(r.due_local()),
+                            r.person.name.clone(),
+                            r.task.title.clone(),
+                            format!(
+                                "{} ({})",
+                                r.occurrence.summary,
+                                vietnam::date(r.occurrence.date)
+                            ),
+                        ]
+                    })
+                    .collect();
+                writeln!(
+                    out,
+                    "\nBáo việc chưa xong (chỉ gửi nếu đến lúc đó việc chưa được báo \"Đã xong\"):"
+                )?;
+                let header = ["Lúc báo", "Người được báo", "Việc", "Ngày lễ"];
+                out.write_all(table(&header, &rows).as_bytes())?;
+            }
         }
     }
     Ok(())

@@ -167,6 +167,52 @@ impl Schedule {
             .collect()
     }
 
+    /// Who is told when `task` is not done by its deadline, in staff order: its
+    /// `escalate_to`; else the leads of the groups it is given to; else the members of
+    /// [`ESCALATE_DEFAULT_GROUP`]. A person it is given to alone is not told of it.
+    pub fn escalation_recipients(&self, task: &Task) -> Vec<&Person> {
+        let mut which: Vec<usize> = Vec::new();
+        let from = |which: &mut Vec<usize>, list: &[Assignee]| {
+            for w in list {
+                match w {
+                    Assignee::All => which.extend(0..self.people.len()),
+                    Assignee::Group(g) => which.extend(self.members.get(g).into_iter().flatten()),
+                    Assignee::Person(id) => which.extend(self.person_index.get(id)),
+                }
+            }
+        };
+        match &task.escalate_to {
+            Some(list) => from(&mut which, list),
+            None => {
+                for w in &task.who {
+                    if let Assignee::Group(g) = w
+                        && let Some(lead) = self
+                            .groups
+                            .iter()
+                            .find(|x| x.id == *g)
+                            .and_then(|x| x.lead.as_ref())
+                    {
+                        which.extend(self.person_index.get(lead));
+                    }
+                }
+                if which.is_empty() {
+                    from(
+                        &mut which,
+                        &[Assignee::Group(ESCALATE_DEFAULT_GROUP.to_string())],
+                    );
+                }
+            }
+        }
+        which.sort_unstable();
+        which.dedup();
+        let assigned = self.assignee_positions(task);
+        // Nobody is told of their own task alone.
+        if assigned.len() == 1 {
+            which.retain(|i| !assigned.contains(i));
+        }
+        which.iter().filter_map(|&i| self.people.get(i)).collect()
+    }
+
     /// [`Schedule::assignees`] with each person's index in `people`.
     pub fn assignee_indices(&self, task: &Task) -> Vec<(usize, &Person)> {
         self.assignee_positions(task)
@@ -231,6 +277,9 @@ pub struct Settings {
     pub catch_up: chrono::Duration,
     /// How long after a task's deadline its "Đã xong" link still works (`reminders.ack_valid_for`).
     pub ack_valid_for: chrono::Duration,
+    /// How long after a task's deadline, when it is not done, its escalation goes out
+    /// (`reminders.escalate_after`).
+    pub escalate_after: chrono::Duration,
     /// How long a process's claim on a reminder it is sending lasts without renewal: a process
     /// that dies mid-send blocks that reminder for at most this long.
     pub lease: std::time::Duration,
@@ -395,7 +444,13 @@ pub struct Task {
     pub moves: Move,
     /// Whose "Đã xong" settles it for the others assigned (`done_when`).
     pub done_when: DoneWhen,
+    /// Who is told when it is not done by its deadline (`escalate_to`); `None`: the leads of
+    /// its groups, else Ban giám hiệu ([`ESCALATE_DEFAULT_GROUP`]). An empty list: nobody.
+    pub escalate_to: Option<Vec<Assignee>>,
 }
+
+/// The group told of undone tasks when neither the task nor its groups say who.
+pub const ESCALATE_DEFAULT_GROUP: &str = "ban-giam-hieu";
 
 /// When a task given to several people counts as done (a task's `done_when`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -515,6 +570,9 @@ pub enum Assignee {
 pub struct Group {
     pub id: String,
     pub name: String,
+    /// The person who answers for the group's work (`lead`): gets the escalation of a task
+    /// of the group nobody answered "Đã xong" for.
+    pub lead: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

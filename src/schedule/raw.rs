@@ -68,7 +68,7 @@ raw_type! {
 }
 
 raw_type! {
-    Reminders { send_at: Scalar, workdays: List, catch_up: Scalar, lease: Scalar, ack_valid_for: Scalar }
+    Reminders { send_at: Scalar, workdays: List, catch_up: Scalar, lease: Scalar, ack_valid_for: Scalar, escalate_after: Scalar }
 }
 
 raw_type! {
@@ -77,7 +77,7 @@ raw_type! {
 }
 
 raw_type! {
-    Group { id: Scalar, name: Scalar }
+    Group { id: Scalar, name: Scalar, lead: Scalar }
 }
 
 raw_type! {
@@ -101,6 +101,7 @@ raw_type! {
         moves as "move": Scalar,
         who: List,
         done_when: Scalar,
+        escalate_to: List,
     }
 }
 
@@ -164,7 +165,8 @@ mod tests {
                 "at",
                 "move",
                 "who",
-                "done_when"
+                "done_when",
+                "escalate_to"
             ]
         );
         assert_eq!(super::Staff::KEYS, &["groups", "people"]);

@@ -39,7 +39,8 @@ pub const SKIPPED_DONE: &str = "việc đã được báo xong";
 pub(super) const DONE_SQL: &str = "EXISTS (SELECT 1 FROM acks a
         WHERE a.done = 1 AND a.event_id = reminders.event_id
           AND a.occurrence_date = reminders.occurrence_date AND a.task_id = reminders.task_id
-          AND (a.person_id = reminders.person_id OR a.scope = 'any'))";
+          AND ((a.person_id = reminders.person_id AND reminders.lead <> 'sau-han')
+               OR a.scope = 'any'))";
 
 impl Store {
     /// Keeps `answer` of `key`'s person (idempotent: the same answer twice changes nothing)
@@ -120,6 +121,40 @@ impl Store {
             let n = skip_done_rows(&mut tx, now).await?;
             tx.commit().await?;
             Ok(n)
+        }
+        .await;
+        self.note(r)
+    }
+
+    /// Skips the waiting reminders of `keys` as settled by the answers (an escalation of a task
+    /// every person did).
+    pub async fn skip_settled(
+        &self,
+        keys: &[&ReminderKey],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let r = async {
+            let pool = self.pool().await?;
+            for key in keys {
+                sqlx::query(
+                    "UPDATE reminders SET status = 'skipped', skip_reason = ?, claimed_by = NULL,
+                            lease_until = NULL, updated_at = ?
+                     WHERE event_id = ? AND occurrence_date = ? AND task_id = ? AND person_id = ?
+                       AND lead = ? AND (status = 'pending'
+                           OR (status = 'sending' AND (lease_until IS NULL OR lease_until <= ?)))",
+                )
+                .bind(SKIPPED_DONE)
+                .bind(ts(now))
+                .bind(&*key.event_id)
+                .bind(key.date.format("%Y-%m-%d").to_string())
+                .bind(&*key.task_id)
+                .bind(&*key.person_id)
+                .bind(&*key.lead)
+                .bind(Utc::now().timestamp_millis())
+                .execute(&pool)
+                .await?;
+            }
+            Ok(())
         }
         .await;
         self.note(r)
@@ -210,7 +245,11 @@ impl Done {
         match self.tasks.get(&id) {
             None => false,
             Some(None) => true,
-            Some(Some(people)) => people.iter().any(|p| **p == *key.person_id),
+            // An escalation's person is the one told, not one who did the work.
+            Some(Some(people)) => {
+                *key.lead != *crate::plan::ESCALATION_LEAD
+                    && people.iter().any(|p| **p == *key.person_id)
+            }
         }
     }
 }

@@ -219,3 +219,137 @@ fn done_in_one_click_stops_the_next_reminders_and_bad_links_change_nothing() {
     assert!(second.text.contains("Báo cáo"), "{}", second.text);
     assert!(!second.text.contains("Treo cờ"), "{}", second.text);
 }
+
+/// Tasks of yesterday, not done by their deadline (07:30) plus `escalate_after` (2h): Ban giám
+/// hiệu is told once, in one email, of each task and of who answered what — also after the
+/// service sending it is killed with SIGKILL and started again.
+#[test]
+fn a_task_not_done_by_its_deadline_is_escalated_once_across_a_kill_9() {
+    let server = SmtpServer::start();
+    let day = today() - chrono::Duration::days(1);
+    let config = |after: &str| {
+        format!(
+            "{}http:\n  public_url: https://lich.truong.edu.vn\nmail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\nreminders:\n  workdays: [mon, tue, wed, thu, fri, sat, sun]\n  escalate_after: {after}\n",
+            crate::support::CONFIG,
+            server.url()
+        )
+    };
+    let staff = "groups:\n  - id: ban-giam-hieu\n    name: Ban giám hiệu\n  - id: csvc\n    name: Cơ sở vật chất\npeople:\n  - id: hieu-truong\n    name: Dương Thị Tâm\n    email: hieutruong@example.org\n    groups: [ban-giam-hieu]\n  - id: an\n    name: Nguyễn Văn An\n    email: an@example.org\n    groups: [csvc]\n  - id: cuong\n    name: Lê Văn Cường\n    email: cuong@example.org\n    groups: [csvc]\n";
+    let tasks = "tasks:\n  - id: treo-co\n    title: Treo cờ\n    do: Treo cờ Tổ quốc ở cổng.\n    remind: 1d\n    who: [csvc]\n  - id: bao-cao\n    title: Báo cáo\n    do: Gửi báo cáo kết quả.\n    remind: 1d\n    who: [csvc]\n    done_when: all\n  - id: don-dep\n    title: Dọn dẹp\n    do: Dọn sân.\n    remind: 1d\n    who: [csvc]\n    escalate_to: []\n";
+    let layer = format!(
+        "events:\n  - id: ngay-thu\n    name: Ngày thử\n    date: {}\n    tasks: [treo-co, bao-cao, don-dep]\n",
+        day.format("%-d/%-m/%Y")
+    );
+    let p = minimal(&[
+        ("config/ngayle.yaml", &config("30d")),
+        ("config/staff.yaml", staff),
+        ("calendars/tasks.yaml", tasks),
+        ("calendars/national.yaml", &layer),
+    ]);
+    send_due(&p, &(Utc::now() - chrono::Duration::days(3)).to_rfc3339());
+    // While the escalations are not due yet (30 days after the deadline), Cường answers
+    // "Đã xong" for his report and An "Chưa làm được" for his.
+    let serve = Serve::start_env(&p, &["--no-watch"], &ENV);
+    let keys = FeedKeys::new(SECRET.as_bytes(), BTreeMap::new());
+    let link = |task: &str, person: &str| {
+        let key = AckKey {
+            event_id: "ngay-thu".into(),
+            date: day,
+            task_id: task.into(),
+            person_id: person.into(),
+        };
+        format!(
+            "/xong/{}",
+            token(&keys, &key, today() + chrono::Duration::days(30))
+        )
+    };
+    let (code, page) =
+        serve.post_form(&link("bao-cao", "cuong"), "ket_qua=xong&ghi_chu=&lien_ket=");
+    assert_eq!(code, 200, "{page}");
+    let (code, page) = serve.post_form(
+        &link("bao-cao", "an"),
+        "ket_qua=chua&ghi_chu=Ch%C6%B0a+c%C3%B3+s%E1%BB%91+li%E1%BB%87u&lien_ket=",
+    );
+    assert_eq!(code, 200, "{page}");
+    serve.terminate();
+    assert!(server.received().is_empty());
+
+    // Then they are (2 hours after).
+    p.write("config/ngayle.yaml", &config("2h"));
+    let serve = Serve::start_env(&p, &["--no-watch"], &ENV);
+    let got = server.wait_for(1, WAIT);
+    assert_eq!(got.len(), 1, "{}", serve.log());
+    serve.signal("KILL");
+    drop(serve);
+    let again = Serve::start_env(&p, &["--no-watch"], &ENV);
+    again
+        .until(WAIT, || {
+            again.health()["last_tick"].is_string().then_some(())
+        })
+        .unwrap_or_else(|| panic!("no tick:\n{}", again.log()));
+    drop(again);
+    send_due(&p, &Utc::now().to_rfc3339());
+    let all = server.settled(WAIT);
+    // The reminders (due the day before yesterday, their deadline passed) are not sent late;
+    // one escalation to Ban giám hiệu, once; none for the task that says `escalate_to: []`.
+    assert_eq!(
+        all.len(),
+        1,
+        "{:?}",
+        all.iter().map(|m| &m.to).collect::<Vec<_>>()
+    );
+    assert_eq!(all[0].to, ["hieutruong@example.org"]);
+    let mail = all[0].parsed();
+    assert!(mail.subject.starts_with("[Chưa xong] "), "{}", mail.subject);
+    let text = mail.text.replace("\r\n", "\n");
+    assert!(text.contains("Kính gửi đồng chí Dương Thị Tâm"), "{text}");
+    let flag = text.split("Treo cờ\n").nth(1).unwrap_or_default();
+    assert!(
+        flag.contains("Chưa báo: Nguyễn Văn An, Lê Văn Cường"),
+        "{text}"
+    );
+    let report = text.split("Báo cáo\n").nth(1).unwrap_or_default();
+    assert!(
+        report.contains("Chưa làm được: Nguyễn Văn An — Chưa có số liệu"),
+        "{text}"
+    );
+    assert!(report.contains("Đã xong: Lê Văn Cường ("), "{text}");
+    assert!(!text.contains("Dọn dẹp"), "{text}");
+}
+
+/// A group's `lead` or a task's `escalate_to` naming nobody, and a `done_when` that is not a
+/// choice, are errors at their place, with what to write.
+#[test]
+fn mistakes_in_who_is_told_are_located() {
+    let staff = "groups:\n  - id: csvc\n    name: Cơ sở vật chất\n    lead: ann\npeople:\n  - id: an\n    name: An\n    email: an@example.org\n    groups: [csvc]\n";
+    let tasks = "tasks:\n  - id: treo-co\n    title: Treo cờ\n    do: Treo cờ.\n    before: 1d\n    who: [csvc]\n    done_when: moi-nguoi\n    escalate_to: [hieu-truong]\n";
+    let p = minimal(&[
+        ("config/staff.yaml", staff),
+        ("calendars/tasks.yaml", tasks),
+    ]);
+    let r = p.run(&["check"]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    for (at, what) in [
+        (
+            "config/staff.yaml:4:11: lỗi: ",
+            "không có người nào mã `ann` để làm trưởng nhóm",
+        ),
+        (
+            "calendars/tasks.yaml:7:16: lỗi: ",
+            "`done_when: moi-nguoi` không hợp lệ",
+        ),
+        (
+            "calendars/tasks.yaml:8:19: lỗi: ",
+            "không có nhóm hay người nào mã `hieu-truong`",
+        ),
+    ] {
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.starts_with(at) && l.contains(what)),
+            "{at}{what}\n{}",
+            r.stderr
+        );
+    }
+    assert!(r.stderr.contains("có phải là `an`?"), "{}", r.stderr);
+}

@@ -30,10 +30,18 @@ fn shipped() -> Sources {
         .iter()
         .map(|l| read(&format!("calendars/{l}.yaml")))
         .collect(),
-        templates: ["subject.txt.j2", "reminder.txt.j2", "reminder.html.j2"]
-            .iter()
-            .map(|t| read(&format!("config/templates/{t}")))
-            .collect(),
+        templates: [
+            "subject.txt.j2",
+            "reminder.txt.j2",
+            "reminder.html.j2",
+            "escalation_subject.txt.j2",
+            "escalation.txt.j2",
+            "escalation.html.j2",
+            "xong.html.j2",
+        ]
+        .iter()
+        .map(|t| read(&format!("config/templates/{t}")))
+        .collect(),
         env: Vec::new(),
     }
 }

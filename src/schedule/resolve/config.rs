@@ -401,6 +401,20 @@ impl Resolver {
                 })
             },
         );
+        let escalate_path = [k("reminders"), k("escalate_after")];
+        let escalate_after = self.setting(
+            (f, &escalate_path, &rem.escalate_after),
+            "thời gian chờ trước khi báo việc chưa xong",
+            chrono::Duration::hours(2),
+            |t| {
+                parse_duration(t, &['m', 'h', 'd', 'w']).map_err(|why| {
+                    (
+                        format!("thời hạn `{t}` không hợp lệ: {why}"),
+                        "viết một số nguyên và đơn vị: `30m` hoặc `30 phút`, `2h` hoặc `2 giờ`, `1d` hoặc `1 ngày`".into(),
+                    )
+                })
+            },
+        );
         let lease_path = [k("reminders"), k("lease")];
         let lease = self.seconds_setting(
             (f, &lease_path, &rem.lease),
@@ -434,6 +448,7 @@ impl Resolver {
                 workdays: workdays?,
                 catch_up: catch_up?,
                 ack_valid_for: ack_valid_for?,
+                escalate_after: escalate_after?,
                 lease: lease?,
                 shutdown_grace: shutdown_grace?,
                 reload_warn_shrink: reload_warn_shrink?,

@@ -26,6 +26,8 @@ impl Resolver {
         let mut groups = Vec::new();
         // Each group's place in `groups:` with its id, for the "nobody is in it" warning.
         let mut group_places = Vec::new();
+        // Each group's `lead`, checked once the people are known.
+        let mut leads: Vec<(Vec<Seg>, String)> = Vec::new();
         for (i, g) in s.groups.iter().flatten().enumerate() {
             let (item, id) = self.item(f, ("groups", i), g, &mut ids, "nhóm");
             let name = self.text((f, &item.at("name"), &g.name), "tên nhóm");
@@ -45,8 +47,12 @@ impl Resolver {
                 known.groups.push(id.clone());
                 group_places.push((i, id.clone()));
             }
+            let lead = self.optional_text((f, &item.at("lead"), &g.lead), "trưởng nhóm");
+            if let Some(l) = &lead {
+                leads.push((item.at("lead").to_vec(), l.clone()));
+            }
             if let (Some(id), Some(name)) = (id, name) {
-                groups.push(Group { id, name });
+                groups.push(Group { id, name, lead });
             }
         }
         let group_ids = known.groups.clone();
@@ -117,6 +123,17 @@ impl Resolver {
                     email,
                     groups: groups_of,
                 });
+            }
+        }
+        for (path, lead) in &leads {
+            if !known.people.contains(lead) {
+                let ids: Vec<&str> = known.people.iter().map(String::as_str).collect();
+                self.error(
+                    f,
+                    path,
+                    format!("không có người nào mã `{lead}` để làm trưởng nhóm"),
+                    ids_help(lead, &ids, "mã người trong `people:`"),
+                );
             }
         }
         let named_in_people: std::collections::HashSet<&str> = s

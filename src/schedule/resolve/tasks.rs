@@ -126,6 +126,32 @@ impl Resolver {
                     }
                 }
             }
+            let escalate_to = raw.escalate_to.as_ref().map(|list| {
+                let mut to = Vec::new();
+                for (path, w) in item.entries("escalate_to", Some(list)) {
+                    if w == ALL {
+                        to.push(Assignee::All);
+                    } else if group_set.contains(w) {
+                        to.push(Assignee::Group(w.to_string()));
+                    } else if person_set.contains(w) {
+                        to.push(Assignee::Person(w.to_string()));
+                    } else if staff.is_some() {
+                        self.error(
+                            f,
+                            &path,
+                            format!(
+                                "không có nhóm hay người nào mã `{w}` để báo khi việc chưa xong"
+                            ),
+                            ids_help(
+                                w,
+                                &who_ids,
+                                "mã nhóm/người trong config/staff.yaml; `[]` để không báo ai",
+                            ),
+                        );
+                    }
+                }
+                to
+            });
             if let (
                 Some(id),
                 Some(title),
@@ -147,6 +173,7 @@ impl Resolver {
                     who,
                     moves,
                     done_when,
+                    escalate_to,
                 });
             }
         }
