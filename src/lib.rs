@@ -23,6 +23,7 @@ pub mod mail;
 pub mod occurrence;
 pub mod pages;
 pub mod plan;
+pub mod report;
 pub mod schedule;
 pub mod status;
 pub mod store;

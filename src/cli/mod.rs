@@ -23,6 +23,7 @@ mod events;
 mod feeds;
 mod ics;
 mod lunar;
+mod report;
 mod send;
 mod serve;
 mod upcoming;
@@ -68,6 +69,8 @@ pub enum Command {
     Ics(ics::Args),
     /// Every feed's address: the full feed, each group's, each person's own; revoke a link.
     Feeds(feeds::Args),
+    /// What was done for each task in a range of days, by whom, and what was not (table, CSV, XLSX).
+    Report(report::Args),
     /// Run the service: the HTTP feeds, the reminder emails, reloads, /healthz and /metrics.
     Serve(serve::Args),
 }
@@ -133,6 +136,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::SendTest(args) => send::test(&config, &args, &mut out),
         Command::Ics(args) => ics::run(&config, &args, &mut out),
         Command::Feeds(args) => feeds::run(&config, &args, &mut out),
+        Command::Report(args) => report::run(&config, &args, &mut out),
         Command::Serve(args) => serve::run(&config, &args),
     }
     .and_then(|()| out.flush().map_err(Failure::from));

@@ -160,6 +160,48 @@ impl Store {
         self.note(r)
     }
 
+    /// Every answer for the occurrences of `first..=last`, by (event, day, task), first
+    /// answered first.
+    pub async fn acks_between(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<crate::report::Answers, StoreError> {
+        let r = async {
+            let pool = self.pool().await?;
+            let rows = sqlx::query(
+                "SELECT event_id, occurrence_date, task_id, person_id, done, note, link, first_at,
+                        answered_at FROM acks
+                 WHERE occurrence_date >= ? AND occurrence_date <= ?
+                 ORDER BY first_at, person_id",
+            )
+            .bind(first.format("%Y-%m-%d").to_string())
+            .bind(last.format("%Y-%m-%d").to_string())
+            .fetch_all(&pool)
+            .await?;
+            let mut out = crate::report::Answers::new();
+            for row in rows {
+                let date: &str = row.try_get("occurrence_date")?;
+                let Ok(date) = NaiveDate::parse_from_str(date, "%Y-%m-%d") else {
+                    continue;
+                };
+                out.entry((row.try_get("event_id")?, date, row.try_get("task_id")?))
+                    .or_default()
+                    .push(AckRecord {
+                        person_id: row.try_get("person_id")?,
+                        done: row.try_get::<i64, _>("done")? == 1,
+                        note: row.try_get("note")?,
+                        link: row.try_get("link")?,
+                        first_at: from_ts(row.try_get("first_at")?),
+                        answered_at: from_ts(row.try_get("answered_at")?),
+                    });
+            }
+            Ok(out)
+        }
+        .await;
+        self.note_read(r)
+    }
+
     /// Every answer for the task of an occurrence, first answered first.
     pub async fn acks_of(
         &self,

@@ -205,6 +205,99 @@ fn done_in_one_click_stops_the_next_reminders_and_bad_links_change_nothing() {
     );
     drop(serve);
 
+    // The principal's report of that day, from another process: each task for each person.
+    let day_text = day.format("%Y-%m-%d").to_string();
+    let r = ngayle_env(
+        p.path(),
+        &[
+            "report", "--from", &day_text, "--to", &day_text, "--format", "csv",
+        ],
+        &ENV,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let csv_text = r.stdout.trim_start_matches('\u{feff}');
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(csv_text.as_bytes())
+        .records()
+        .map(|rec| {
+            rec.unwrap_or_else(|e| panic!("{e}"))
+                .iter()
+                .map(str::to_string)
+                .collect()
+        })
+        .collect();
+    let row = |task: &str, person: &str| {
+        rows.iter()
+            .find(|r| r[3] == task && r[5] == person)
+            .unwrap_or_else(|| panic!("no {task}/{person} in {rows:?}"))
+            .clone()
+    };
+    assert_eq!(rows.len(), 4, "{csv_text}");
+    let flag_an = row("Treo cờ", "Nguyễn Văn An");
+    assert_eq!(flag_an[6], "Đã xong");
+    assert_eq!(flag_an[8], "Đã treo cờ <b>");
+    assert_eq!(flag_an[9], "https://example.org/bai");
+    assert_eq!(
+        row("Treo cờ", "Lê Văn Cường")[6],
+        "Đã xong (do Nguyễn Văn An báo)"
+    );
+    assert_eq!(row("Báo cáo", "Nguyễn Văn An")[6], "Đã xong");
+    assert_eq!(row("Báo cáo", "Lê Văn Cường")[6], "Chưa đến hạn");
+    assert!(
+        csv_text.starts_with(
+            "Ngày,Thứ,Ngày lễ,Việc,Hạn,Người thực hiện,Kết quả,Lúc báo,Ghi chú,Liên kết"
+        ),
+        "{csv_text}"
+    );
+    // The same as an Excel workbook, read back with calamine.
+    let xlsx = p.path().join("bao-cao.xlsx");
+    let r = ngayle_env(
+        p.path(),
+        &[
+            "report",
+            "--from",
+            &day_text,
+            "--to",
+            &day_text,
+            "--format",
+            "xlsx",
+            "-o",
+            &xlsx.display().to_string(),
+        ],
+        &ENV,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    use calamine::Reader as _;
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook(&xlsx).unwrap_or_else(|e| panic!("{e}"));
+    let sheet = book
+        .worksheet_range("Báo cáo")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cells: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert!(
+        cells[0][0].contains("Báo cáo kết quả thực hiện công tác tuyên truyền"),
+        "{cells:?}"
+    );
+    assert_eq!(cells[2][..7], rows_header()[..7]);
+    let data: Vec<&Vec<String>> = cells.iter().skip(3).collect();
+    assert_eq!(data.len(), 4, "{cells:?}");
+    assert!(
+        data.iter().any(|r| r[3] == "Treo cờ"
+            && r[5] == "Lê Văn Cường"
+            && r[6] == "Đã xong (do Nguyễn Văn An báo)"),
+        "{cells:?}"
+    );
+    let r = ngayle_env(
+        p.path(),
+        &[
+            "report", "--from", &day_text, "--to", &day_text, "--format", "xlsx",
+        ],
+        &ENV,
+    );
+    assert_eq!(r.code, Some(2), "xlsx needs a file: {}", r.stderr);
+
     // The next day, in another process: the flag is done for both (any), the report only
     // for An (all): one email, to Cường, about the report only.
     let out = send_due(&p, &tomorrow.to_rfc3339());
@@ -352,4 +445,11 @@ fn mistakes_in_who_is_told_are_located() {
         );
     }
     assert!(r.stderr.contains("có phải là `an`?"), "{}", r.stderr);
+}
+
+fn rows_header() -> Vec<String> {
+    ngayle::report::HEADER
+        .iter()
+        .map(|h| h.to_string())
+        .collect()
 }
