@@ -804,6 +804,7 @@ mod tests {
                 title: None,
                 email: format!("gv-{i}@example.org"),
                 groups: vec![group.clone()],
+                digest: None,
             });
         }
         let text = who_text(&schedule, &task);

@@ -231,9 +231,24 @@ pub fn plan(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<
     out
 }
 
+/// The first instant at or after `t` whose Vietnamese time of day is `at`.
+fn next_at(t: DateTime<Utc>, at: chrono::NaiveTime) -> DateTime<Utc> {
+    let local = t.with_timezone(&ZONE);
+    let same_day = ZONE
+        .from_local_datetime(&local.date_naive().and_time(at))
+        .single()
+        .map(|d| d.with_timezone(&Utc));
+    match same_day {
+        Some(d) if d >= t => d,
+        Some(d) => d + chrono::Duration::days(1),
+        None => t,
+    }
+}
+
 /// The escalations due in `from..=to`: for each task of an occurrence, one per person told
 /// ([`Schedule::escalation_recipients`]), at its deadline plus `reminders.escalate_after`
-/// (not moved off days off: it says the work was not done in time). Its `deadline` is the
+/// (not moved off days off: it says the work was not done in time) — for a person with a
+/// `digest`, at the next time of their daily email, so that one email gathers them. Its `deadline` is the
 /// task's. Sorted by due instant, person, then key. Whether the task was done is for the
 /// store to tell.
 pub fn escalations(
@@ -247,7 +262,8 @@ pub fn escalations(
     }
     let after = schedule.settings.escalate_after;
     let (Some(first), Some(last)) = (
-        (from - after)
+        // A digest sends up to a day after the escalation's own instant.
+        (from - after - chrono::Duration::days(1))
             .with_timezone(&ZONE)
             .date_naive()
             .checked_sub_days(Days::new(u64::from(schedule.max_after_days()) + 1)),
@@ -266,11 +282,16 @@ pub fn escalations(
                 continue;
             };
             let due = deadline + after;
-            if due < from || due > to {
-                continue;
-            }
             let task_id: Arc<str> = Arc::from(task.id.as_str());
             for person in schedule.escalation_recipients(task) {
+                // Gathered into the person's daily email: the first one at or after it.
+                let due = match person.digest {
+                    Some(t) => next_at(due, t),
+                    None => due,
+                };
+                if due < from || due > to {
+                    continue;
+                }
                 out.push(Reminder {
                     key: ReminderKey {
                         event_id: Arc::clone(&event_id),

@@ -573,6 +573,8 @@ pub struct Group {
     /// The person who answers for the group's work (`lead`): gets the escalation of a task
     /// of the group nobody answered "Đã xong" for.
     pub lead: Option<String>,
+    /// `digest: daily HH:MM`: its members get their escalations in one email a day, then.
+    pub digest: Option<NaiveTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -582,4 +584,7 @@ pub struct Person {
     pub title: Option<String>,
     pub email: String,
     pub groups: Vec<String>,
+    /// When this person wants escalations gathered into one email a day (`digest: daily
+    /// 07:00`, on the person or on a group of theirs): the time of that email.
+    pub digest: Option<NaiveTime>,
 }

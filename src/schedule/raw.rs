@@ -77,11 +77,11 @@ raw_type! {
 }
 
 raw_type! {
-    Group { id: Scalar, name: Scalar, lead: Scalar }
+    Group { id: Scalar, name: Scalar, lead: Scalar, digest: Scalar }
 }
 
 raw_type! {
-    Person { id: Scalar, name: Scalar, title: Scalar, email: Scalar, groups: List }
+    Person { id: Scalar, name: Scalar, title: Scalar, email: Scalar, groups: List, digest: Scalar }
 }
 
 raw_type! {

@@ -414,7 +414,7 @@ fn a_task_not_done_by_its_deadline_is_escalated_once_across_a_kill_9() {
 /// choice, are errors at their place, with what to write.
 #[test]
 fn mistakes_in_who_is_told_are_located() {
-    let staff = "groups:\n  - id: csvc\n    name: Cơ sở vật chất\n    lead: ann\npeople:\n  - id: an\n    name: An\n    email: an@example.org\n    groups: [csvc]\n";
+    let staff = "groups:\n  - id: csvc\n    name: Cơ sở vật chất\n    lead: ann\n    digest: weekly 07:00\npeople:\n  - id: an\n    name: An\n    email: an@example.org\n    groups: [csvc]\n";
     let tasks = "tasks:\n  - id: treo-co\n    title: Treo cờ\n    do: Treo cờ.\n    before: 1d\n    who: [csvc]\n    done_when: moi-nguoi\n    escalate_to: [hieu-truong]\n";
     let p = minimal(&[
         ("config/staff.yaml", staff),
@@ -426,6 +426,10 @@ fn mistakes_in_who_is_told_are_located() {
         (
             "config/staff.yaml:4:11: lỗi: ",
             "không có người nào mã `ann` để làm trưởng nhóm",
+        ),
+        (
+            "config/staff.yaml:5:13: lỗi: ",
+            "`digest: weekly 07:00` không hợp lệ",
         ),
         (
             "calendars/tasks.yaml:7:16: lỗi: ",
@@ -452,4 +456,61 @@ fn rows_header() -> Vec<String> {
         .iter()
         .map(|h| h.to_string())
         .collect()
+}
+
+/// Ban giám hiệu with `digest: daily 07:00`: two tasks of one day left undone (deadlines 07:30
+/// and 12:00) reach the principal in one email, at 07:00 the next day.
+#[test]
+fn a_daily_digest_gathers_the_escalations_of_a_day_into_one_email() {
+    let server = SmtpServer::start();
+    let day = today() - chrono::Duration::days(2);
+    let config = format!(
+        "{}mail:\n  from: \"Trường <nhacviec@example.org>\"\n  smtp: {}\nreminders:\n  workdays: [mon, tue, wed, thu, fri, sat, sun]\n",
+        crate::support::CONFIG,
+        server.url()
+    );
+    let staff = "groups:\n  - id: ban-giam-hieu\n    name: Ban giám hiệu\n    digest: daily 07:00\n  - id: csvc\n    name: Cơ sở vật chất\npeople:\n  - id: hieu-truong\n    name: Dương Thị Tâm\n    email: hieutruong@example.org\n    groups: [ban-giam-hieu]\n  - id: an\n    name: Nguyễn Văn An\n    email: an@example.org\n    groups: [csvc]\n";
+    let tasks = "tasks:\n  - id: treo-co\n    title: Treo cờ\n    do: Treo cờ.\n    remind: 1d\n    who: [csvc]\n  - id: pano\n    title: Treo pano\n    do: Treo pano.\n    due: \"12:00\"\n    remind: 1d\n    who: [csvc]\n";
+    let layer = format!(
+        "events:\n  - id: ngay-thu\n    name: Ngày thử\n    date: {}\n    tasks: [treo-co, pano]\n",
+        day.format("%-d/%-m/%Y")
+    );
+    let p = minimal(&[
+        ("config/ngayle.yaml", &config),
+        ("config/staff.yaml", staff),
+        ("calendars/tasks.yaml", tasks),
+        ("calendars/national.yaml", &layer),
+    ]);
+    send_due(&p, &(Utc::now() - chrono::Duration::days(3)).to_rfc3339());
+    let out = send_due(&p, &Utc::now().to_rfc3339());
+    let got = server.settled(WAIT);
+    assert_eq!(got.len(), 1, "{out}");
+    assert_eq!(got[0].to, ["hieutruong@example.org"]);
+    let mail = got[0].parsed();
+    assert!(
+        mail.subject
+            .starts_with("[Chưa xong] Treo cờ và 1 việc khác"),
+        "{}",
+        mail.subject
+    );
+    assert!(mail.text.contains("Treo pano"), "{}", mail.text);
+    // Sent at 07:00 the day after (the late notice names the time it was due).
+    let r = p.run(&[
+        "upcoming",
+        "--from",
+        &(day + chrono::Duration::days(1))
+            .format("%Y-%m-%d")
+            .to_string(),
+        "--days",
+        "1",
+    ]);
+    assert!(
+        r.stdout
+            .lines()
+            .filter(|l| l.contains("07:00") && l.contains("Dương Thị Tâm"))
+            .count()
+            == 2,
+        "{}",
+        r.stdout
+    );
 }

@@ -7,10 +7,41 @@ use std::collections::BTreeMap;
 
 use super::syntax::deliverable;
 use super::{Defined, Resolver, SourceFile, StaffIds, ids_help, k};
+use chrono::NaiveTime;
+
 use crate::schedule::{Group, Person, raw};
 use crate::yaml::Seg;
 
 impl Resolver {
+    /// A `digest`: `daily HH:MM` (or `hằng ngày HH:MM`); `Some(None)` when absent, `None`
+    /// after an error (reported).
+    fn digest(
+        &mut self,
+        f: &SourceFile,
+        path: &[Seg],
+        v: &Option<crate::yaml::Scalar>,
+    ) -> Option<Option<NaiveTime>> {
+        let Some(text) = self.optional_text((f, path, v), "giờ gửi thư tổng hợp") else {
+            return Some(None);
+        };
+        let time = text
+            .strip_prefix("daily ")
+            .or_else(|| text.strip_prefix("hằng ngày "))
+            .and_then(|t| NaiveTime::parse_from_str(t.trim(), "%H:%M").ok());
+        match time {
+            Some(t) => Some(Some(t)),
+            None => {
+                self.error(
+                    f,
+                    path,
+                    format!("`digest: {text}` không hợp lệ"),
+                    "viết `daily` (hoặc `hằng ngày`) và giờ gửi thư tổng hợp, ví dụ `digest: daily 07:00`",
+                );
+                None
+            }
+        }
+    }
+
     /// The groups and people that are right, and the ids of all (see [`StaffIds`]); `None`
     /// ids when the file does not parse.
     pub(super) fn staff<'a>(
@@ -51,8 +82,14 @@ impl Resolver {
             if let Some(l) = &lead {
                 leads.push((item.at("lead").to_vec(), l.clone()));
             }
-            if let (Some(id), Some(name)) = (id, name) {
-                groups.push(Group { id, name, lead });
+            let digest = self.digest(f, &item.at("digest"), &g.digest);
+            if let (Some(id), Some(name), Some(digest)) = (id, name, digest) {
+                groups.push(Group {
+                    id,
+                    name,
+                    lead,
+                    digest,
+                });
             }
         }
         let group_ids = known.groups.clone();
@@ -115,13 +152,26 @@ impl Resolver {
                     );
                 }
             }
-            if let (Some(id), Some(name), Some(email)) = (id, name, email) {
+            let own = self.digest(f, &at("digest"), &p.digest);
+            // A person's own `digest` wins; else the first of their groups' that has one.
+            let digest = own.map(|own| {
+                own.or_else(|| {
+                    groups_of.iter().find_map(|g| {
+                        groups
+                            .iter()
+                            .find(|x: &&Group| x.id == *g)
+                            .and_then(|x| x.digest)
+                    })
+                })
+            });
+            if let (Some(id), Some(name), Some(email), Some(digest)) = (id, name, email, digest) {
                 people.push(Person {
                     id,
                     name,
                     title,
                     email,
                     groups: groups_of,
+                    digest,
                 });
             }
         }
