@@ -155,8 +155,17 @@ async fn ack_page(
 async fn ack_answer(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
-    axum::Form(form): axum::Form<crate::pages::AckForm>,
+    form: Result<axum::Form<crate::pages::AckForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    // Not a form a browser sends (another content type, a body that does not decode).
+    let Ok(axum::Form(form)) = form else {
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Yêu cầu không đúng: hãy gửi câu trả lời bằng nút \"Gửi\" trên trang.\n",
+        )
+            .into_response();
+    };
     let feeds = state.feeds();
     let r = crate::pages::ack(&feeds, &state.store, &token, Some(form), None, Utc::now()).await;
     page_response(r)

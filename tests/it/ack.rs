@@ -166,6 +166,9 @@ fn done_in_one_click_stops_the_next_reminders_and_bad_links_change_nothing() {
     let (code, page) = serve.post_form(&flag, "ket_qua=chua&ghi_chu=&lien_ket=");
     assert_eq!(code, 422, "{page}");
     assert!(page.contains("Hãy ghi lý do chưa làm được."), "{page}");
+    let (code, page) = serve.post_form(&flag, "ket_qua=xong&ket_qua=chua");
+    assert_eq!(code, 400, "a form no page sends: {page}");
+    assert!(page.contains("Yêu cầu không đúng"), "{page}");
     let (code, page) = serve.post_form(
         &flag,
         "ket_qua=xong&ghi_chu=&lien_ket=javascript%3Aalert(1)",
