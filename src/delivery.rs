@@ -721,6 +721,58 @@ async fn escalated(
     Ok(answers)
 }
 
+/// What every email begins with: the unit, the reader, why it is late.
+struct Head {
+    unit: UnitCtx,
+    person: PersonCtx,
+    late_reason: String,
+}
+
+impl Head {
+    fn of(
+        schedule: &Schedule,
+        person: &crate::schedule::Person,
+        batch: &Batch<'_, '_>,
+        late: bool,
+    ) -> Head {
+        Head {
+            unit: UnitCtx {
+                name: schedule.unit.name.clone(),
+                place: schedule.unit.place.clone(),
+            },
+            person: PersonCtx {
+                name: person.name.clone(),
+                title: person.title.clone(),
+                email: person.email.clone(),
+            },
+            late_reason: if late {
+                late_reason(batch).to_string()
+            } else {
+                String::new()
+            },
+        }
+    }
+}
+
+impl Composed {
+    /// The rendered parts, to the person (with their name when the address takes one).
+    fn new(
+        person: &crate::schedule::Person,
+        rendered: crate::template::Rendered,
+    ) -> Result<Composed, String> {
+        let to: Mailbox = format!("{} <{}>", person.name, person.email)
+            .parse()
+            .or_else(|_| person.email.parse())
+            .map_err(|e: lettre::address::AddressError| format!("{}: {e}", person.email))?;
+        Ok(Composed {
+            to,
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+        })
+    }
+}
+
 /// The email of one batch.
 fn compose<'s>(
     schedule: &'s Schedule,
@@ -754,38 +806,19 @@ fn compose<'s>(
         .into_iter()
         .map(|r| item(schedule, keys, teams, r))
         .collect();
+    let head = Head::of(schedule, person, batch, late);
     let ctx = MailContext {
-        unit: UnitCtx {
-            name: schedule.unit.name.clone(),
-            place: schedule.unit.place.clone(),
-        },
-        person: PersonCtx {
-            name: person.name.clone(),
-            title: person.title.clone(),
-            email: person.email.clone(),
-        },
+        unit: head.unit,
+        person: head.person,
         late,
-        late_reason: if late {
-            late_reason(batch).to_string()
-        } else {
-            String::new()
-        },
+        late_reason: head.late_reason,
         events: events.len(),
         items,
         feed_url,
         reply_to: settings.reply_to.clone(),
     };
     let rendered = schedule.templates.render(&ctx).map_err(|e| e.to_string())?;
-    let to: Mailbox = format!("{} <{}>", person.name, person.email)
-        .parse()
-        .or_else(|_| person.email.parse())
-        .map_err(|e: lettre::address::AddressError| format!("{}: {e}", person.email))?;
-    Ok(Composed {
-        to,
-        subject: rendered.subject,
-        text: rendered.text,
-        html: rendered.html,
-    })
+    Composed::new(person, rendered)
 }
 
 /// Why an email goes out late: its reminders were tried, or waited on an unusable mail server,
@@ -884,22 +917,12 @@ fn compose_escalation(
             }
         })
         .collect();
+    let head = Head::of(schedule, person, batch, late);
     let ctx = EscalationContext {
-        unit: UnitCtx {
-            name: schedule.unit.name.clone(),
-            place: schedule.unit.place.clone(),
-        },
-        person: PersonCtx {
-            name: person.name.clone(),
-            title: person.title.clone(),
-            email: person.email.clone(),
-        },
+        unit: head.unit,
+        person: head.person,
         late,
-        late_reason: if late {
-            late_reason(batch).to_string()
-        } else {
-            String::new()
-        },
+        late_reason: head.late_reason,
         items,
         reply_to: schedule.settings.reply_to.clone(),
     };
@@ -907,16 +930,7 @@ fn compose_escalation(
         .templates
         .render_escalation(&ctx)
         .map_err(|e| e.to_string())?;
-    let to: Mailbox = format!("{} <{}>", person.name, person.email)
-        .parse()
-        .or_else(|_| person.email.parse())
-        .map_err(|e: lettre::address::AddressError| format!("{}: {e}", person.email))?;
-    Ok(Composed {
-        to,
-        subject: rendered.subject,
-        text: rendered.text,
-        html: rendered.html,
-    })
+    Composed::new(person, rendered)
 }
 
 fn item<'s>(

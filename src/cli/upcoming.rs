@@ -60,24 +60,7 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
             }
         }
         Format::Table => {
-            let rows: Vec<[String; 4]> = list
-                .iter()
-                .map(|r| {
-                    let due = r.due_local();
-                    let moved = if r.moved { " (dời)" } else { "" };
-                    [
-                        format!("{}{moved}", vietnam::day_time(due)),
-                        r.person.name.clone(),
-                        r.task.title.clone(),
-                        // The calendar title has no dates of its own: the day once.
-                        format!(
-                            "{} ({})",
-                            r.occurrence.summary,
-                            vietnam::date(r.occurrence.date)
-                        ),
-                    ]
-                })
-                .collect();
+            let rows: Vec<[String; 4]> = list.iter().map(row).collect();
             let header = ["Hạn nhắc", "Người nhận", "Việc", "Ngày lễ"];
             out.write_all(table(&header, &rows).as_bytes())?;
             writeln!(
@@ -89,21 +72,7 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
             )?;
             let later = escalations(schedule, start.to_utc(), end.to_utc());
             if !later.is_empty() {
-                let rows: Vec<[String; 4]> = later
-                    .iter()
-                    .map(|r| {
-                        [
-                            vietnam::day_time(r.due_local()),
-                            r.person.name.clone(),
-                            r.task.title.clone(),
-                            format!(
-                                "{} ({})",
-                                r.occurrence.summary,
-                                vietnam::date(r.occurrence.date)
-                            ),
-                        ]
-                    })
-                    .collect();
+                let rows: Vec<[String; 4]> = later.iter().map(row).collect();
                 writeln!(
                     out,
                     "\nBáo việc chưa xong (chỉ gửi nếu đến lúc đó việc chưa được báo \"Đã xong\"):"
@@ -114,4 +83,20 @@ pub fn run(config: &Path, args: &Args, out: &mut impl Write) -> Result<(), Failu
         }
     }
     Ok(())
+}
+
+/// A table row: when, who, what, for which day.
+fn row(r: &crate::plan::Reminder<'_>) -> [String; 4] {
+    let moved = if r.moved { " (dời)" } else { "" };
+    [
+        format!("{}{moved}", vietnam::day_time(r.due_local())),
+        r.person.name.clone(),
+        r.task.title.clone(),
+        // The calendar title has no dates of its own: the day once.
+        format!(
+            "{} ({})",
+            r.occurrence.summary,
+            vietnam::date(r.occurrence.date)
+        ),
+    ]
 }

@@ -187,14 +187,7 @@ impl Store {
                 };
                 out.entry((row.try_get("event_id")?, date, row.try_get("task_id")?))
                     .or_default()
-                    .push(AckRecord {
-                        person_id: row.try_get("person_id")?,
-                        done: row.try_get::<i64, _>("done")? == 1,
-                        note: row.try_get("note")?,
-                        link: row.try_get("link")?,
-                        first_at: from_ts(row.try_get("first_at")?),
-                        answered_at: from_ts(row.try_get("answered_at")?),
-                    });
+                    .push(record_of(&row)?);
             }
             Ok(out)
         }
@@ -221,22 +214,23 @@ impl Store {
             .bind(task_id)
             .fetch_all(&pool)
             .await?;
-            rows.into_iter()
-                .map(|row| {
-                    Ok(AckRecord {
-                        person_id: row.try_get("person_id")?,
-                        done: row.try_get::<i64, _>("done")? == 1,
-                        note: row.try_get("note")?,
-                        link: row.try_get("link")?,
-                        first_at: from_ts(row.try_get("first_at")?),
-                        answered_at: from_ts(row.try_get("answered_at")?),
-                    })
-                })
-                .collect()
+            rows.iter().map(record_of).collect()
         }
         .await;
         self.note_read(r)
     }
+}
+
+/// An `acks` row's answer.
+fn record_of(row: &sqlx::sqlite::SqliteRow) -> Result<AckRecord, StoreError> {
+    Ok(AckRecord {
+        person_id: row.try_get("person_id")?,
+        done: row.try_get::<i64, _>("done")? == 1,
+        note: row.try_get("note")?,
+        link: row.try_get("link")?,
+        first_at: from_ts(row.try_get("first_at")?),
+        answered_at: from_ts(row.try_get("answered_at")?),
+    })
 }
 
 /// The task occurrences answered done in a range of occurrence days.

@@ -109,12 +109,8 @@ impl Resolver {
                 ),
                 Some(list) => {
                     for (path, w) in item.entries("who", Some(list)) {
-                        if w == ALL {
-                            who.push(Assignee::All);
-                        } else if group_set.contains(w) {
-                            who.push(Assignee::Group(w.to_string()));
-                        } else if person_set.contains(w) {
-                            who.push(Assignee::Person(w.to_string()));
+                        if let Some(a) = assignee(w, &group_set, &person_set) {
+                            who.push(a);
                         } else if staff.is_some() {
                             self.error(
                                 f,
@@ -129,12 +125,8 @@ impl Resolver {
             let escalate_to = raw.escalate_to.as_ref().map(|list| {
                 let mut to = Vec::new();
                 for (path, w) in item.entries("escalate_to", Some(list)) {
-                    if w == ALL {
-                        to.push(Assignee::All);
-                    } else if group_set.contains(w) {
-                        to.push(Assignee::Group(w.to_string()));
-                    } else if person_set.contains(w) {
-                        to.push(Assignee::Person(w.to_string()));
+                    if let Some(a) = assignee(w, &group_set, &person_set) {
+                        to.push(a);
                     } else if staff.is_some() {
                         self.error(
                             f,
@@ -372,5 +364,22 @@ fn lead(n: u32, unit: Unit) -> Lead {
         Unit::Day => Lead::Days(n),
         Unit::Hour => Lead::Minutes(n.saturating_mul(60)),
         Unit::Minute | Unit::Second => Lead::Minutes(n),
+    }
+}
+
+/// Whom `w` names in a `who` or `escalate_to` list, if the staff has it.
+fn assignee(
+    w: &str,
+    groups: &std::collections::HashSet<&str>,
+    people: &std::collections::HashSet<&str>,
+) -> Option<Assignee> {
+    if w == ALL {
+        Some(Assignee::All)
+    } else if groups.contains(w) {
+        Some(Assignee::Group(w.to_string()))
+    } else if people.contains(w) {
+        Some(Assignee::Person(w.to_string()))
+    } else {
+        None
     }
 }

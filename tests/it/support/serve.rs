@@ -95,13 +95,17 @@ impl Serve {
     }
 
     pub fn try_get(&self, path: &str) -> Option<(u16, String)> {
+        self.exchange(&format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        ))
+    }
+
+    /// Sends `request` on a new connection; the status and the body of the answer (whole:
+    /// these answers are not chunked).
+    fn exchange(&self, request: &str) -> Option<(u16, String)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(WAIT)).ok()?;
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
+        s.write_all(request.as_bytes()).ok()?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).ok()?;
         let text = String::from_utf8_lossy(&raw).into_owned();
@@ -111,25 +115,13 @@ impl Serve {
     }
 
     /// A POST of an HTML form (`application/x-www-form-urlencoded`, `body` already encoded);
-    /// the status and the body. (Answers here are not chunked: every page is whole.)
+    /// the status and the body.
     pub fn post_form(&self, path: &str, body: &str) -> (u16, String) {
-        let answer = (|| {
-            let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-            s.set_read_timeout(Some(WAIT)).ok()?;
-            write!(
-                s,
-                "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .ok()?;
-            let mut raw = Vec::new();
-            s.read_to_end(&mut raw).ok()?;
-            let text = String::from_utf8_lossy(&raw).into_owned();
-            let (head, body) = text.split_once("\r\n\r\n")?;
-            let status = head.split(' ').nth(1)?.parse().ok()?;
-            Some((status, body.to_string()))
-        })();
-        answer.unwrap_or_else(|| panic!("no answer to POST {path}:\n{}", self.log()))
+        self.exchange(&format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+        .unwrap_or_else(|| panic!("no answer to POST {path}:\n{}", self.log()))
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
