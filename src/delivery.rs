@@ -24,6 +24,7 @@ use std::future::Future;
 
 use crate::mail::{ForReminder, Letter, Mailer, SendError};
 use crate::plan::{Kind, Reminder, ReminderKey, escalations, plan};
+use crate::report::Answers;
 use crate::schedule::{Assignee, DoneWhen, Lead, Schedule};
 use crate::store::{
     AckRecord, Claim, FeedKeys, Outcome, Planned, Previous, Refused, ReminderState, ReminderStatus,
@@ -112,9 +113,6 @@ struct Batch<'a, 's> {
 
 /// The emails of a tick, in the order they go: by due instant, then person.
 type Due<'a, 's> = BTreeMap<(DateTime<Utc>, &'s str, Kind), Batch<'a, 's>>;
-
-/// The answers of the task occurrences escalated in a tick, by (event, day, task).
-type Answers = BTreeMap<(String, chrono::NaiveDate, String), Vec<AckRecord>>;
 
 /// Sends what is due at `now`. With `dry_run`, records and sends nothing and lists the emails
 /// it would send. The steps: plan the window, record new reminders, skip what is too late,
@@ -687,12 +685,23 @@ async fn escalated(
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<Answers, StoreError> {
-    let mut answers = Answers::new();
+    let waiting = |r: &Reminder, s: &ReminderState| {
+        r.kind == Kind::Escalation
+            && matches!(s.status, ReminderStatus::Pending | ReminderStatus::Sending)
+    };
+    let days = reminders
+        .iter()
+        .zip(states.iter())
+        .filter(|(r, s)| waiting(r, s))
+        .map(|(r, _)| r.key.date);
+    let (Some(first), Some(last)) = (days.clone().min(), days.max()) else {
+        return Ok(Answers::new());
+    };
+    // The answers of every waiting escalation's day span, in one query.
+    let answers = store.acks_between(first, last).await?;
     let mut settled: Vec<&ReminderKey> = Vec::new();
     for (r, s) in reminders.iter().zip(states.iter_mut()) {
-        if r.kind != Kind::Escalation
-            || !matches!(s.status, ReminderStatus::Pending | ReminderStatus::Sending)
-        {
+        if !waiting(r, s) {
             continue;
         }
         let id = (
@@ -700,10 +709,6 @@ async fn escalated(
             r.key.date,
             r.key.task_id.to_string(),
         );
-        if !answers.contains_key(&id) {
-            let got = store.acks_of(&id.0, id.1, &id.2).await?;
-            answers.insert(id.clone(), got);
-        }
         let got = answers.get(&id).map_or(&[][..], Vec::as_slice);
         let done_by = |person: &str| got.iter().any(|a| a.done && a.person_id == person);
         let done = match r.task.done_when {
@@ -719,6 +724,15 @@ async fn escalated(
         store.skip_settled(&settled, now).await?;
     }
     Ok(answers)
+}
+
+/// A deadline, short, for subjects: `17:00 21/12`.
+fn due_short(deadline: DateTime<chrono::FixedOffset>) -> String {
+    format!(
+        "{} {}",
+        deadline.format("%H:%M"),
+        deadline.format("%-d/%-m")
+    )
 }
 
 /// What every email begins with: the unit, the reader, why it is late.
@@ -901,11 +915,7 @@ fn compose_escalation(
                 task_title: r.task.title.clone(),
                 task_do: r.task.what.clone(),
                 due: vietnam::time_day(deadline),
-                due_short: format!(
-                    "{} {}",
-                    deadline.format("%H:%M"),
-                    deadline.format("%-d/%-m")
-                ),
+                due_short: due_short(deadline),
                 done_when: r.task.done_when.word(),
                 not_done: assigned
                     .iter()
@@ -998,11 +1008,7 @@ fn item<'s>(
         },
         remind_at: vietnam::time_day(due),
         due: vietnam::time_day(deadline),
-        due_short: format!(
-            "{} {}",
-            deadline.format("%H:%M"),
-            deadline.format("%-d/%-m")
-        ),
+        due_short: due_short(deadline),
         others,
         note: o.event.note.clone(),
         not_done_url: format!("{done_url}?ket_qua=chua"),
